@@ -1,0 +1,32 @@
+# ferry: `make run` and `make test` set up everything on a fresh Debian machine.
+SWIFT      ?= swift
+BIN        := .build/debug
+FERRY      := $(BIN)/ferry
+SANDBOX    := $(BIN)/ferry-sandbox
+N          ?= 1500000
+
+.PHONY: deps build run test bench fixtures clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+run: build
+	@scripts/run-demo.sh
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+bench: deps
+	$(SWIFT) build -c release
+	@scripts/bench.sh
+
+fixtures: build
+	mkdir -p Fixtures/generated
+	$(SANDBOX) generate profiles --count $(N) --seed 1 > Fixtures/generated/profiles-$(N).jsonl
+
+clean:
+	rm -rf .build ferry.sqlite ferry.sqlite-*

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// `ferry-sandbox`: local platform servers and fixture generators for tests and demos.
+@main
+struct Sandbox: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ferry-sandbox",
+        abstract: "Local Sailthru- and SendGrid-compatible servers and fixture generators.",
+        subcommands: [])
+}
