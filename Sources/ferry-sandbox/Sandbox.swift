@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// `ferry-sandbox`: local platform servers and fixture generators for tests and demos.
 @main
@@ -6,5 +7,5 @@ struct Sandbox: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ferry-sandbox",
         abstract: "Local Sailthru- and SendGrid-compatible servers and fixture generators.",
-        subcommands: [])
+        subcommands: [GenerateCommand.self])
 }

@@ -1,0 +1,198 @@
+import Foundation
+
+/// A line of a profile file that was not loaded, and why.
+public struct RejectedRow: Hashable, Sendable, CustomStringConvertible {
+    public let file: String
+    public let line: Int
+    public let reason: String
+    public var description: String { "\(file):\(line): \(reason)" }
+}
+
+/// What a profile load did.
+public struct LoadReport: Sendable {
+    public var created = 0
+    public var updated = 0
+    public var unchanged = 0
+    public var rejected: [RejectedRow] = []
+    /// The last input line whose batch was committed.
+    public var committedThroughLine = 0
+}
+
+/// Streams a JSON Lines or CSV profile file into the store in transactions of `batchSize` rows.
+///
+/// A bad line is reported by number and skipped; the rest load. A failure part-way leaves every
+/// committed batch in place and the report says how far it got.
+public struct ProfileLoader: Sendable {
+    public var store: ProfileStore
+    public var segments: [SegmentDefinition]
+    public var batchSize: Int
+    /// The longest line (JSON Lines) read; longer ones are rejected without being held in memory.
+    public var maximumLineBytes: Int = 1 << 20
+    /// The longest single value; longer ones reject their row.
+    public var maximumValueBytes: Int = 1 << 16
+
+    public init(store: ProfileStore, segments: [SegmentDefinition], batchSize: Int = 2000) {
+        self.store = store
+        self.segments = segments
+        self.batchSize = batchSize
+    }
+
+    /// The input formats `load` reads.
+    public enum Format: Sendable { case jsonLines, csv }
+
+    /// Guesses the format from the extension: `.csv` is CSV, anything else JSON Lines.
+    public static func format(forPath path: String) -> Format {
+        path.lowercased().hasSuffix(".csv") ? .csv : .jsonLines
+    }
+
+    /// Loads `path`; `progress` is called after each committed batch with the report so far.
+    /// Throws only when the file cannot be read at all or the store fails; row problems go in the report.
+    public func load(path: String, now: Date = Date(), progress: (LoadReport) -> Void = { _ in }) throws -> LoadReport {
+        var report = LoadReport()
+        var batch: [(line: Int, row: ProfileUpsert)] = []
+        func flush() throws {
+            guard !batch.isEmpty else { return }
+            let outcomes = try store.upsert(batch.map(\.row), segments: segments, now: now)
+            for (entry, outcome) in zip(batch, outcomes) {
+                switch outcome {
+                case .created: report.created += 1
+                case .updated: report.updated += 1
+                case .unchanged: report.unchanged += 1
+                case .rejected(let reason): report.rejected.append(RejectedRow(file: path, line: entry.line, reason: reason))
+                }
+            }
+            report.committedThroughLine = batch.last!.line
+            batch.removeAll(keepingCapacity: true)
+            progress(report)
+        }
+        func accept(_ line: Int, _ result: Result<ProfileUpsert, RowProblem>) throws {
+            switch result {
+            case .success(let row): batch.append((line, row))
+            case .failure(let problem): report.rejected.append(RejectedRow(file: path, line: line, reason: problem.message))
+            }
+            if batch.count >= batchSize { try flush() }
+        }
+
+        var sawRow = false
+        switch Self.format(forPath: path) {
+        case .jsonLines:
+            let stream = try ByteStream(path: path)
+            var lineNumber = 0
+            while let line = try stream.nextLine(maximumLength: maximumLineBytes) {
+                lineNumber += 1
+                switch line {
+                case .tooLong(let n):
+                    sawRow = true
+                    try accept(lineNumber, .failure(RowProblem("line is \(n) bytes, over the \(maximumLineBytes)-byte limit")))
+                case .bytes(let bytes):
+                    if bytes.allSatisfy({ $0 == 32 || $0 == 9 }) { continue }
+                    sawRow = true
+                    try accept(lineNumber, parseJSONLine(bytes))
+                }
+            }
+        case .csv:
+            let reader = CSVReader(stream: try ByteStream(path: path), maximumFieldBytes: maximumValueBytes)
+            guard let headerRecord = try reader.nextRecord() else { break }
+            guard case .success(let header) = headerRecord.result else {
+                throw InputError(file: path, message: "line \(headerRecord.line): the header row cannot be read")
+            }
+            let columns = header.map { $0.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "\u{FEFF}", with: "") }
+            if let duplicate = Dictionary(grouping: columns, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
+                throw InputError(file: path, message: "line \(headerRecord.line): column '\(duplicate)' appears twice in the header")
+            }
+            while let record = try reader.nextRecord() {
+                sawRow = true
+                switch record.result {
+                case .failure(let error): try accept(record.line, .failure(RowProblem(error.message)))
+                case .success(let fields): try accept(record.line, parseCSVRow(fields, columns: columns))
+                }
+            }
+        }
+        try flush()
+        if !sawRow {
+            throw InputError(file: path, message: "the file holds no profiles")
+        }
+        return report
+    }
+
+    /// Why one row was refused.
+    struct RowProblem: Error {
+        let message: String
+        init(_ message: String) { self.message = message }
+    }
+
+    func parseJSONLine(_ bytes: [UInt8]) -> Result<ProfileUpsert, RowProblem> {
+        guard String(validating: bytes, as: UTF8.self) != nil else { return .failure(RowProblem("the line is not valid UTF-8")) }
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
+        } catch {
+            return .failure(RowProblem("not valid JSON"))
+        }
+        guard let dict = object as? [String: Any] else {
+            return .failure(RowProblem("a line must be a JSON object like {\"id\": \"p1\", \"email\": \"a@x.com\"}"))
+        }
+        var id: String?
+        var properties: [String: [PropertyValue]] = [:]
+        for (key, raw) in dict {
+            if key == "id" {
+                if let s = raw as? String, !s.isEmpty { id = s } else if let n = raw as? NSNumber, String(cString: n.objCType) != "c" {
+                    id = n.stringValue
+                } else if !(raw is NSNull) {
+                    return .failure(RowProblem("\"id\" must be a non-empty string"))
+                }
+                continue
+            }
+            guard !key.isEmpty else { return .failure(RowProblem("a property name is empty")) }
+            let items: [Any] = (raw as? [Any]) ?? [raw]
+            var values: [PropertyValue] = []
+            for item in items {
+                switch jsonValue(item) {
+                case .success(let v?): values.append(v)
+                case .success(nil): break
+                case .failure(let problem): return .failure(RowProblem("property \"\(key)\": \(problem.message)"))
+                }
+            }
+            if !values.isEmpty { properties[key] = values }
+        }
+        return .success(ProfileUpsert(id: id, properties: properties))
+    }
+
+    private func jsonValue(_ item: Any) -> Result<PropertyValue?, RowProblem> {
+        if item is NSNull { return .success(nil) }
+        if let s = item as? String {
+            guard s.utf8.count <= maximumValueBytes else { return .failure(RowProblem("value is longer than \(maximumValueBytes) bytes")) }
+            return .success(s.isEmpty ? nil : PropertyValue.inferred(fromText: s))
+        }
+        if let n = item as? NSNumber {
+            // JSONSerialization gives booleans as NSNumber too; keep them as the words people wrote.
+            if String(cString: n.objCType) == "c" { return .success(PropertyValue.string(n.boolValue ? "true" : "false")) }
+            return .success(PropertyValue.number(n.doubleValue))
+        }
+        return .failure(RowProblem("nested objects and lists of lists are not supported; use a flat value or a list of values"))
+    }
+
+    func parseCSVRow(_ fields: [String], columns: [String]) -> Result<ProfileUpsert, RowProblem> {
+        guard fields.count == columns.count else {
+            return .failure(RowProblem("expected \(columns.count) fields (as in the header), found \(fields.count)"))
+        }
+        var id: String?
+        var properties: [String: [PropertyValue]] = [:]
+        for (column, cell) in zip(columns, fields) {
+            let text = cell.trimmingCharacters(in: .whitespaces)
+            if text.isEmpty || column.isEmpty { continue }
+            if column == "id" { id = text; continue }
+            properties[column] = text.split(separator: "|").map { part in
+                Self.inferredCSVValue(part.trimmingCharacters(in: .whitespaces))
+            }.filter { $0.description != "" }
+        }
+        return .success(ProfileUpsert(id: id, properties: properties))
+    }
+
+    /// A CSV cell's value: a number only when written canonically (so `00123` stays text), a date when ISO 8601.
+    static func inferredCSVValue(_ text: String) -> PropertyValue {
+        let canonicalNumber = text.range(of: #"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$"#, options: .regularExpression) != nil
+        if canonicalNumber, let n = Double(text) { return .number(n) }
+        return PropertyValue.inferred(fromText: text)
+    }
+}

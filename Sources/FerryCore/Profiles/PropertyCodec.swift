@@ -1,0 +1,87 @@
+import Foundation
+
+/// Why a profile's stored or loaded properties could not be read.
+public struct PropertyCodecError: Error, Hashable, Sendable, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}
+
+/// Encodes a profile's properties as the compact JSON object the store keeps in one column.
+///
+/// Strings and numbers are plain JSON; a date is `{"$date":"…Z"}` so it keeps its type.
+public enum PropertyCodec {
+    /// The JSON text of `properties`, keys sorted so equal profiles encode equally.
+    public static func encode(_ properties: [String: [PropertyValue]]) -> String {
+        var out = "{"
+        var first = true
+        for key in properties.keys.sorted() {
+            guard let values = properties[key], !values.isEmpty else { continue }
+            if !first { out += "," }
+            first = false
+            appendString(key, to: &out)
+            out += ":["
+            for (i, v) in values.enumerated() {
+                if i > 0 { out += "," }
+                switch v {
+                case .string(let s): appendString(s, to: &out)
+                case .number(let n): out += n.isFinite ? PropertyValue.format(number: n) : "null"
+                case .date(let d): out += "{\"$date\":\"\(ISO8601.format(d))\"}"
+                }
+            }
+            out += "]"
+        }
+        out += "}"
+        return out
+    }
+
+    /// Reads what `encode` wrote.
+    public static func decode(_ text: String) throws(PropertyCodecError) -> [String: [PropertyValue]] {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+            throw PropertyCodecError(message: "stored properties are not a JSON object")
+        }
+        var result: [String: [PropertyValue]] = [:]
+        for (key, raw) in object {
+            guard let array = raw as? [Any] else { continue }
+            result[key] = array.compactMap(storedValue)
+        }
+        return result
+    }
+
+    private static func storedValue(_ raw: Any) -> PropertyValue? {
+        if let s = raw as? String { return .string(s) }
+        if let dict = raw as? [String: Any], let s = dict["$date"] as? String, let d = ISO8601.parse(s) { return .date(d) }
+        if let n = raw as? NSNumber { return .number(n.doubleValue) }
+        return nil
+    }
+
+    /// Appends `s` as a JSON string literal.
+    static func appendString(_ s: String, to out: inout String) {
+        out += "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        out += "\""
+    }
+}
+
+/// Which properties identify a profile, and how their values are compared.
+public enum Identifiers {
+    /// `email`, and every property whose name ends in `_id` (`sailthru_profile_id`, `customer_id`, …).
+    public static func isIdentifier(_ property: String) -> Bool {
+        property == "email" || property.hasSuffix("_id")
+    }
+
+    /// The form identifier values are indexed and looked up by: emails trimmed and lower-cased.
+    public static func normalized(_ value: String, property: String) -> String {
+        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        return property == "email" ? trimmed.lowercased() : trimmed
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import GRDB
+
+/// The ferry store: one SQLite database, opened with its migrations applied.
+///
+/// Follows GRDB's `AppDatabase` pattern: a `Sendable` value holding the writer;
+/// `DatabasePool` (WAL) on disk in production, `DatabaseQueue()` in memory for tests.
+public struct AppDatabase: Sendable {
+    /// The connection every read and write goes through.
+    public let writer: any DatabaseWriter
+
+    /// Wraps `writer` and migrates it to the current schema.
+    public init(_ writer: any DatabaseWriter) throws {
+        self.writer = writer
+        try Self.migrator.migrate(writer)
+    }
+
+    /// Opens (creating if needed) the store at `path` in WAL mode.
+    public static func open(path: String) throws -> AppDatabase {
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        return try AppDatabase(DatabasePool(path: path, configuration: config))
+    }
+
+    /// An empty in-memory store, for tests.
+    public static func inMemory() throws -> AppDatabase {
+        try AppDatabase(DatabaseQueue())
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: profiles, identifiers, segments, runs") { db in
+            try db.execute(sql: """
+                CREATE TABLE profile (
+                    pk INTEGER PRIMARY KEY,
+                    id TEXT NOT NULL UNIQUE,
+                    properties TEXT NOT NULL,
+                    created_at REAL NOT NULL,
+                    updated_at REAL NOT NULL
+                );
+                CREATE TABLE identifier (
+                    property TEXT NOT NULL,
+                    value TEXT NOT NULL,
+                    profile_pk INTEGER NOT NULL REFERENCES profile(pk) ON DELETE CASCADE,
+                    PRIMARY KEY (property, value)
+                ) WITHOUT ROWID;
+                CREATE INDEX identifier_by_profile ON identifier(profile_pk);
+                CREATE TABLE segment_member (
+                    segment TEXT NOT NULL,
+                    profile_pk INTEGER NOT NULL REFERENCES profile(pk) ON DELETE CASCADE,
+                    entered_at REAL NOT NULL,
+                    PRIMARY KEY (segment, profile_pk)
+                ) WITHOUT ROWID;
+                CREATE INDEX segment_member_by_profile ON segment_member(profile_pk);
+                CREATE TABLE run (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    connection TEXT NOT NULL,
+                    goal TEXT NOT NULL,
+                    trigger TEXT NOT NULL,
+                    scheduled_at REAL,
+                    started_at REAL NOT NULL,
+                    ended_at REAL,
+                    status TEXT NOT NULL,
+                    read INTEGER NOT NULL DEFAULT 0,
+                    created INTEGER NOT NULL DEFAULT 0,
+                    updated INTEGER NOT NULL DEFAULT 0,
+                    unchanged INTEGER NOT NULL DEFAULT 0,
+                    exported INTEGER NOT NULL DEFAULT 0,
+                    removed INTEGER NOT NULL DEFAULT 0,
+                    skipped INTEGER NOT NULL DEFAULT 0,
+                    failed INTEGER NOT NULL DEFAULT 0,
+                    error TEXT,
+                    row_errors TEXT NOT NULL DEFAULT '[]',
+                    touched TEXT NOT NULL DEFAULT '[]',
+                    pid INTEGER
+                );
+                CREATE INDEX run_by_connection ON run(connection, started_at);
+                CREATE INDEX run_by_status ON run(status);
+                """)
+        }
+        return migrator
+    }
+}

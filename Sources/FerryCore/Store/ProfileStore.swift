@@ -1,0 +1,257 @@
+import Foundation
+import GRDB
+
+/// A profile as stored: its row key, and the profile itself.
+public struct StoredProfile: Hashable, Sendable {
+    /// The store's internal row key (stable for the profile's life).
+    public var pk: Int64
+    public var profile: Profile
+    public var createdAt: Date
+    public var updatedAt: Date
+}
+
+/// What happened to one upserted profile.
+public enum UpsertOutcome: Hashable, Sendable {
+    case created(pk: Int64, id: String)
+    case updated(pk: Int64, id: String)
+    case unchanged(pk: Int64, id: String)
+    case rejected(reason: String)
+}
+
+/// One profile to upsert: an optional id and the properties it sets (each replaces that property's values).
+public struct ProfileUpsert: Hashable, Sendable {
+    public var id: String?
+    public var properties: [String: [PropertyValue]]
+
+    public init(id: String?, properties: [String: [PropertyValue]]) {
+        self.id = id
+        self.properties = properties
+    }
+}
+
+/// Profiles, identifiers and segment membership in the store.
+public struct ProfileStore: Sendable {
+    public let database: AppDatabase
+
+    public init(database: AppDatabase) {
+        self.database = database
+    }
+
+    // MARK: - Writing
+
+    /// Upserts `batch` in one transaction: by id, else by the first identifier that finds a profile.
+    ///
+    /// A row whose identifiers belong to another profile is rejected, not merged; the others still apply.
+    public func upsert(_ batch: [ProfileUpsert], segments: [SegmentDefinition], now: Date = Date()) throws -> [UpsertOutcome] {
+        try database.writer.write { db in
+            var outcomes: [UpsertOutcome] = []
+            outcomes.reserveCapacity(batch.count)
+            var touched: [(Int64, Profile)] = []
+            for row in batch {
+                let (outcome, profile) = try Self.upsert(row, db: db, now: now)
+                outcomes.append(outcome)
+                switch outcome {
+                case .created(let pk, _), .updated(let pk, _):
+                    if let profile { touched.append((pk, profile)) }
+                default: break
+                }
+            }
+            try Self.refreshMembership(of: touched, segments: segments, db: db, now: now)
+            return outcomes
+        }
+    }
+
+    static func upsert(_ row: ProfileUpsert, db: Database, now: Date) throws -> (UpsertOutcome, Profile?) {
+        let identifierValues = row.properties
+            .filter { Identifiers.isIdentifier($0.key) }
+            .sorted { ($0.key == "email" ? "" : $0.key) < ($1.key == "email" ? "" : $1.key) }
+            .flatMap { key, values in values.map { (key, Identifiers.normalized($0.description, property: key)) } }
+            .filter { !$0.1.isEmpty }
+
+        var existing: (pk: Int64, profile: Profile)?
+        if let id = row.id {
+            existing = try load(id: id, db: db).map { ($0.pk, $0.profile) }
+        } else {
+            for (property, value) in identifierValues {
+                if let pk = try owner(property: property, value: value, db: db) {
+                    existing = try load(pk: pk, db: db).map { ($0.pk, $0.profile) }
+                    break
+                }
+            }
+        }
+        for (property, value) in identifierValues {
+            if let owner = try owner(property: property, value: value, db: db), owner != existing?.pk {
+                let ownerID = try String.fetchOne(db, sql: "SELECT id FROM profile WHERE pk = ?", arguments: [owner]) ?? "?"
+                return (.rejected(reason: "\(property) '\(value)' already belongs to profile \(ownerID)"), nil)
+            }
+        }
+
+        if let existing {
+            var merged = existing.profile
+            for (key, values) in row.properties { merged[key] = values }
+            guard merged != existing.profile else { return (.unchanged(pk: existing.pk, id: merged.id), nil) }
+            try db.execute(sql: "UPDATE profile SET properties = ?, updated_at = ? WHERE pk = ?",
+                           arguments: [PropertyCodec.encode(merged.properties), now.timeIntervalSince1970, existing.pk])
+            try reindexIdentifiers(pk: existing.pk, old: existing.profile, new: merged, db: db)
+            return (.updated(pk: existing.pk, id: merged.id), merged)
+        }
+
+        guard let id = row.id ?? identifierValues.first?.1 else {
+            return (.rejected(reason: "no id and no identifier (email or a property ending in _id)"), nil)
+        }
+        if try load(id: id, db: db) != nil {
+            return (.rejected(reason: "the id '\(id)' made from the first identifier is already another profile's id"), nil)
+        }
+        let profile = Profile(id: id, properties: row.properties)
+        try db.execute(sql: "INSERT INTO profile (id, properties, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                       arguments: [id, PropertyCodec.encode(profile.properties), now.timeIntervalSince1970, now.timeIntervalSince1970])
+        let pk = db.lastInsertedRowID
+        try reindexIdentifiers(pk: pk, old: Profile(id: id), new: profile, db: db)
+        return (.created(pk: pk, id: id), profile)
+    }
+
+    /// Writes a profile's new properties (for goals that merge values themselves), keeping identifiers indexed.
+    public static func save(pk: Int64, old: Profile, new: Profile, db: Database, now: Date) throws {
+        try db.execute(sql: "UPDATE profile SET properties = ?, updated_at = ? WHERE pk = ?",
+                       arguments: [PropertyCodec.encode(new.properties), now.timeIntervalSince1970, pk])
+        try reindexIdentifiers(pk: pk, old: old, new: new, db: db)
+    }
+
+    private static func reindexIdentifiers(pk: Int64, old: Profile, new: Profile, db: Database) throws {
+        for property in Set(old.properties.keys).union(new.properties.keys) where Identifiers.isIdentifier(property) {
+            let before = Set(old[property].map { Identifiers.normalized($0.description, property: property) })
+            let after = Set(new[property].map { Identifiers.normalized($0.description, property: property) })
+            guard before != after else { continue }
+            for value in before.subtracting(after) {
+                try db.execute(sql: "DELETE FROM identifier WHERE property = ? AND value = ? AND profile_pk = ?", arguments: [property, value, pk])
+            }
+            for value in after.subtracting(before) where !value.isEmpty {
+                try db.execute(sql: "INSERT INTO identifier (property, value, profile_pk) VALUES (?, ?, ?)", arguments: [property, value, pk])
+            }
+        }
+    }
+
+    // MARK: - Reading
+
+    /// The profile whose identifier `property` is `value`, in O(log n) through the identifier index.
+    public static func owner(property: String, value: String, db: Database) throws -> Int64? {
+        let statement = try db.cachedStatement(sql: "SELECT profile_pk FROM identifier WHERE property = ? AND value = ?")
+        return try Int64.fetchOne(statement, arguments: [property, Identifiers.normalized(value, property: property)])
+    }
+
+    static func load(id: String, db: Database) throws -> StoredProfile? {
+        let statement = try db.cachedStatement(sql: "SELECT pk, id, properties, created_at, updated_at FROM profile WHERE id = ?")
+        return try Row.fetchOne(statement, arguments: [id]).map(decode)
+    }
+
+    /// The profile with row key `pk`.
+    public static func load(pk: Int64, db: Database) throws -> StoredProfile? {
+        let statement = try db.cachedStatement(sql: "SELECT pk, id, properties, created_at, updated_at FROM profile WHERE pk = ?")
+        return try Row.fetchOne(statement, arguments: [pk]).map(decode)
+    }
+
+    static func decode(_ row: Row) throws -> StoredProfile {
+        let properties = try PropertyCodec.decode(row["properties"])
+        return StoredProfile(pk: row["pk"], profile: Profile(id: row["id"], properties: properties),
+                             createdAt: Date(timeIntervalSince1970: row["created_at"]),
+                             updatedAt: Date(timeIntervalSince1970: row["updated_at"]))
+    }
+
+    /// A profile by id, or by any identifier value (an email, a platform id).
+    public func find(_ idOrIdentifier: String) throws -> StoredProfile? {
+        try database.writer.read { db in
+            if let p = try Self.load(id: idOrIdentifier, db: db) { return p }
+            let pks = try Int64.fetchAll(db, sql: "SELECT DISTINCT profile_pk FROM identifier WHERE value = ? OR value = ?",
+                                         arguments: [idOrIdentifier, idOrIdentifier.lowercased()])
+            return try pks.first.flatMap { try Self.load(pk: $0, db: db) }
+        }
+    }
+
+    /// The segments a profile is a member of, with the time it entered each.
+    public func memberships(pk: Int64) throws -> [(segment: String, enteredAt: Date)] {
+        try database.writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT segment, entered_at FROM segment_member WHERE profile_pk = ? ORDER BY segment", arguments: [pk])
+                .map { ($0["segment"], Date(timeIntervalSince1970: $0["entered_at"])) }
+        }
+    }
+
+    /// How many profiles the store holds.
+    public func count() throws -> Int {
+        try database.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM profile") ?? 0 }
+    }
+
+    // MARK: - Segments
+
+    /// Re-evaluates every segment for every profile, recording entries (with their time) and removing leavers.
+    /// Returns each segment's size.
+    @discardableResult
+    public func refreshSegments(_ segments: [SegmentDefinition], now: Date = Date()) throws -> [String: Int] {
+        try database.writer.write { db in
+            var members: [String: Set<Int64>] = Dictionary(uniqueKeysWithValues: segments.map { ($0.name, []) })
+            let cursor = try Row.fetchCursor(db, sql: "SELECT pk, id, properties, created_at, updated_at FROM profile")
+            while let row = try cursor.next() {
+                let stored = try Self.decode(row)
+                for segment in segments where segment.contains(stored.profile, now: now) {
+                    members[segment.name]!.insert(stored.pk)
+                }
+            }
+            let names = segments.map(\.name)
+            // Segments no longer defined lose their members.
+            let placeholders = names.map { _ in "?" }.joined(separator: ",")
+            try db.execute(sql: "DELETE FROM segment_member WHERE segment NOT IN (\(placeholders.isEmpty ? "''" : placeholders))",
+                           arguments: StatementArguments(names))
+            var sizes: [String: Int] = [:]
+            for (name, wanted) in members {
+                let current = Set(try Int64.fetchAll(db, sql: "SELECT profile_pk FROM segment_member WHERE segment = ?", arguments: [name]))
+                let insert = try db.cachedStatement(sql: "INSERT INTO segment_member (segment, profile_pk, entered_at) VALUES (?, ?, ?)")
+                for pk in wanted.subtracting(current) { try insert.execute(arguments: [name, pk, now.timeIntervalSince1970]) }
+                let delete = try db.cachedStatement(sql: "DELETE FROM segment_member WHERE segment = ? AND profile_pk = ?")
+                for pk in current.subtracting(wanted) { try delete.execute(arguments: [name, pk]) }
+                sizes[name] = wanted.count
+            }
+            return sizes
+        }
+    }
+
+    /// Re-evaluates the segments of just these profiles (after a load or an import touched them).
+    public static func refreshMembership(of profiles: [(Int64, Profile)], segments: [SegmentDefinition], db: Database, now: Date) throws {
+        guard !profiles.isEmpty, !segments.isEmpty else { return }
+        let select = try db.cachedStatement(sql: "SELECT segment FROM segment_member WHERE profile_pk = ?")
+        let insert = try db.cachedStatement(sql: "INSERT INTO segment_member (segment, profile_pk, entered_at) VALUES (?, ?, ?)")
+        let delete = try db.cachedStatement(sql: "DELETE FROM segment_member WHERE segment = ? AND profile_pk = ?")
+        for (pk, profile) in profiles {
+            let current = Set(try String.fetchAll(select, arguments: [pk]))
+            for segment in segments {
+                let isMember = segment.contains(profile, now: now)
+                if isMember && !current.contains(segment.name) {
+                    try insert.execute(arguments: [segment.name, pk, now.timeIntervalSince1970])
+                } else if !isMember && current.contains(segment.name) {
+                    try delete.execute(arguments: [segment.name, pk])
+                }
+            }
+        }
+    }
+
+    /// Each segment's stored size.
+    public func segmentSizes() throws -> [String: Int] {
+        try database.writer.read { db in
+            var sizes: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT segment, COUNT(*) AS n FROM segment_member GROUP BY segment") {
+                sizes[row["segment"]] = row["n"]
+            }
+            return sizes
+        }
+    }
+
+    /// Up to `limit` members of a segment, in the order they entered.
+    public func members(of segment: String, limit: Int) throws -> [(profile: StoredProfile, enteredAt: Date)] {
+        try database.writer.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT p.pk, p.id, p.properties, p.created_at, p.updated_at, m.entered_at
+                FROM segment_member m JOIN profile p ON p.pk = m.profile_pk
+                WHERE m.segment = ? ORDER BY m.entered_at, p.pk LIMIT ?
+                """, arguments: [segment, limit])
+            return try rows.map { (try Self.decode($0), Date(timeIntervalSince1970: $0["entered_at"])) }
+        }
+    }
+}
