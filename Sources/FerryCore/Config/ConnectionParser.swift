@@ -31,8 +31,14 @@ public struct ConnectionParser: Sendable {
     /// Reads one file's text; `file` names it in messages.
     public func parse(text: String, file: String) -> ConnectionParseResult {
         let d = Diagnostics(file: file)
+        var result = parse(text: text, diagnostics: d)
+        result.errors = d.errors
+        result.scheduleErrors = d.scheduleErrors
+        return result
+    }
+
+    private func parse(text: String, diagnostics d: Diagnostics) -> ConnectionParseResult {
         var result = ConnectionParseResult(errors: [], scheduleErrors: [])
-        defer { result.errors = d.errors; result.scheduleErrors = d.scheduleErrors }
         guard let root = d.scheduleSection({ YAMLLoader.load(text: text, diagnostics: d) }),
               let top = d.scheduleSection({ root.mapping(allowedKeys: Self.topKeys, required: ["name", "timezone", "schedule", "destination", "goals"]) })
         else { return result }
@@ -58,7 +64,7 @@ public struct ConnectionParser: Sendable {
         result.connection = Connection(
             name: name, description: description, isEnabled: enabled, schedule: schedule,
             catchUp: scheduleParts.catchUp, notify: notify, objectives: objectives,
-            destination: destination, goals: goals.filter(\.isImport) + goals.filter { !$0.isImport }, file: file)
+            destination: destination, goals: goals.filter(\.isImport) + goals.filter { !$0.isImport }, file: d.file)
         return result
     }
 
