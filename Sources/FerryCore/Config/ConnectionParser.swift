@@ -32,8 +32,9 @@ public struct ConnectionParser: Sendable {
     public func parse(text: String, file: String) -> ConnectionParseResult {
         let d = Diagnostics(file: file)
         var result = parse(text: text, diagnostics: d)
-        result.errors = d.errors
-        result.scheduleErrors = d.scheduleErrors
+        let byPosition: (ConfigError, ConfigError) -> Bool = { ($0.line, $0.column) < ($1.line, $1.column) }
+        result.errors = d.errors.sorted(by: byPosition)
+        result.scheduleErrors = d.scheduleErrors.sorted(by: byPosition)
         return result
     }
 
@@ -56,7 +57,7 @@ public struct ConnectionParser: Sendable {
         let notify = top["notify"].flatMap(notifySettings)
         let objectives = top["objectives"]?.stringList() ?? []
         let destination = top["destination"].flatMap(destination)
-        let goals = top["goals"].flatMap { parseGoals($0, destination: destination) } ?? []
+        let goals = top["goals"].flatMap { parseGoals($0, destinationType: top["destination"].flatMap(destinationType)) } ?? []
 
         guard d.errors.isEmpty, let name, let schedule = result.schedule, let scheduleParts, let destination else {
             return result
@@ -341,7 +342,17 @@ public struct ConnectionParser: Sendable {
 
     // MARK: - Goals
 
-    private func parseGoals(_ v: YAMLValue, destination: Destination?) -> [Goal]? {
+    /// The destination's `type`, read on its own so goals are checked even when other destination keys are wrong.
+    private func destinationType(_ v: YAMLValue) -> String? {
+        guard case .mapping(let m) = v.node else { return nil }
+        for (key, value) in m {
+            if case .scalar(let k) = key, k.string == "type", case .scalar(let t) = value,
+               ["sailthru", "sendgrid", "mapp"].contains(t.string) { return t.string }
+        }
+        return nil
+    }
+
+    private func parseGoals(_ v: YAMLValue, destinationType: String?) -> [Goal]? {
         guard let items = v.sequence() else { return nil }
         let d = v.diagnostics
         if items.isEmpty { d.report(.invalidValue, at: v.mark, "goals must list at least one import or export") }
@@ -352,15 +363,15 @@ public struct ConnectionParser: Sendable {
                 d.report(.conflictingKeys, at: m.mark, "\(item.path) must hold exactly one of import or export")
                 continue
             }
-            guard let destination else { continue }
+            guard let destinationType else { continue }
             let goal: Goal?
-            switch (entry.key, destination) {
-            case ("import", .sailthru): goal = sailthruImport(entry.value).map(Goal.sailthruImport)
+            switch (entry.key, destinationType) {
+            case ("import", "sailthru"): goal = sailthruImport(entry.value).map(Goal.sailthruImport)
             case ("import", _):
-                d.report(.invalidValue, at: entry.keyMark, "\(item.path): a \(destination.typeName) destination has no import goal; only sailthru imports")
+                d.report(.invalidValue, at: entry.keyMark, "\(item.path): a \(destinationType) destination has no import goal; only sailthru imports")
                 goal = nil
-            case ("export", .sailthru): goal = sailthruExport(entry.value).map(Goal.sailthruExport)
-            case ("export", .sendgrid): goal = sendgridExport(entry.value).map(Goal.sendgridExport)
+            case ("export", "sailthru"): goal = sailthruExport(entry.value).map(Goal.sailthruExport)
+            case ("export", "sendgrid"): goal = sendgridExport(entry.value).map(Goal.sendgridExport)
             default: goal = mappExport(entry.value).map(Goal.mappExport)
             }
             if let goal { goals.append((goal, entry.keyMark)) }
