@@ -134,8 +134,10 @@ public struct ScheduleEngine: Sendable {
             return out.count >= limit
         }
 
-        // Any fire of a wall time is within ±16 h of it, so start a day before that.
-        var dayNumber = Int(Self.floorDiv(after - margin, 86_400)) - 1
+        // A wall time never fires later than `wall - lowest offset around it`, so the walk starts at
+        // the first wall time that can still fire after `after`, not a day or two before it.
+        let firstWall = after + timeline.offsetRange(in: after - 2 * margin, after + 2 * margin).lowest
+        var dayNumber = Int(Self.floorDiv(firstWall, 86_400))
         let lastDay = through.map { Int(Self.floorDiv($0 + margin, 86_400)) + 1 }
             ?? dayNumber + 146_097 + 2  // a whole 400-year Gregorian cycle: a date that never came never will
         var date = CivilDate(dayNumber: dayNumber)
@@ -150,9 +152,10 @@ public struct ScheduleEngine: Sendable {
             if plan.matches(date, weekday: CivilDate.weekday(ofDayNumber: dayNumber)) {
                 let midnight = Int64(dayNumber) * 86_400
                 // No wall time of this date or the next 32 h resolves before `wall - highest`: see `flush`.
-                let highest = timeline.maxOffset(in: midnight - margin, midnight + 86_400 + 3 * margin)
+                let highest = timeline.offsetRange(in: midnight - margin, midnight + 86_400 + 3 * margin).highest
                 for minute in plan.minutes {
                     let wall = midnight + Int64(minute) * 60
+                    if wall <= firstWall { continue }
                     let (a, b) = timeline.resolve(local: wall).instants(local: wall, under: policy)
                     if let a, a > after { pending.append(a) }
                     if let b, b > after { pending.append(b) }
@@ -175,7 +178,12 @@ private struct DayPlan {
         case every
         case weekdays([Bool])              // indexed 0 = Sunday … 6
         case monthdays([Bool], last: Bool) // indexed by day 0...31
-        case cron(CronExpression)
+        /// Cron's day fields as bit masks: set lookups per walked date would dominate the walk.
+        case cron(months: UInt16, daysOfMonth: UInt32, daysOfWeek: UInt8, either: Bool)
+    }
+
+    private static func mask<T: FixedWidthInteger>(_ values: Set<Int>) -> T {
+        values.reduce(T.zero) { $0 | (T(1) << $1) }
     }
 
     private let days: Days
@@ -199,12 +207,16 @@ private struct DayPlan {
                 days = .monthdays(flags, last: set.contains(.last))
             }
         case .cron(let cron):
+            let hours = cron.hours.sorted(), minutesOfHour = cron.minutes.sorted()
             var list: [Int] = []
-            for h in cron.hours.sorted() {
-                for m in cron.minutes.sorted() { list.append(h * 60 + m) }
+            list.reserveCapacity(hours.count * minutesOfHour.count)
+            for h in hours {
+                for m in minutesOfHour { list.append(h * 60 + m) }
             }
             minutes = list
-            days = .cron(cron)
+            days = .cron(months: Self.mask(cron.months), daysOfMonth: Self.mask(cron.daysOfMonth),
+                         daysOfWeek: Self.mask(cron.daysOfWeek),
+                         either: cron.isDayOfMonthRestricted && cron.isDayOfWeekRestricted)
         case .once:
             minutes = []
             days = .every
@@ -213,7 +225,7 @@ private struct DayPlan {
 
     /// Whether no date of `month` can match, so the walk may jump to the next month.
     func skipsMonth(_ month: Int) -> Bool {
-        if case .cron(let cron) = days { return !cron.months.contains(month) }
+        if case .cron(let months, _, _, _) = days { return months & (1 << month) == 0 }
         return false
     }
 
@@ -225,8 +237,12 @@ private struct DayPlan {
             return flags[weekday]
         case .monthdays(let flags, let last):
             return flags[date.day] || (last && date.day == date.daysInMonth)
-        case .cron(let cron):
-            return cron.matchesDay(month: date.month, day: date.day, weekday: weekday)
+        case .cron(let months, let daysOfMonth, let daysOfWeek, let either):
+            // The same rule as `CronExpression.matchesDay`, which the oracle tests hold it to.
+            guard months & (1 << date.month) != 0 else { return false }
+            let dom = daysOfMonth & (1 << date.day) != 0
+            let dow = daysOfWeek & (1 << weekday) != 0
+            return either ? (dom || dow) : (dom && dow)
         }
     }
 }

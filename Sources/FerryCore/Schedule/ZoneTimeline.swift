@@ -130,16 +130,17 @@ struct ZoneTimeline {
         return result
     }
 
-    /// The largest offset in force anywhere in UTC seconds `lower...upper`.
-    mutating func maxOffset(in lower: Int64, _ upper: Int64) -> Int64 {
+    /// The smallest and largest offsets in force anywhere in UTC seconds `lower...upper`.
+    mutating func offsetRange(in lower: Int64, _ upper: Int64) -> (lowest: Int64, highest: Int64) {
         cover(lower, upper)
         var i = index(of: lower)
-        var best = Int64(offsets[i])
+        var lowest = Int64(offsets[i]), highest = lowest
         i += 1
         while i < starts.count && starts[i] <= upper {
-            best = max(best, Int64(offsets[i]))
+            lowest = min(lowest, Int64(offsets[i]))
+            highest = max(highest, Int64(offsets[i]))
             i += 1
         }
-        return best
+        return (lowest, highest)
     }
 }
