@@ -66,7 +66,8 @@ public struct CronExpression: Hashable, Sendable, CustomStringConvertible {
             if let slash = item.firstIndex(of: "/") {
                 base = String(item[..<slash])
                 let stepText = String(item[item.index(after: slash)...])
-                guard let s = Int(stepText), s > 0 else {
+                guard !stepText.isEmpty, stepText.allSatisfy({ $0.isASCII && $0.isNumber }),
+                      let s = Int(stepText), s > 0 else {
                     throw CronParseError(field: name, message: "step '\(stepText)' must be a positive number")
                 }
                 step = s
