@@ -22,7 +22,7 @@ test: deps
 
 bench: deps
 	$(SWIFT) build -c release
-	@scripts/bench.sh
+	@python3 scripts/bench.py
 
 fixtures: build
 	mkdir -p Fixtures/generated

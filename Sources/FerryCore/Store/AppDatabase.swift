@@ -85,6 +85,27 @@ public struct AppDatabase: Sendable {
                 CREATE INDEX run_by_status ON run(status);
                 """)
         }
+        migrator.registerMigration("v2: runner state (locks, claimed fires, daemon state)") { db in
+            try db.execute(sql: """
+                CREATE TABLE connection_lock (
+                    connection TEXT PRIMARY KEY,
+                    pid INTEGER NOT NULL,
+                    acquired_at REAL NOT NULL
+                );
+                CREATE TABLE fire (
+                    connection TEXT NOT NULL,
+                    scheduled_at REAL NOT NULL,
+                    trigger TEXT NOT NULL,
+                    claimed_at REAL NOT NULL,
+                    outcome TEXT,
+                    PRIMARY KEY (connection, scheduled_at)
+                ) WITHOUT ROWID;
+                CREATE TABLE daemon_state (
+                    key TEXT PRIMARY KEY,
+                    value TEXT NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }
