@@ -283,3 +283,14 @@ import Testing
                                 after: Date(timeIntervalSince1970: .infinity)) == nil)
     }
 }
+
+/// `Schedule.timesPerDay` edges: every minute, and counts config validation should have refused.
+@Suite struct TimesPerDayTests {
+    @Test func everyMinuteAndOutOfRangeCounts() {
+        let midnight = WallTime(hour: 0, minute: 0)!
+        #expect(Schedule.timesPerDay(1440, startingAt: midnight).count == 1440)
+        #expect(Schedule.timesPerDay(1, startingAt: WallTime(hour: 23, minute: 59)!).map(\.description) == ["23:59"])
+        #expect(Schedule.timesPerDay(0, startingAt: midnight).isEmpty)
+        #expect(Schedule.timesPerDay(1441, startingAt: midnight).isEmpty)
+    }
+}
