@@ -123,6 +123,26 @@ import Testing
         Self.compare(zone: "Pacific/Apia", from: "2011-09-01T00:00:00Z", to: "2012-05-01T00:00:00Z")
     }
 
+    /// A daemon steps with `nextFire` from each fire; that must give the same list as one range query.
+    @Test(arguments: ["America/New_York", "Australia/Lord_Howe", "Pacific/Chatham"])
+    func steppingWithNextFireMatchesTheRange(zone: String) {
+        let engine = ScheduleEngine()
+        let start = Date(timeIntervalSince1970: TimeInterval(Self.seconds("2026-03-01T00:00:00Z")))
+        let end = Date(timeIntervalSince1970: TimeInterval(Self.seconds("2026-11-30T00:00:00Z")))
+        for policy in [DSTPolicy.default, DSTPolicy(gap: .transition, overlap: .both), DSTPolicy(gap: .skip, overlap: .last)] {
+            for rule in [Self.cron("*/30 1-3 * * *"), .times(["01:45", "02:45"].map(Self.wall), days: .everyDay)] {
+                let schedule = Schedule(rule: rule, timeZoneIdentifier: zone, dst: policy)
+                var stepped: [Date] = []
+                var cursor = start
+                while let next = engine.nextFire(of: schedule, after: cursor), next <= end {
+                    stepped.append(next)
+                    cursor = next
+                }
+                #expect(stepped == engine.fires(of: schedule, from: start, through: end), "\(zone) \(rule) \(policy)")
+            }
+        }
+    }
+
     // The oracle must be able to fail: it finds the known shifts, and not where none is due.
 
     @Test func oracleShiftsNewYorkGapTime() {
