@@ -158,9 +158,10 @@ public struct Schedule: Hashable, Sendable {
     }
 
     /// The wall times of `times_per_day: n` starting at `start`: `n` times, `floor(1440 / n)` minutes apart,
-    /// wrapping past midnight, sorted and unique. `n` must be in 1...1440.
+    /// wrapping past midnight, sorted and unique. `n` outside 1...1440 (which config validation refuses)
+    /// gives no times rather than a crash.
     public static func timesPerDay(_ n: Int, startingAt start: WallTime) -> [WallTime] {
-        precondition((1...1440).contains(n), "times_per_day is validated to 1...1440 before this")
+        guard (1...1440).contains(n) else { return [] }
         let step = 1440 / n
         let minutes = Set((0..<n).map { (start.minuteOfDay + $0 * step) % 1440 })
         return minutes.sorted().map { WallTime(hour: $0 / 60, minute: $0 % 60)! }

@@ -151,7 +151,9 @@ public struct ScheduleEngine: Sendable {
             }
             if plan.matches(date, weekday: CivilDate.weekday(ofDayNumber: dayNumber)) {
                 let midnight = Int64(dayNumber) * 86_400
-                // No wall time of this date or the next 32 h resolves before `wall - highest`: see `flush`.
+                // Why pending instants `<= wall - highest` are final: a later wall time W within 32 h
+                // resolves at or after `W - offset`, with the offset from this window, so after
+                // `wall - highest`; one beyond 32 h resolves after `wall + 16 h`, past any offset.
                 let highest = timeline.offsetRange(in: midnight - margin, midnight + 86_400 + 3 * margin).highest
                 for minute in plan.minutes {
                     let wall = midnight + Int64(minute) * 60

@@ -114,6 +114,26 @@ import Testing
                 "2026-03-08T03:30:00-04:00", "2026-03-09T01:00:00-04:00"])
     }
 
+    @Test func newYorkFallBackLeavesTwoThirtyAlone() {
+        // The repeated hour is 01:00–02:00; 02:30 happens once, in EST.
+        expect(fires(Self.cron("30 2 * * *"), "America/New_York", DSTPolicy(overlap: .both),
+                     after: "2026-10-31T12:00:00-04:00", count: 1),
+               ["2026-11-01T02:30:00-05:00"])
+    }
+
+    @Test func amsterdamGapAndOverlap() {
+        expect(fires(Self.cron("30 2 * * *"), "Europe/Amsterdam", after: "2026-03-28T12:00:00+01:00", count: 1),
+               ["2026-03-29T01:30:00Z"])
+        expect(fires(Self.cron("30 2 * * *"), "Europe/Amsterdam", DSTPolicy(gap: .transition),
+                     after: "2026-03-28T12:00:00+01:00", count: 1),
+               ["2026-03-29T01:00:00Z"])
+        expect(fires(Self.cron("30 2 * * *"), "Europe/Amsterdam", after: "2026-10-24T12:00:00+02:00", count: 1),
+               ["2026-10-25T00:30:00Z"])
+        expect(fires(Self.cron("30 2 * * *"), "Europe/Amsterdam", DSTPolicy(overlap: .both),
+                     after: "2026-10-24T12:00:00+02:00", count: 2),
+               ["2026-10-25T00:30:00Z", "2026-10-25T01:30:00Z"])
+    }
+
     // MARK: Half-hour and 45-minute zones
 
     @Test func lordHoweThirtyMinuteGap() {
@@ -281,5 +301,16 @@ import Testing
         #expect(engine.nextFire(of: day40, after: .distantFuture) == nil)
         #expect(engine.nextFire(of: Schedule(rule: Self.at("09:00"), timeZoneIdentifier: "UTC"),
                                 after: Date(timeIntervalSince1970: .infinity)) == nil)
+    }
+}
+
+/// `Schedule.timesPerDay` edges: every minute, and counts config validation should have refused.
+@Suite struct TimesPerDayTests {
+    @Test func everyMinuteAndOutOfRangeCounts() {
+        let midnight = WallTime(hour: 0, minute: 0)!
+        #expect(Schedule.timesPerDay(1440, startingAt: midnight).count == 1440)
+        #expect(Schedule.timesPerDay(1, startingAt: WallTime(hour: 23, minute: 59)!).map(\.description) == ["23:59"])
+        #expect(Schedule.timesPerDay(0, startingAt: midnight).isEmpty)
+        #expect(Schedule.timesPerDay(1441, startingAt: midnight).isEmpty)
     }
 }

@@ -101,25 +101,36 @@ struct ScheduleOracle {
         calendar.timeZone = TimeZone(identifier: "UTC")!
         let firstDay = Self.floorDiv(from, 86_400) - 3
         let lastDay = Self.floorDiv(to, 86_400) + 3
-        // For each local day, the indices of the rules whose day filter matches it.
-        var dayRules: [[Int]] = []
+        // Rules as bit masks (bit r = rule r): per local day whose day filter matches, per minute
+        // of the day whose time matches. Two scalar lookups per minute keep the debug-build walk fast.
+        precondition(rules.count <= 64)
+        var dayMasks: [UInt64] = []
         for n in firstDay...lastDay {
             let date = Date(timeIntervalSince1970: TimeInterval(n * 86_400))
             let c = calendar.dateComponents([.year, .month, .day, .weekday], from: date)
             let last = calendar.range(of: .day, in: .month, for: date)!.count
             let day = Day(year: c.year!, month: c.month!, day: c.day!, weekday: c.weekday!, lastDay: last)
-            dayRules.append(rules.indices.filter { Self.matchesDay(rules[$0], day) })
+            dayMasks.append(rules.indices.reduce(0) { Self.matchesDay(rules[$1], day) ? $0 | (1 << UInt64($1)) : $0 })
         }
-        let tables = rules.map(Self.minuteTable)
-        func matching(wall: Int64) -> [Int] {
+        var minuteMasks = [UInt64](repeating: 0, count: 1440)
+        for (r, rule) in rules.enumerated() {
+            for (m, hit) in Self.minuteTable(rule).enumerated() where hit { minuteMasks[m] |= 1 << UInt64(r) }
+        }
+        func matching(wall: Int64) -> UInt64 {
             let n = Self.floorDiv(wall, 86_400)
-            let minute = Int((wall - n * 86_400) / 60)
-            return dayRules[Int(n - firstDay)].filter { tables[$0][minute] }
+            return dayMasks[Int(n - firstDay)] & minuteMasks[Int((wall - n * 86_400) / 60)]
         }
 
         var out = [[[Int64]]](repeating: [[Int64]](repeating: [], count: policies.count), count: rules.count)
-        func fire(_ r: Int, _ p: Int, _ t: Int64) {
-            if out[r][p].last != t { out[r][p].append(t) }
+        func fire(_ mask: UInt64, at t: Int64, where wanted: (DSTPolicy) -> Bool) {
+            var m = mask
+            while m != 0 {
+                let r = m.trailingZeroBitCount
+                m &= m - 1
+                for (p, policy) in policies.enumerated() where wanted(policy) && out[r][p].last != t {
+                    out[r][p].append(t)
+                }
+            }
         }
 
         var next = transitions.firstIndex { $0.at > from } ?? transitions.count
@@ -130,35 +141,26 @@ struct ScheduleOracle {
                 offset = transitions[next].after
                 next += 1
             }
-            let previous = next > 0 ? transitions[next - 1] : nil
-            let upcoming = next < transitions.count ? transitions[next] : nil
             let wall = t + offset
-
-            // Literal overlap: is this wall time seen again later, or was it seen already?
-            let seenLater = upcoming.map { $0.isOverlap && wall >= $0.at + $0.after } ?? false
-            let seenBefore = previous.map { $0.isOverlap && wall < $0.at + $0.before } ?? false
-            for r in matching(wall: wall) {
-                for (p, policy) in policies.enumerated() {
-                    if seenLater && policy.overlap == .last { continue }
-                    if seenBefore && policy.overlap == .first { continue }
-                    fire(r, p, t)
+            let hits = matching(wall: wall)
+            let previous = next > 0 ? transitions[next - 1] : nil
+            if hits != 0 {
+                // Literal overlap: is this wall time seen again later, or was it seen already?
+                let upcoming = next < transitions.count ? transitions[next] : nil
+                let seenLater = upcoming.map { $0.isOverlap && wall >= $0.at + $0.after } ?? false
+                let seenBefore = previous.map { $0.isOverlap && wall < $0.at + $0.before } ?? false
+                fire(hits, at: t) { policy in
+                    !(seenLater && policy.overlap == .last) && !(seenBefore && policy.overlap == .first)
                 }
             }
-
-            if let gap = previous, gap.isGap {
+            if let gap = previous, gap.isGap, t < gap.at + (gap.after - gap.before) {
                 // `shift`: the missing wall time `wall - gap length` fires now.
-                if t < gap.at + (gap.after - gap.before) {
-                    for r in matching(wall: t + gap.before) {
-                        for (p, policy) in policies.enumerated() where policy.gap == .shift { fire(r, p, t) }
-                    }
-                }
+                fire(matching(wall: t + gap.before), at: t) { $0.gap == .shift }
                 // `transition`: every missing wall time fires at the first instant after the gap.
                 if t == gap.at {
                     var missing = gap.at + gap.before
                     while missing < gap.at + gap.after {
-                        for r in matching(wall: missing) {
-                            for (p, policy) in policies.enumerated() where policy.gap == .transition { fire(r, p, t) }
-                        }
+                        fire(matching(wall: missing), at: t) { $0.gap == .transition }
                         missing += 60
                     }
                 }
