@@ -6,5 +6,5 @@ struct Sandbox: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ferry-sandbox",
         abstract: "Local Sailthru- and SendGrid-compatible servers and fixture generators.",
-        subcommands: [])
+        subcommands: [SailthruCommand.self])
 }
