@@ -255,7 +255,8 @@ public struct Redactor: Sendable {
             }
         }
         result = Self.redactParameters(result)
-        result = Self.replace(#"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"#, in: result, with: "$1 \(Self.placeholder)")
+        // Also percent-encoded (`Bearer%20…`) or form-encoded (`Bearer+…`), as in a logged URL.
+        result = Self.replace(#"(?i)(?<![a-z])(bearer|basic)(\s+|%20|\+)[A-Za-z0-9._~+/=-]+"#, in: result, with: "$1$2\(Self.placeholder)")
         result = Self.replace(#"(?i)(\b[a-z][a-z0-9+.-]*://)[^/@\s:]*:[^/@\s]*@"#, in: result, with: "$1\(Self.placeholder)@")
         return result
     }

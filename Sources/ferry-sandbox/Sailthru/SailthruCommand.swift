@@ -30,7 +30,7 @@ struct SailthruCommand: AsyncParsableCommand {
         @Option(help: "JSON file with lists and users to start from.") var seedFile: String?
         @Option(help: "A rate limit, e.g. 'GET /user=300' (per window); repeatable.") var rateLimit: [String] = []
         @Option(help: "Rate-limit window in seconds (Sailthru: 60).") var rateWindow: Int = 60
-        @Flag(help: "Send error bodies with HTTP 200, as Sailthru sometimes does.") var errorsWith200 = false
+        @Flag(name: .customLong("errors-with-200"), help: "Send error bodies with HTTP 200, as Sailthru sometimes does.") var errorsWith200 = false
 
         func validate() throws {
             guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
