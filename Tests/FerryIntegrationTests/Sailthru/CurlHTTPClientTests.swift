@@ -169,6 +169,22 @@ actor Sleeps {
         #expect(await sleeps.all.count == 2)
     }
 
+    @Test func tlsIsVerifiedAndFailuresAreTLSErrors() async throws {
+        try await SailthruSandboxServer.with(seeded: false) { server in
+            // The sandbox speaks plain HTTP: a TLS handshake with it must fail, never fall back.
+            let https = server.baseURL.replacingOccurrences(of: "http://", with: "https://") + "/_sandbox/echo"
+            let handshake = await #expect(throws: HTTPError.self) {
+                try await client(retry: .none).send(HTTPRequest(method: .get, url: https))
+            }
+            #expect(handshake?.kind == .tls)
+            let badBundle = await #expect(throws: HTTPError.self) {
+                try await CurlHTTPClient(configuration: .init(caFile: "/nonexistent/ca.pem", retry: .none))
+                    .send(HTTPRequest(method: .get, url: https))
+            }
+            #expect(badBundle?.kind == .tls)
+        }
+    }
+
     @Test func slowResponsesTimeOut() async throws {
         try await SailthruSandboxServer.with(seeded: false) { server in
             let error = await #expect(throws: HTTPError.self) {
