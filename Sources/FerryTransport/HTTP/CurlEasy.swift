@@ -16,15 +16,6 @@ enum CurlGlobal {
     }()
 }
 
-/// A raw libcurl failure: the `CURLcode`, the error buffer and the URL (secrets removed).
-public struct CurlError: Error, Sendable, CustomStringConvertible {
-    public var code: Int
-    public var message: String
-    public var url: String
-
-    public var description: String { "curl error \(code) for \(url): \(message)" }
-}
-
 /// One libcurl easy handle with its error buffer.
 ///
 /// `@unchecked Sendable` is safe because a handle is used by exactly one transfer at a time:

@@ -27,7 +27,7 @@ struct SailthruCommand: AsyncParsableCommand {
         @Option(help: "Fraction of API requests whose connection drops mid-body.") var dropConnections: Double = 0
         @Option(help: "The first N API requests drop their connection mid-body.") var dropFirst: Int = 0
         @Option(help: "Seed for the fault dice.") var seed: UInt64?
-        @Option(help: "JSON file with lists and users to start from.") var seedFile: String?
+        @Option(help: "JSON file with lists and users to start from (used when the state is empty).") var seedFile: String?
         @Option(help: "A rate limit, e.g. 'GET /user=300' (per window); repeatable.") var rateLimit: [String] = []
         @Option(help: "Rate-limit window in seconds (Sailthru: 60).") var rateWindow: Int = 60
         @Flag(name: .customLong("errors-with-200"), help: "Send error bodies with HTTP 200, as Sailthru sometimes does.") var errorsWith200 = false
@@ -58,7 +58,7 @@ struct SailthruCommand: AsyncParsableCommand {
             let store = try SailthruStore(
                 directory: URL(fileURLWithPath: state),
                 settings: JobSettings(delay: jobDelay, exportTTL: exportTTL, expireFirstExports: expireExports))
-            if let seedFile {
+            if let seedFile, await store.isEmpty {
                 let data = try Data(contentsOf: URL(fileURLWithPath: seedFile))
                 try await store.seed(JSONDecoder().decode(SeedFile.self, from: data))
             }

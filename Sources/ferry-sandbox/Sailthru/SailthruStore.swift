@@ -133,6 +133,9 @@ actor SailthruStore {
 
     // MARK: - Seed
 
+    /// True before any user or list exists: seed data goes only into a fresh state.
+    var isEmpty: Bool { state.users.isEmpty && state.lists.isEmpty }
+
     func seed(_ file: SeedFile) throws {
         let now = Date()
         for list in file.lists where state.lists[list.name] == nil {

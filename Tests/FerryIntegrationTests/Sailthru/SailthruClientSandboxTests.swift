@@ -113,6 +113,27 @@ import Testing
         }
     }
 
+    @Test func anUnencodedPlusBreaksTheSignature() async throws {
+        // Research notes §7: a raw `+` decodes as a space on the server, so json and sig disagree.
+        try await Server.with { server in
+            let json = #"{"id":"a+b@example.com"}"#
+            let sig = SailthruSignature.sign(apiKey: Server.apiKey, json: json, secret: Server.secret)
+            let fields = [("api_key", Server.apiKey), ("format", "json"), ("json", json), ("sig", sig)]
+            let good = server.baseURL + "/user?" + FormEncoding.encode(fields)
+            let http = CurlHTTPClient(configuration: .init(retry: .none))
+            let response = try await http.send(HTTPRequest(method: .get, url: good))
+            // Every API reply carries Sailthru's three rate-limit headers.
+            #expect(response.header("X-Rate-Limit-Limit") == "18000")
+            #expect(response.header("X-Rate-Limit-Remaining") == "17999")
+            let reset = try #require(response.header("X-Rate-Limit-Reset").flatMap(Int.init))
+            #expect(reset % 60 == 0 && Double(reset) > Date().timeIntervalSince1970 - 1)
+            let bad = good.replacingOccurrences(of: "%2B", with: "+")
+            let error = await #expect(throws: HTTPError.self) { try await http.send(HTTPRequest(method: .get, url: bad)) }
+            #expect(error?.status == 401)
+            #expect(error?.body?.contains(#""error":5"#) == true)
+        }
+    }
+
     @Test func errorsSentWithHTTP200AreStillErrors() async throws {
         try await Server.with(["--errors-with-200"]) { server in
             let error = await sailthruError { _ = try await client(server).list(named: "Nope") }
@@ -244,6 +265,18 @@ import Testing
         try await Server.with(["--drop-first", "1"]) { server in
             let user = try await client(server).user(id: "jane.doe@example.com", key: "email")
             #expect(user.keys["extid"] == "cust-1001")
+        }
+    }
+
+    @Test func randomFaultsAndLatencyAreSurvivedWithRetries() async throws {
+        try await Server.with(["--fail-rate", "0.3", "--drop-connections", "0.2", "--latency", "50", "--seed", "7"]) { server in
+            let api = client(server, retry: RetryPolicy(maxAttempts: 10, baseDelay: .milliseconds(5), maxDelay: .milliseconds(20)))
+            let started = ContinuousClock.now
+            for _ in 0..<8 {
+                let user = try await api.user(id: "zoe@example.org", key: "email")
+                #expect(user.vars["first_name"] == "Zoë")
+            }
+            #expect(ContinuousClock.now - started >= .milliseconds(400))  // at least 8 × 50 ms latency
         }
     }
 
