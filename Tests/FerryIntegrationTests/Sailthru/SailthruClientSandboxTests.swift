@@ -72,6 +72,15 @@ import Testing
         }
     }
 
+    @Test func deletesAUser() async throws {
+        try await Server.with { server in
+            let api = client(server)
+            try await api.deleteUser(id: "no.lists@example.com", key: "email")
+            let error = await sailthruError { _ = try await api.user(id: "no.lists@example.com", key: "email") }
+            #expect(error?.kind == .userNotFound)
+        }
+    }
+
     @Test func emptyMapsArriveAsArraysAndDecode() async throws {
         try await Server.with(seeded: false) { server in
             let api = client(server)
@@ -98,6 +107,11 @@ import Testing
 
             let invalidEmail = await sailthruError { try await api.saveUser(SailthruUserUpdate(id: "praj")) }
             #expect(invalidEmail?.kind == .invalidEmail && invalidEmail?.code == 11)
+
+            let other = await sailthruError {
+                try await api.saveUser(SailthruUserUpdate(id: "jane.doe@example.com", vars: ["1bad": "x"]))
+            }
+            #expect(other?.kind == .other && other?.code == 99 && other?.message == "Invalid var name: 1bad")
 
             let unknownList = await sailthruError { _ = try await api.list(named: "No Such List") }
             #expect(unknownList?.kind == .unknownList && unknownList?.code == 15)

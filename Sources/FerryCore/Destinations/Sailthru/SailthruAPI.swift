@@ -6,6 +6,8 @@ public protocol SailthruAPI: Sendable {
     func user(id: String, key: String) async throws -> SailthruUser
     /// POST /user: create or update (upsert by id + key).
     func saveUser(_ update: SailthruUserUpdate) async throws
+    /// DELETE /user: removes a profile (privacy requests).
+    func deleteUser(id: String, key: String) async throws
     /// GET /list: one list by name.
     func list(named name: String) async throws -> SailthruList
     /// GET /list with `{}`: every list (only primary ones when `primaryOnly`).

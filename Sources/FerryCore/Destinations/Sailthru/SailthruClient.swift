@@ -52,6 +52,10 @@ public struct SailthruClient: SailthruAPI {
         _ = try await call(.post, "user", update.json)
     }
 
+    public func deleteUser(id: String, key: String = "email") async throws {
+        _ = try await call(.delete, "user", ["id": .string(id), "key": .string(key)])
+    }
+
     public func list(named name: String) async throws -> SailthruList {
         let reply = try await call(.get, "list", ["list": .string(name)])
         guard let list = SailthruList(json: reply) else { throw invalid("GET /list", "no list name in reply") }
