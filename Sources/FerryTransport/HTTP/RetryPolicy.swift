@@ -4,6 +4,10 @@ import Foundation
 ///
 /// Exponential backoff with jitter for network errors and 5xx; on 429 (and 503) the server's
 /// own word wins: Sailthru's `X-Rate-Limit-Reset` (a UNIX time: wait until it), else `Retry-After`.
+///
+/// Every method is retried, POST included: Sailthru's /user and /list POSTs are upserts, and a
+/// repeated update or import job applies the same rows again, so a duplicate is harmless while a
+/// lost batch is not (DESIGN.md: "Nothing is lost").
 public struct RetryPolicy: Sendable {
     /// Attempts per call, the first included.
     public var maxAttempts: Int

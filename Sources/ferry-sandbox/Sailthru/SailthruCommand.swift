@@ -49,7 +49,7 @@ struct SailthruCommand: AsyncParsableCommand {
                       parts[0].split(separator: " ").count == 2 else {
                     throw ValidationError("bad --rate-limit '\(spec)': expected 'METHOD /endpoint=N'")
                 }
-                limits[parts[0].uppercased().replacingOccurrences(of: " /", with: " /").lowercasedPath()] = value
+                limits[String(parts[0]).normalizedRoute()] = value
             }
             return limits
         }
@@ -113,8 +113,8 @@ actor ListeningAddress {
 }
 
 private extension String {
-    /// "GET /User" → "GET /user": endpoints are lowercase, methods uppercase.
-    func lowercasedPath() -> String {
+    /// "get /User" → "GET /user": methods uppercase, endpoints lowercase.
+    func normalizedRoute() -> String {
         let parts = split(separator: " ", maxSplits: 1)
         guard parts.count == 2 else { return self }
         return "\(parts[0].uppercased()) \(parts[1].lowercased())"

@@ -22,15 +22,14 @@ struct RateLimits: Sendable {
     /// Window length in seconds (Sailthru: 60, reset at the top of the minute).
     var window: Int
 
-    /// Sailthru's published figures (UNCONFIRMED, research notes §5), per minute.
-    static func defaults(window: Int) -> RateLimits {
-        RateLimits(limits: [:], window: window)
-    }
-
+    /// The limit for one endpoint and method: an explicit `--rate-limit`, else Sailthru's figures
+    /// (UNCONFIRMED, research notes §5: per second 300 GET, 300 POST /user, 200 POST /send,
+    /// 40 other POST and DELETE) scaled to the window.
     func limit(method: String, endpoint: String) -> Int {
         if let exact = limits["\(method) /\(endpoint)"] { return exact }
         let perSecond: Int = switch (method, endpoint) {
-        case ("POST", "send"), ("POST", "user"): endpoint == "send" ? 200 : 300
+        case ("POST", "user"): 300
+        case ("POST", "send"): 200
         case ("POST", _), ("DELETE", _): 40
         default: 300
         }

@@ -38,7 +38,7 @@ enum JSON: Sendable, Hashable, Codable {
         try? JSONDecoder().decode(JSON.self, from: Data(text.utf8))
     }
 
-    /// Compact text; PHP-style `[]` for an empty object when `phpEmpty` (Sailthru's backend does that).
+    /// Compact (or pretty) text with sorted keys and unescaped slashes.
     func text(pretty: Bool = false) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]

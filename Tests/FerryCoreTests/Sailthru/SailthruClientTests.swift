@@ -90,3 +90,33 @@ actor SleepLog {
     var all: [Duration] = []
     func add(_ duration: Duration) { all.append(duration) }
 }
+
+@Suite struct SailthruExportTests {
+    @Test func reRequestsWhenTheExportURLIsGoneAtDownload() async throws {
+        func ok(_ json: String) -> Result<HTTPResponse, HTTPError> { .success(HTTPResponse(status: 200, body: Data(json.utf8))) }
+        let transport = RecordingTransport([
+            ok(#"{"job_id":"j1","status":"pending"}"#),
+            ok(#"{"job_id":"j1","status":"completed","export_url":"http://127.0.0.1:9/j1.csv"}"#),
+            .failure(HTTPError(kind: .status, url: "http://127.0.0.1:9/j1.csv", method: .get, status: 403, detail: "")),
+            ok(#"{"job_id":"j2","status":"pending"}"#),
+            ok(#"{"job_id":"j2","status":"completed","expired":true}"#),
+            ok(#"{"job_id":"j3","status":"pending"}"#),
+            ok(#"{"job_id":"j3","status":"completed","export_url":"http://127.0.0.1:9/j3.csv"}"#),
+            ok("Profile Id,Email\r\n"),
+        ])
+        let client = SailthruClient(configuration: .init(apiKey: "k", apiSecret: "s", baseURL: "http://127.0.0.1:9",
+                                                         exportRetries: 2),
+                                    transport: transport, sleep: { _ in })
+        let job = try await client.exportList("Newsletter", to: URL(fileURLWithPath: "/dev/null"))
+        #expect(job.id == "j3")
+        #expect(transport.requests.last?.url == "http://127.0.0.1:9/j3.csv")
+    }
+
+    @Test func writesUpdateFilesAsJSONLines() {
+        let text = SailthruUserUpdate.jsonLines([
+            SailthruUserUpdate(id: "a@x.com", lists: ["Old": false]),
+            SailthruUserUpdate(id: "cust-1", key: "extid", vars: ["n": 1]),
+        ])
+        #expect(text == #"{"id":"a@x.com","lists":{"Old":0}}"# + "\n" + #"{"id":"cust-1","key":"extid","vars":{"n":1}}"# + "\n")
+    }
+}

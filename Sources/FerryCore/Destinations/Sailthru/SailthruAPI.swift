@@ -93,6 +93,13 @@ public struct SailthruUserUpdate: Sendable, Hashable {
     }
 }
 
+extension SailthruUserUpdate {
+    /// The body of an update-job file: one compact JSON object a line.
+    public static func jsonLines(_ updates: some Sequence<SailthruUserUpdate>) -> String {
+        updates.map { $0.json.serialized() + "\n" }.joined()
+    }
+}
+
 /// A Sailthru list type.
 public enum SailthruListType: String, Sendable, Hashable {
     /// A natural list ("normal" in the API).

@@ -137,9 +137,12 @@ public struct SailthruClient: SailthruAPI {
                 do {
                     _ = try await transport.download(HTTPRequest(method: .get, url: url, secrets: secrets), to: file)
                     return job
-                } catch let error as HTTPError where error.kind == .status && [403, 404, 410].contains(error.status ?? 0) {
-                    // Expired between the poll and the fetch: ask again below.
-                    if attempt >= configuration.exportRetries { throw transportError(error, endpoint: "GET export_url") }
+                } catch let error as HTTPError {
+                    // 403/404/410: expired between the poll and the fetch (S3 says 403); ask again below.
+                    let expired = error.kind == .status && [403, 404, 410].contains(error.status ?? 0)
+                    if !expired || attempt >= configuration.exportRetries {
+                        throw transportError(error, endpoint: "GET export_url")
+                    }
                 }
             } else if attempt >= configuration.exportRetries {
                 throw SailthruError(kind: .jobFailed, message: "export of list \(list) expired \(attempt + 1) times",
