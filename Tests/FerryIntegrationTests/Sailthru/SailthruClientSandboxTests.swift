@@ -353,6 +353,18 @@ import Testing
         }
     }
 
+    @Test func stateSurvivesARestart() async throws {
+        let first = try Server.start()
+        defer { first.stop() }
+        try await client(first).saveUser(SailthruUserUpdate(id: "kept@example.com", vars: ["n": 7], lists: ["Kept": true]))
+        first.process.stop()
+        let second = try Server.start(directory: first.directory)
+        defer { second.process.stop() }
+        let user = try await client(second).user(id: "kept@example.com", key: "email")
+        #expect(user.vars["n"] == 7)
+        #expect(user.lists.keys.sorted() == ["Kept"])
+    }
+
     @Test func sandboxPersistsStateAndDumpsIt() async throws {
         try await Server.with { server in
             try await client(server).saveUser(SailthruUserUpdate(id: "persisted@example.com", vars: ["n": 1]))

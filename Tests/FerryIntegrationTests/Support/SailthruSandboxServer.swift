@@ -21,8 +21,9 @@ struct SailthruSandboxServer: Sendable {
     }
 
     /// Starts the sandbox (seeded from `Fixtures/sailthru-seed.json` unless `seeded` is false) and waits until it listens.
-    static func start(_ extra: [String] = [], seeded: Bool = true, jobDelay: Double = 0.2) throws -> SailthruSandboxServer {
-        let directory = try TemporaryDirectory()
+    static func start(_ extra: [String] = [], seeded: Bool = true, jobDelay: Double = 0.2,
+                      directory existing: TemporaryDirectory? = nil) throws -> SailthruSandboxServer {
+        let directory = try existing ?? TemporaryDirectory()
         var arguments = ["sailthru", "--port", "0", "--api-key", apiKey, "--secret", secret,
                          "--state", directory.url.appendingPathComponent("state").path,
                          "--job-delay", String(jobDelay), "--seed", "42"]
