@@ -31,6 +31,10 @@ let package = Package(
         .systemLibrary(
             name: "CSSH2", pkgConfig: "libssh2",
             providers: [.apt(["libssh2-1-dev"])]),
+        // Only ferry-sandbox links it: its MD5 must not share code with FerryCore's.
+        .systemLibrary(
+            name: "COpenSSL", pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]),
 
         .target(
             name: "FerryCore",
@@ -60,6 +64,7 @@ let package = Package(
         .executableTarget(
             name: "ferry-sandbox",
             dependencies: [
+                "COpenSSL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "FlyingFox", package: "FlyingFox"),
             ],
@@ -75,7 +80,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryIntegrationTests",
-            dependencies: ["FerryCore", "ferry", "ferry-sandbox"],
+            dependencies: ["FerryCore", "FerryTransport", "ferry", "ferry-sandbox"],
             swiftSettings: swiftSettings),
     ]
 )

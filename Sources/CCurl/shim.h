@@ -24,6 +24,16 @@ static inline CURLcode ccurl_easy_getinfo_double(CURL *handle, CURLINFO info, do
 static inline CURLcode ccurl_easy_getinfo_string(CURL *handle, CURLINFO info, char **value) {
     return curl_easy_getinfo(handle, info, value);
 }
+static inline CURLcode ccurl_easy_setopt_write_function(CURL *handle, CURLoption option, curl_write_callback value) {
+    return curl_easy_setopt(handle, option, value);
+}
+static inline CURLcode ccurl_easy_setopt_xferinfo_function(CURL *handle, curl_xferinfo_callback value) {
+    return curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, value);
+}
+// CURL_GLOBAL_DEFAULT is a macro expression Swift does not import.
+static inline CURLcode ccurl_global_init_default(void) {
+    return curl_global_init(CURL_GLOBAL_DEFAULT);
+}
 static inline curl_version_info_data *ccurl_version_info_now(void) {
     return curl_version_info(CURLVERSION_NOW);
 }

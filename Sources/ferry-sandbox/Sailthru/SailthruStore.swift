@@ -1,0 +1,562 @@
+import Foundation
+
+/// A Sailthru user in the sandbox.
+struct SandboxUser: Codable, Sendable {
+    /// The profile id (Sailthru's `sid`).
+    var id: String
+    /// Key kind → value: `email` (lowercased), `extid`, …
+    var keys: [String: String]
+    var vars: [String: JSON]
+    /// List name → signup time.
+    var lists: [String: Date]
+    var optout: String
+    var created: Date
+}
+
+/// A list: natural (`normal`) or smart (members computed from `query`).
+struct SandboxList: Codable, Sendable {
+    var id: String
+    var name: String
+    var type: String
+    var primary: Bool
+    var created: Date
+    /// Smart lists: `{"source_list": NAME?, "vars": {var: value, …}?}`; members match all given conditions.
+    var query: JSON?
+}
+
+/// A background job.
+struct SandboxJob: Codable, Sendable {
+    var id: String
+    var type: String
+    var name: String
+    var list: String?
+    var created: Date
+    /// The uploaded file, stored under `uploads/` in the state directory.
+    var upload: String?
+    var update: JSON?
+    var vars: [String]?
+    var signupDates: Bool
+    var completed: Date?
+    var exportFile: String?
+    var forcedExpired: Bool
+    var counts: [String: Int]
+}
+
+/// An API error as Sailthru sends it.
+struct APIError: Error {
+    var status: Int
+    var code: Int
+    var message: String
+}
+
+/// Everything that persists under `--state`.
+struct SandboxState: Codable, Sendable {
+    var users: [String: SandboxUser] = [:]
+    var lists: [String: SandboxList] = [:]
+    var jobs: [String: SandboxJob] = [:]
+    var nextID: Int = 1
+}
+
+/// Seed data: a few lists and users to start from.
+struct SeedFile: Codable {
+    struct List: Codable {
+        var name: String
+        var type: String?
+        var primary: Bool?
+        var query: JSON?
+    }
+    struct User: Codable {
+        var email: String
+        var extid: String?
+        var vars: [String: JSON]?
+        var lists: [String]?
+        var optout: String?
+    }
+    var lists: [List]
+    var users: [User]
+}
+
+/// Timing and fault settings of the job engine.
+struct JobSettings: Sendable {
+    var delay: TimeInterval
+    var exportTTL: TimeInterval
+    /// The first N exports report `expired` once done (to test re-requesting).
+    var expireFirstExports: Int
+}
+
+/// The sandbox's data: users, lists and jobs, persisted as JSON files written atomically.
+actor SailthruStore {
+    private(set) var state: SandboxState
+    private let directory: URL
+    private let settings: JobSettings
+    private var exportsExpired = 0
+
+    init(directory: URL, settings: JobSettings) throws {
+        self.directory = directory
+        self.settings = settings
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("uploads"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("exports"), withIntermediateDirectories: true)
+        state = try Self.load(from: directory)
+    }
+
+    static func load(from directory: URL) throws -> SandboxState {
+        var state = SandboxState()
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .secondsSince1970
+        func read<T: Decodable>(_ name: String, _ type: T.Type) throws -> T? {
+            let url = directory.appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+            return try decoder.decode(T.self, from: Data(contentsOf: url))
+        }
+        state.users = try read("users.json", [String: SandboxUser].self) ?? [:]
+        state.lists = try read("lists.json", [String: SandboxList].self) ?? [:]
+        state.jobs = try read("jobs.json", [String: SandboxJob].self) ?? [:]
+        state.nextID = try read("counter.json", Int.self) ?? (state.users.count + state.lists.count + state.jobs.count + 1)
+        return state
+    }
+
+    /// Writes every file atomically (temp file + rename), so a killed sandbox never leaves half a file.
+    func save() throws {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .secondsSince1970
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        try encoder.encode(state.users).write(to: directory.appendingPathComponent("users.json"), options: .atomic)
+        try encoder.encode(state.lists).write(to: directory.appendingPathComponent("lists.json"), options: .atomic)
+        try encoder.encode(state.jobs).write(to: directory.appendingPathComponent("jobs.json"), options: .atomic)
+        try encoder.encode(state.nextID).write(to: directory.appendingPathComponent("counter.json"), options: .atomic)
+    }
+
+    private func newID() -> String {
+        defer { state.nextID += 1 }
+        return String(format: "5f%06x%016x", Int(Date().timeIntervalSince1970) & 0xFFFFFF, state.nextID)
+    }
+
+    // MARK: - Seed
+
+    /// True before any user or list exists: seed data goes only into a fresh state.
+    var isEmpty: Bool { state.users.isEmpty && state.lists.isEmpty }
+
+    func seed(_ file: SeedFile) throws {
+        let now = Date()
+        for list in file.lists where state.lists[list.name] == nil {
+            state.lists[list.name] = SandboxList(id: newID(), name: list.name, type: list.type ?? "normal",
+                                                 primary: list.primary ?? false, created: now, query: list.query)
+        }
+        for seed in file.users {
+            var user = findOrCreate(id: seed.email, key: "email", now: now)
+            if let extid = seed.extid { user.keys["extid"] = extid }
+            user.vars.merge(seed.vars ?? [:]) { _, new in new }
+            for name in seed.lists ?? [] {
+                ensureNaturalList(name, now: now)
+                user.lists[name] = now
+            }
+            user.optout = seed.optout ?? user.optout
+            state.users[user.id] = user
+        }
+        try save()
+    }
+
+    // MARK: - Users
+
+    private static func isValidEmail(_ text: String) -> Bool {
+        text.range(of: #"^[^@\s]+@[^@\s]+\.[^@\s]+$"#, options: .regularExpression) != nil
+    }
+
+    private func find(id: String, key: String) -> SandboxUser? {
+        switch key {
+        case "sid": return state.users[id]
+        case "email": return state.users.values.first { $0.keys["email"] == id.lowercased() }
+        default: return state.users.values.first { $0.keys[key] == id }
+        }
+    }
+
+    private func findOrCreate(id: String, key: String, now: Date) -> SandboxUser {
+        if let user = find(id: id, key: key) { return user }
+        let sid = newID()
+        var keys = ["sid": sid]
+        keys[key] = key == "email" ? id.lowercased() : id
+        return SandboxUser(id: sid, keys: keys, vars: [:], lists: [:], optout: "none", created: now)
+    }
+
+    private func ensureNaturalList(_ name: String, now: Date) {
+        if state.lists[name] == nil {
+            state.lists[name] = SandboxList(id: newID(), name: name, type: "normal", primary: false, created: now, query: nil)
+        }
+    }
+
+    func getUser(_ args: [String: JSON]) throws -> JSON {
+        guard let id = args["id"]?.string, !id.isEmpty else { throw APIError(status: 400, code: 2, message: "Missing required parameter: id") }
+        let key = args["key"]?.string ?? "email"
+        guard let user = find(id: id, key: key) else {
+            throw APIError(status: 400, code: 99, message: "User not found with \(key): \(id)")
+        }
+        return userJSON(user)
+    }
+
+    private func userJSON(_ user: SandboxUser) -> JSON {
+        // PHP sends empty maps as `[]`; clients must cope, so the sandbox does the same.
+        let lists: JSON = user.lists.isEmpty ? .array([]) : .object(user.lists.mapValues { .string(WireFormat.rfc2822($0)) })
+        return .object([
+            "keys": .object(user.keys.mapValues(JSON.string)),
+            "vars": user.vars.isEmpty ? .array([]) : .object(user.vars),
+            "lists": lists,
+            "engagement": "new",
+            "optout_email": .string(user.optout),
+        ])
+    }
+
+    func postUser(_ args: [String: JSON]) throws -> JSON {
+        guard let id = args["id"]?.string, !id.isEmpty else { throw APIError(status: 400, code: 2, message: "Missing required parameter: id") }
+        let key = args["key"]?.string ?? "email"
+        if key == "email", !Self.isValidEmail(id) { throw APIError(status: 400, code: 11, message: "Invalid email: \(id)") }
+        if key == "sid", find(id: id, key: key) == nil { throw APIError(status: 400, code: 99, message: "User not found with sid: \(id)") }
+        var user = findOrCreate(id: id, key: key, now: Date())
+        try apply(args, to: &user, now: Date())
+        state.users[user.id] = user
+        try save()
+        return ["ok": true]
+    }
+
+    func deleteUser(_ args: [String: JSON]) throws -> JSON {
+        guard let id = args["id"]?.string else { throw APIError(status: 400, code: 2, message: "Missing required parameter: id") }
+        let key = args["key"]?.string ?? "email"
+        guard let user = find(id: id, key: key) else { throw APIError(status: 400, code: 99, message: "User not found with \(key): \(id)") }
+        state.users[user.id] = nil
+        try save()
+        return ["ok": true]
+    }
+
+    /// Applies /user POST fields (also an update-job line): keys, vars, lists, optout.
+    private func apply(_ args: [String: JSON], to user: inout SandboxUser, now: Date) throws {
+        for (kind, value) in args["keys"]?.object ?? [:] {
+            guard let text = value.string else { continue }
+            if kind == "email" {
+                guard Self.isValidEmail(text) else { throw APIError(status: 400, code: 11, message: "Invalid email: \(text)") }
+                user.keys["email"] = text.lowercased()
+            } else if kind != "sid" {
+                user.keys[kind] = text
+            }
+        }
+        for (name, value) in args["vars"]?.object ?? [:] {
+            guard name.range(of: #"^[A-Za-z_][A-Za-z0-9_]*$"#, options: .regularExpression) != nil else {
+                throw APIError(status: 400, code: 99, message: "Invalid var name: \(name)")
+            }
+            if value == .null { user.vars[name] = nil } else { user.vars[name] = value }
+        }
+        for (name, value) in args["lists"]?.object ?? [:] {
+            if value.flag == true {
+                if let list = state.lists[name], list.type == "smart" {
+                    throw APIError(status: 400, code: 99, message: "Cannot add users to smart list: \(name)")
+                }
+                ensureNaturalList(name, now: now)
+                if user.lists[name] == nil { user.lists[name] = now }
+            } else {
+                user.lists[name] = nil
+            }
+        }
+        if let optout = (args["optout_email"] ?? args["optout"])?.string {
+            guard ["none", "all", "blast", "basic"].contains(optout) else {
+                throw APIError(status: 400, code: 99, message: "Invalid optout_email: \(optout)")
+            }
+            user.optout = optout
+        }
+    }
+
+    // MARK: - Lists
+
+    private func members(of list: SandboxList) -> [(SandboxUser, Date)] {
+        let users = state.users.values.sorted { $0.id < $1.id }
+        guard list.type == "smart" else {
+            return users.compactMap { user in user.lists[list.name].map { (user, $0) } }
+        }
+        let source = list.query?["source_list"]?.string
+        let conditions = list.query?["vars"]?.object ?? [:]
+        return users.compactMap { user in
+            if let source, user.lists[source] == nil { return nil }
+            for (name, expected) in conditions where user.vars[name]?.cell != expected.cell { return nil }
+            return (user, source.flatMap { user.lists[$0] } ?? user.created)
+        }
+    }
+
+    private func listJSON(_ list: SandboxList) -> JSON {
+        .object([
+            "list_id": .string(list.id), "list": .string(list.name),
+            "create_time": .string(WireFormat.rfc2822(list.created)), "send_time": .null,
+            "count": .int(members(of: list).count), "type": .string(list.type), "primary": .bool(list.primary),
+        ])
+    }
+
+    func getList(_ args: [String: JSON]) throws -> JSON {
+        if let name = args["list"]?.string {
+            guard let list = state.lists[name] else { throw APIError(status: 400, code: 15, message: "Unknown list: \(name)") }
+            return listJSON(list)
+        }
+        if let id = args["list_id"]?.string {
+            guard let list = state.lists.values.first(where: { $0.id == id }) else {
+                throw APIError(status: 400, code: 15, message: "Unknown list: \(id)")
+            }
+            return listJSON(list)
+        }
+        let primaryOnly = args["primary"]?.flag == true
+        let lists = state.lists.values.filter { !primaryOnly || $0.primary }.sorted { $0.name < $1.name }
+        return ["lists": .array(lists.map { list in
+            let count = members(of: list).count
+            return .object([
+                "list_id": .string(list.id), "name": .string(list.name), "email_count": .int(count),
+                "valid_count": .int(count), "create_time": .string(WireFormat.rfc2822(list.created)),
+                "type": .string(list.type), "primary": .bool(list.primary),
+            ])
+        })]
+    }
+
+    func postList(_ args: [String: JSON]) throws -> JSON {
+        guard let name = args["list"]?.string, !name.isEmpty else { throw APIError(status: 400, code: 2, message: "Missing required parameter: list") }
+        if args["emails"] != nil {
+            throw APIError(status: 400, code: 99, message: "Saving emails through /list is not supported; use job import")
+        }
+        let type = args["type"]?.string ?? state.lists[name]?.type ?? "normal"
+        guard ["normal", "smart"].contains(type) else { throw APIError(status: 400, code: 99, message: "Invalid list type: \(type)") }
+        if type == "smart", args["query"] == nil, state.lists[name]?.query == nil {
+            throw APIError(status: 400, code: 2, message: "Missing required parameter: query")
+        }
+        if state.lists[name] == nil, state.lists.count >= 2000 {
+            throw APIError(status: 400, code: 99, message: "Too many lists: the limit is 2000")
+        }
+        var list = state.lists[name] ?? SandboxList(id: newID(), name: name, type: type, primary: false, created: Date(), query: nil)
+        list.type = type
+        if let primary = args["primary"]?.flag { list.primary = primary }
+        if let query = args["query"] { list.query = query }
+        state.lists[name] = list
+        try save()
+        return listJSON(list)
+    }
+
+    func deleteList(_ args: [String: JSON]) throws -> JSON {
+        guard let name = args["list"]?.string else { throw APIError(status: 400, code: 2, message: "Missing required parameter: list") }
+        guard state.lists.removeValue(forKey: name) != nil else { throw APIError(status: 400, code: 15, message: "Unknown list: \(name)") }
+        for id in state.users.keys { state.users[id]?.lists[name] = nil }
+        try save()
+        return ["list": .string(name), "ok": true]
+    }
+
+    // MARK: - Jobs
+
+    func postJob(_ args: [String: JSON], file: (name: String?, data: Data)?) throws -> JSON {
+        guard let type = args["job"]?.string else { throw APIError(status: 400, code: 2, message: "Missing required parameter: job") }
+        let id = newID()
+        var job = SandboxJob(id: id, type: type, name: "", list: args["list"]?.string, created: Date(), upload: nil,
+                             update: args["update"], vars: nil, signupDates: args["signup_dates"]?.flag ?? false,
+                             completed: nil, exportFile: nil, forcedExpired: false, counts: [:])
+        func storeUpload() throws {
+            if let file {
+                try file.data.write(to: directory.appendingPathComponent("uploads/\(id)"), options: .atomic)
+                job.upload = id
+            } else if let emails = args["emails"]?.string {
+                let lines = emails.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                let text = type == "import" ? "email\n" + lines.joined(separator: "\n")
+                    : lines.map { JSON.object(["email": .string($0)]).text() }.joined(separator: "\n")
+                try Data(text.utf8).write(to: directory.appendingPathComponent("uploads/\(id)"), options: .atomic)
+                job.upload = id
+            } else {
+                throw APIError(status: 400, code: 2, message: "Missing required parameter: file")
+            }
+        }
+        var reply: [String: JSON] = ["job_id": .string(id), "status": "pending"]
+        switch type {
+        case "import":
+            guard let list = job.list, !list.isEmpty else { throw APIError(status: 400, code: 2, message: "Missing required parameter: list") }
+            if let existing = state.lists[list], existing.type == "smart" {
+                throw APIError(status: 400, code: 99, message: "Cannot import into smart list: \(list)")
+            }
+            try storeUpload()
+            job.name = "List Import: \(list)"
+        case "update":
+            try storeUpload()
+            job.name = "Bulk Update"
+            reply["update"] = job.update?.object.map { $0.isEmpty ? .array([]) : .object($0) } ?? .array([])
+        case "export_list_data":
+            guard let list = job.list, !list.isEmpty else { throw APIError(status: 400, code: 2, message: "Missing required parameter: list") }
+            guard state.lists[list] != nil else { throw APIError(status: 400, code: 15, message: "Unknown list: \(list)") }
+            // The parameter's name is unconfirmed: accept `vars` and `fields.vars`.
+            let chosen = args["vars"]?.object ?? args["fields"]?["vars"]?.object
+            job.vars = chosen.map { $0.filter { $0.value.flag != false }.keys.sorted() }
+            job.name = "Export List Data: \(list)"
+            reply["list"] = .string(list)
+        default:
+            throw APIError(status: 400, code: 99, message: "Unsupported job type: \(type)")
+        }
+        reply["name"] = .string(job.name)
+        state.jobs[id] = job
+        try save()
+        try advance()
+        return .object(reply)
+    }
+
+    func getJob(_ args: [String: JSON], baseURL: String) throws -> JSON {
+        try advance()
+        guard let id = args["job_id"]?.string else { throw APIError(status: 400, code: 2, message: "Missing required parameter: job_id") }
+        guard let job = state.jobs[id] else { throw APIError(status: 400, code: 99, message: "Unknown job_id: \(id)") }
+        var reply: [String: JSON] = [
+            "job_id": .string(job.id), "name": .string(job.name), "status": .string(status(of: job)),
+            "start_time": .string(WireFormat.rfc2822(job.created)),
+        ]
+        if let list = job.list { reply["list"] = .string(list) }
+        if let completed = job.completed {
+            reply["end_time"] = .string(WireFormat.rfc2822(completed))
+            for (name, count) in job.counts { reply[name] = .int(count) }
+            if job.type == "export_list_data" {
+                reply["filename"] = .string("\(job.id).csv")
+                if isExpired(job) { reply["expired"] = true }
+                else { reply["export_url"] = .string("\(baseURL)/_export/\(job.id).csv") }
+            }
+        }
+        return .object(reply)
+    }
+
+    /// The export CSV of a completed, unexpired job.
+    func exportFile(job id: String) throws -> URL? {
+        try advance()
+        guard let job = state.jobs[id], job.completed != nil, !isExpired(job), let file = job.exportFile else { return nil }
+        return directory.appendingPathComponent(file)
+    }
+
+    private func status(of job: SandboxJob) -> String {
+        if job.completed != nil { return "completed" }
+        return Date().timeIntervalSince(job.created) < settings.delay / 2 ? "pending" : "running"
+    }
+
+    private func isExpired(_ job: SandboxJob) -> Bool {
+        guard let completed = job.completed else { return false }
+        return job.forcedExpired || Date().timeIntervalSince(completed) > settings.exportTTL
+    }
+
+    /// Completes every job whose delay has passed, applying its effect.
+    func advance() throws {
+        let now = Date()
+        var changed = false
+        for id in state.jobs.keys.sorted() {
+            guard var job = state.jobs[id], job.completed == nil, now.timeIntervalSince(job.created) >= settings.delay else { continue }
+            switch job.type {
+            case "import": job.counts = runImport(job, now: now)
+            case "update": job.counts = runUpdate(job, now: now)
+            case "export_list_data":
+                job.exportFile = "exports/\(job.id).csv"
+                try exportCSV(job).write(to: directory.appendingPathComponent(job.exportFile!), options: .atomic)
+                if exportsExpired < settings.expireFirstExports {
+                    exportsExpired += 1
+                    job.forcedExpired = true
+                }
+            default: break
+            }
+            job.completed = now
+            state.jobs[id] = job
+            changed = true
+        }
+        if changed { try save() }
+    }
+
+    private func uploadText(_ job: SandboxJob) -> String {
+        guard let upload = job.upload, let data = FileManager.default.contents(atPath: directory.appendingPathComponent("uploads/\(upload)").path) else { return "" }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    private func runImport(_ job: SandboxJob, now: Date) -> [String: Int] {
+        guard let list = job.list else { return [:] }
+        ensureNaturalList(list, now: now)
+        let rows = WireFormat.parseCSV(uploadText(job))
+        guard let header = rows.first?.map({ $0.trimmingCharacters(in: .whitespaces) }),
+              header.first?.lowercased() == "email" else { return ["errors": 1] }
+        var counts = ["imported": 0, "errors": 0]
+        let dateFormatter = DateFormatter()
+        dateFormatter.locale = Locale(identifier: "en_US_POSIX")
+        dateFormatter.dateFormat = "yyyy-MM-dd"
+        for row in rows.dropFirst() where !(row.count == 1 && row[0].isEmpty) {
+            let email = row[0].trimmingCharacters(in: .whitespaces)
+            guard Self.isValidEmail(email) else { counts["errors", default: 0] += 1; continue }
+            var user = findOrCreate(id: email, key: "email", now: now)
+            var signup = now
+            for (index, name) in header.enumerated().dropFirst() where index < row.count && !row[index].isEmpty {
+                if job.signupDates, name == "signup_date" {
+                    signup = dateFormatter.date(from: row[index]) ?? now
+                } else {
+                    user.vars[name.replacingOccurrences(of: " ", with: "_")] = .string(row[index])
+                }
+            }
+            if user.lists[list] == nil { user.lists[list] = signup }
+            state.users[user.id] = user
+            counts["imported", default: 0] += 1
+        }
+        return counts
+    }
+
+    private func runUpdate(_ job: SandboxJob, now: Date) -> [String: Int] {
+        var counts = ["updated": 0, "created": 0, "errors": 0]
+        for line in uploadText(job).split(whereSeparator: \.isNewline) where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            guard let object = JSON.parse(String(line))?.object else { counts["errors", default: 0] += 1; continue }
+            let (id, key): (String?, String) = object["email"]?.string.map { ($0, "email") }
+                ?? (object["id"]?.string, object["key"]?.string ?? "email")
+            guard let id, key != "email" || Self.isValidEmail(id) else { counts["errors", default: 0] += 1; continue }
+            let existing = find(id: id, key: key)
+            if existing == nil, key == "sid" { counts["errors", default: 0] += 1; continue }
+            var user = existing ?? findOrCreate(id: id, key: key, now: now)
+            do {
+                if let update = job.update?.object { try apply(update, to: &user, now: now) }
+                try apply(object, to: &user, now: now)
+            } catch {
+                counts["errors", default: 0] += 1
+                continue
+            }
+            state.users[user.id] = user
+            counts[existing == nil ? "created" : "updated", default: 0] += 1
+        }
+        return counts
+    }
+
+    private func exportCSV(_ job: SandboxJob) -> Data {
+        guard let name = job.list, let list = state.lists[name] else { return Data() }
+        let members = members(of: list)
+        let varNames = job.vars ?? Array(Set(members.flatMap { $0.0.vars.keys })).sorted()
+        var out = WireFormat.csvLine(["Profile Id", "Email", "Email Hash", "Engagement", "Lists",
+                                      "Profile Created Date", "List Signup", "Optout Time"] + varNames)
+        let day = DateFormatter()
+        day.locale = Locale(identifier: "en_US_POSIX")
+        day.timeZone = TimeZone(identifier: "UTC")
+        day.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        for (user, signup) in members {
+            let email = user.keys["email"] ?? ""
+            out += WireFormat.csvLine([
+                user.id, email, email.isEmpty ? "" : Digest.md5Hex(email), "new", user.lists.keys.sorted().joined(separator: ","),
+                day.string(from: user.created), day.string(from: signup), user.optout == "none" ? "" : user.optout,
+            ] + varNames.map { user.vars[$0]?.cell ?? "" })
+        }
+        return Data(out.utf8)
+    }
+
+    /// Users and lists as the `dump` command prints them.
+    static func dump(_ state: SandboxState) -> JSON {
+        let iso = ISO8601DateFormatter()
+        return .object([
+            "users": .array(state.users.values.sorted { $0.id < $1.id }.map { user in
+                .object([
+                    "id": .string(user.id), "keys": .object(user.keys.mapValues(JSON.string)), "vars": .object(user.vars),
+                    "lists": .object(user.lists.mapValues { .string(iso.string(from: $0)) }), "optout_email": .string(user.optout),
+                ])
+            }),
+            "lists": .array(state.lists.values.sorted { $0.name < $1.name }.map { list in
+                var object: [String: JSON] = ["id": .string(list.id), "name": .string(list.name), "type": .string(list.type),
+                                              "primary": .bool(list.primary)]
+                if let query = list.query { object["query"] = query }
+                if list.type != "smart" {
+                    object["members"] = .int(state.users.values.filter { $0.lists[list.name] != nil }.count)
+                }
+                return .object(object)
+            }),
+        ])
+    }
+}
+
+extension JSON: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral, ExpressibleByDictionaryLiteral {
+    init(stringLiteral value: String) { self = .string(value) }
+    init(booleanLiteral value: Bool) { self = .bool(value) }
+    init(dictionaryLiteral elements: (String, JSON)...) { self = .object(Dictionary(elements) { _, b in b }) }
+}
