@@ -57,19 +57,6 @@ struct GenerateCommand: ParsableCommand {
     }
 }
 
-/// SplitMix64: tiny, fast and the same on every platform, so fixtures are reproducible.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// One generated profile, ready to print.
 struct GeneratedProfile {
     var jsonLine: String

@@ -8,20 +8,7 @@ struct CommandResult: Sendable {
 }
 
 /// Runs the built `ferry` and `ferry-sandbox` binaries the way a user would.
-enum BuiltProducts {
-    /// The folder holding the built executables (next to the test bundle, else `.build/debug`).
-    static let directory: URL = {
-        let candidates = [
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
-            Bundle.main.bundleURL,
-            Bundle.main.bundleURL.deletingLastPathComponent(),
-            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-                .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(".build/debug"),
-        ]
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.appendingPathComponent("ferry").path) }
-            ?? candidates.last!
-    }()
-
+extension BuiltProducts {
     /// The package's root folder (for Fixtures/ and Schedules/).
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
@@ -30,7 +17,7 @@ enum BuiltProducts {
     static func run(_ product: String, _ arguments: [String], environment: [String: String] = [:],
                     currentDirectory: String? = nil) throws -> CommandResult {
         let process = Process()
-        process.executableURL = directory.appendingPathComponent(product)
+        process.executableURL = try executable(product)
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
@@ -39,8 +26,8 @@ enum BuiltProducts {
         if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
         let outURL = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
         let errURL = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
         defer {
             try? FileManager.default.removeItem(at: outURL)
             try? FileManager.default.removeItem(at: errURL)
