@@ -83,3 +83,6 @@ extension FileHandle {
 
 /// Whether standard output is a terminal (colour and live progress only then).
 var isTerminal: Bool { isatty(1) == 1 }
+
+/// Whether standard error is a terminal (live progress bars only then).
+var isStandardErrorTerminal: Bool { isatty(2) == 1 }

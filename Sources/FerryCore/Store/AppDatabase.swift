@@ -85,7 +85,7 @@ public struct AppDatabase: Sendable {
                 CREATE INDEX run_by_status ON run(status);
                 """)
         }
-        migrator.registerMigration("v2: runner state (locks, claimed fires, daemon state)") { db in
+        migrator.registerMigration("v2: runner state (locks, claimed fires, data exchange, daemon state)") { db in
             try db.execute(sql: """
                 CREATE TABLE connection_lock (
                     connection TEXT PRIMARY KEY,
@@ -99,6 +99,12 @@ public struct AppDatabase: Sendable {
                     claimed_at REAL NOT NULL,
                     outcome TEXT,
                     PRIMARY KEY (connection, scheduled_at)
+                ) WITHOUT ROWID;
+                CREATE TABLE data_exchange (
+                    connection TEXT NOT NULL,
+                    profile_pk INTEGER NOT NULL REFERENCES profile(pk) ON DELETE CASCADE,
+                    first_at REAL NOT NULL,
+                    PRIMARY KEY (connection, profile_pk)
                 ) WITHOUT ROWID;
                 CREATE TABLE daemon_state (
                     key TEXT PRIMARY KEY,

@@ -1,0 +1,115 @@
+import ArgumentParser
+import FerryCore
+import FerryTransport
+import Foundation
+import Logging
+
+/// `ferry run NAME --now`: one connection's goals, once, in the foreground.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Run one connection's goals once, now.")
+
+    @OptionGroup var options: StoreOptions
+
+    @Argument(help: "The connection's name.")
+    var name: String
+
+    @Flag(help: "Run now (scheduled runs are the daemon's job).")
+    var now = false
+
+    @Flag(help: "Plan only: count what would happen, send nothing.")
+    var dryRun = false
+
+    @Flag(help: "Allow an export to remove more of a list than max_removal_fraction.")
+    var allowMassRemoval = false
+
+    func validate() throws {
+        guard now else { throw ValidationError("add --now: `ferry run NAME --now` runs a connection once; scheduled runs happen in `ferry daemon`") }
+    }
+
+    func run() async throws {
+        try await reportingErrors {
+            let config = options.loadConfig()
+            guard let connection = config.connection(named: name) else {
+                if let file = config.file(declaring: name) {
+                    for error in file.errors { printError(error.description) }
+                    throw CLIError.badInput("connection '\(name)' has configuration errors; nothing was run")
+                }
+                let known = config.files.compactMap(\.name).sorted()
+                throw CLIError.badInput("no connection named '\(name)' in \(options.schedules)" + (known.isEmpty ? "" : "; known: \(known.joined(separator: ", "))"))
+            }
+            let database = try options.openDatabase()
+            try RunLedger(database: database).recoverInterrupted(isAlive: ConnectionLock.processIsAlive)
+            let logger = Logging.Logger(label: "ferry")
+            let runner = ConnectionRunner(database: database, factory: LiveGoalFactory(logger: logger), logger: logger)
+            let progress = ConsoleProgress(isTerminal: isStandardErrorTerminal)
+            let result = try await runner.run(connection, segments: config.segments, trigger: .manual, scheduledAt: nil,
+                                              progress: progress, isDryRun: dryRun, allowsMassRemoval: allowMassRemoval)
+            await progress.finish()
+            switch result {
+            case .skippedOverlap(let record):
+                print("run \(record.id) \(connection.name): skipped, the previous run is still running")
+                throw ExitCode(1)
+            case .ran(let records):
+                for record in records {
+                    var line = "run \(record.id) \(record.goal): \(record.status.rawValue) — \(record.counts.summary)"
+                    line += " (\(ReportFormat.duration(record.endedAt.map { $0.timeIntervalSince(record.startedAt) })))"
+                    if let error = record.error { line += "\n  error: \(error)" }
+                    print(line)
+                }
+                print("details: ferry history show RUN_ID")
+                if records.contains(where: { $0.status != .succeeded }) { throw ExitCode(1) }
+            }
+        }
+    }
+}
+
+/// Live progress on stderr: a redrawn bar on a terminal, a plain line every few seconds otherwise.
+actor ConsoleProgress: ProgressSink {
+    let isTerminal: Bool
+    private var started = Date()
+    private var lastPrinted = Date.distantPast
+    private var drewBar = false
+
+    init(isTerminal: Bool) { self.isTerminal = isTerminal }
+
+    func progress(label: String, done: Int, total: Int?) {
+        let now = Date()
+        guard now.timeIntervalSince(lastPrinted) >= (isTerminal ? 0.1 : 5) || done == total else { return }
+        lastPrinted = now
+        let elapsed = max(now.timeIntervalSince(started), 0.001)
+        let rate = Double(done) / elapsed
+        var text = "\(label): \(done)"
+        if let total, total > 0 {
+            let fraction = min(1, Double(done) / Double(total))
+            let width = 24
+            let filled = Int(fraction * Double(width))
+            let eta = rate > 0 ? ReportFormat.duration(Double(total - done) / rate) : "—"
+            text = "\(label) [\(String(repeating: "#", count: filled))\(String(repeating: " ", count: width - filled))] \(done)/\(total) \(Int(rate))/s ETA \(eta)"
+        } else {
+            text += " (\(Int(rate))/s)"
+        }
+        if isTerminal {
+            FileHandle.standardError.write("\r\u{1B}[K" + text)
+            drewBar = true
+        } else {
+            FileHandle.standardError.write(text + "\n")
+        }
+    }
+
+    func finish() {
+        if drewBar { FileHandle.standardError.write("\n") }
+    }
+}
+
+/// The goals this build can run, wired to the real transports.
+struct LiveGoalFactory: GoalExecutorFactory {
+    let logger: Logging.Logger
+
+    func executor(for goal: Goal, of connection: Connection) throws -> any GoalExecutor {
+        switch goal {
+        case .sailthruImport, .sailthruExport, .sendgridExport, .mappExport:
+            throw GoalFailure("\(connection.destination.typeName) \(goal.isImport ? "import" : "export") goals are not available in this build yet")
+        }
+    }
+}
