@@ -57,11 +57,15 @@ public struct ConnectionRunner: Sendable {
             } catch is CancellationError {
                 status = .interrupted
                 message = "stopped before it finished (shutdown)"
+            } catch where Task.isCancelled {
+                // Whatever error the cancelled work surfaced, the cause was the shutdown.
+                status = .interrupted
+                message = "stopped before it finished (shutdown): \(error)"
             } catch {
                 status = .failed
                 message = String(describing: error)
             }
-            try await recorder.finish(status: status, error: message)
+            try await recorder.finish(status: status, error: message, endedAt: now())
             let summary = await recorder.counts.summary
             goalLogger.info("run finished", metadata: ["status": "\(status.rawValue)", "counts": "\(summary)"])
             if let record = try ledger.run(id: runID) { records.append(record) }

@@ -169,8 +169,8 @@ public actor RunRecorder {
     }
 
     /// Writes the final progress and status.
-    public func finish(status: RunStatus, error: String?) throws {
+    public func finish(status: RunStatus, error: String?, endedAt: Date = Date()) throws {
         try flush()
-        try ledger.finish(runID: runID, status: status, error: error)
+        try ledger.finish(runID: runID, status: status, error: error, endedAt: endedAt)
     }
 }
