@@ -145,6 +145,13 @@ public struct Scheduler: Service {
             return
         }
         await slots.waitForCapacity()
+        if Task.isCancelled || Task.isShuttingDownGracefully {
+            // The daemon is stopping: a fire still waiting for a slot is not started.
+            _ = try? ledger.recordSkipped(connection: connection.name, goal: "all goals", trigger: trigger, scheduledAt: scheduledAt,
+                                          reason: "the daemon stopped before this run could start", at: clock.now())
+            await slots.end(connection.name)
+            return
+        }
         let runner = ConnectionRunner(database: database, factory: factory, logger: logger)
         do {
             _ = try await runner.run(connection, segments: segments, trigger: trigger, scheduledAt: scheduledAt,
