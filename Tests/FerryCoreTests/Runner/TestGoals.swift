@@ -5,7 +5,7 @@ import Synchronization
 /// Goals defined in the test target, so the runner and scheduler are tested without a platform.
 struct TestGoalFactory: GoalExecutorFactory {
     /// What each goal does when run, by goal label.
-    var behaviour: @Sendable (Goal) -> TestGoal
+    var behaviour: @Sendable (Goal) -> any GoalExecutor
 
     func executor(for goal: Goal, of connection: Connection) throws -> any GoalExecutor { behaviour(goal) }
 }

@@ -311,7 +311,6 @@ import Testing
             }
             // 5 calls at 2 per 1-second window need at least two resets.
             #expect(ContinuousClock.now - started >= .milliseconds(900))
-            #expect(ContinuousClock.now - started < .seconds(5))
         }
     }
 
