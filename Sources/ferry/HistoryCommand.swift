@@ -27,7 +27,13 @@ struct HistoryCommand: AsyncParsableCommand {
             try await reportingErrors {
                 let ledger = RunLedger(database: try options.openDatabase())
                 let runs = try ledger.runs(connection: name, limit: max(0, limit))
-                let upcoming: [UpcomingRun] = []
+                // Each enabled connection's next fire on top, as BlueConic's run history shows it.
+                let engine = ScheduleEngine()
+                let now = Date()
+                let upcoming = options.loadConfig().connections
+                    .filter { $0.isEnabled && (name == nil || $0.name == name) }
+                    .compactMap { c in engine.nextFire(of: c.schedule, after: now).map { UpcomingRun(connection: c.name, at: $0) } }
+                    .sorted { $0.at < $1.at }
                 print(json ? HistoryReport.json(runs: runs, upcoming: upcoming)
                            : HistoryReport.table(runs: runs, upcoming: upcoming, colour: isTerminal))
             }

@@ -115,7 +115,7 @@ import FerryCore
         try await recorder.flush()
         try ledger.finish(runID: id, status: .partial, error: nil, endedAt: start.addingTimeInterval(4.25))
 
-        let table = try BuiltProducts.ferry(["history", "--db", ws.db])
+        let table = try BuiltProducts.ferry(["history", "--db", ws.db, "--schedules", ws.path])
         #expect(table.status == 0)
         #expect(table.stdout == """
         RUN  CONNECTION        GOAL               TRIGGER   SCHEDULED             STARTED               DURATION  STATUS   COUNTS
@@ -128,7 +128,7 @@ import FerryCore
         #expect(detail.stdout.contains("  profile p9: invalid email\n"))
         #expect(detail.stdout.contains("  p1       a@x.com     exported\n"))
 
-        let json = try BuiltProducts.ferry(["history", "--json", "--db", ws.db])
+        let json = try BuiltProducts.ferry(["history", "--json", "--db", ws.db, "--schedules", ws.path])
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
         let run = try #require((object["runs"] as? [[String: Any]])?.first)
         #expect(run["status"] as? String == "partial")
@@ -136,6 +136,19 @@ import FerryCore
 
         let none = try BuiltProducts.ferry(["history", "show", "99", "--db", ws.db])
         #expect(none.status == 2)
+    }
+
+    @Test func historyShowsEachEnabledConnectionsNextRunOnTop() throws {
+        let ws = Workspace()
+        let schedules = ws.copyExampleSchedules()
+        let table = try BuiltProducts.ferry(["history", "--db", ws.db, "--schedules", schedules], environment: exampleEnvironment)
+        let lines = table.stdout.split(separator: "\n")
+        #expect(lines.count == 4, "\(table.stdout)")
+        #expect(lines.dropFirst().allSatisfy { $0.hasPrefix("—") && $0.contains("scheduled") })
+        #expect(Set(lines.dropFirst().map { String($0.split(separator: " ")[1]) }) == ["mapp-weekly", "sailthru-nightly", "sendgrid-daily"])
+        let json = try BuiltProducts.ferry(["history", "sendgrid-daily", "--json", "--db", ws.db, "--schedules", schedules], environment: exampleEnvironment)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect((object["upcoming"] as? [[String: Any]])?.map { $0["connection"] as? String } == ["sendgrid-daily"])
     }
 
     @Test func unknownOptionsAreBadInputWithExitCode2() throws {

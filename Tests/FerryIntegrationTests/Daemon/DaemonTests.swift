@@ -70,6 +70,9 @@ import Testing
         let second = try BuiltProducts.ferry(["daemon"] + args, environment: env)
         #expect(second.status == 1)
         #expect(second.stderr.contains("another ferry daemon is already running on this store (pid \(daemon.process.processIdentifier)"))
+        let status = try BuiltProducts.ferry(["status", "--db", ws.db, "--schedules", ws.path + "/s"], environment: env)
+        #expect(status.stdout.hasPrefix("daemon: running (pid \(daemon.process.processIdentifier), heartbeat "), "\(status.stdout)")
+        #expect(status.stdout.contains("failing:"))
 
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit() == 0)
