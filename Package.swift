@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .executable(name: "ferry", targets: ["ferry"]),
         .executable(name: "ferry-sandbox", targets: ["ferry-sandbox"]),
+        .executable(name: "ferry-bench", targets: ["ferry-bench"]),
         .library(name: "FerryCore", targets: ["FerryCore"]),
     ],
     dependencies: [
@@ -69,6 +70,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "FlyingFox", package: "FlyingFox"),
             ],
+            swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "ferry-bench",
+            dependencies: ["FerryCore"],
             swiftSettings: swiftSettings),
 
         .testTarget(

@@ -77,23 +77,108 @@ def bench_profile_load(work, count, runs):
     }
 
 
+CRON_SHAPES = ["30 2 * * 1-5", "*/15 * * * *", "0 9 1,15 * *", "0 0 * * sun", "0 */4 * * *"]
+
+
+def croniter_python(work):
+    """A venv under the bench folder with croniter: installed for the benchmark only."""
+    venv = os.path.join(work, "venv")
+    python = os.path.join(venv, "bin", "python")
+    if not os.path.exists(python):
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        subprocess.run([python, "-m", "pip", "install", "--quiet", "croniter"], check=True)
+    return python
+
+
+def bench_schedule(work, rounds):
+    zone, start, count = "America/New_York", "2026-01-01T00:00:00Z", 2000
+    out = subprocess.run([os.path.join(RELEASE, "ferry-bench"), "schedule", zone, start, str(count), str(rounds)] + CRON_SHAPES,
+                         check=True, capture_output=True, text=True).stdout
+    ferry = json.loads(out)["ns_per_fire"]
+    script = (
+        "import json,sys,time,statistics\n"
+        "from datetime import datetime,timezone\n"
+        "from zoneinfo import ZoneInfo\n"
+        "from croniter import croniter\n"
+        "zone,count,rounds=sys.argv[1],int(sys.argv[2]),int(sys.argv[3])\n"
+        "start=datetime(2026,1,1,tzinfo=timezone.utc).astimezone(ZoneInfo(zone))\n"
+        "res={}\n"
+        "for expr in sys.argv[4:]:\n"
+        "  samples=[]\n"
+        "  for _ in range(rounds):\n"
+        "    it=croniter(expr,start); t=time.perf_counter()\n"
+        "    for _ in range(count): it.get_next(datetime)\n"
+        "    samples.append((time.perf_counter()-t)*1e9/count)\n"
+        "  res[expr]=statistics.median(samples)\n"
+        "print(json.dumps(res))\n"
+    )
+    python = croniter_python(work)
+    base = json.loads(subprocess.run([python, "-c", script, zone, str(count), str(rounds)] + CRON_SHAPES,
+                                     check=True, capture_output=True, text=True).stdout)
+    rows = []
+    for expr in CRON_SHAPES:
+        rows.append((expr, ferry[expr], base[expr]))
+    return rows
+
+
+def bench_idle_daemon(work, seconds=60, connections=20):
+    folder = os.path.join(work, "idle-schedules")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "segments.yaml"), "w") as f:
+        f.write("segments:\n  - name: vip\n")
+    zones = ["America/New_York", "Europe/Dublin", "Australia/Lord_Howe", "Asia/Kathmandu", "Pacific/Chatham"]
+    for i in range(connections):
+        with open(os.path.join(folder, f"c{i}.yaml"), "w") as f:
+            f.write(f"name: c{i}\ntimezone: {zones[i % len(zones)]}\nschedule:\n  at: [\"{(i * 7) % 24:02d}:{(i * 13) % 60:02d}\"]\n"
+                    "destination: { type: sendgrid, api_key: \"${BENCH_KEY}\" }\ngoals:\n  - export: { segments: [vip], email: email }\n")
+    db = os.path.join(work, "idle.sqlite")
+    rm(db)
+    env = dict(os.environ, BENCH_KEY="not-used")
+    proc = subprocess.Popen([os.path.join(RELEASE, "ferry"), "daemon", "--schedules", folder, "--db", db],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def cpu():
+        fields = open(f"/proc/{proc.pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    time.sleep(3)  # start-up (migrations, first check) is not idle time
+    before = cpu()
+    time.sleep(seconds)
+    used = cpu() - before
+    proc.terminate()
+    proc.wait(timeout=30)
+    return used
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--profiles", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--work", default=os.path.join(ROOT, ".build", "bench"))
+    parser.add_argument("--only", choices=["load", "schedule", "idle"])
+    parser.add_argument("--idle-seconds", type=int, default=60)
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
-    results = [bench_profile_load(args.work, args.profiles, args.runs)]
+    parser_only = args.only
+    results = [bench_profile_load(args.work, args.profiles, args.runs)] if parser_only in (None, "load") else []
+    schedule_rows = bench_schedule(args.work, max(args.runs, 5)) if parser_only in (None, "schedule") else []
+    idle = bench_idle_daemon(args.work, args.idle_seconds) if parser_only in (None, "idle") else None
     print(f"\n## Results ({time.strftime('%Y-%m-%d')}, median of {args.runs} runs, release build, {os.cpu_count()} cores)\n")
-    print("| benchmark | ferry | baseline | ratio (ferry / baseline) | rate | ferry peak RSS |")
-    print("|---|---|---|---|---|---|")
+    if results:
+        print("| benchmark | ferry | baseline | ratio (ferry / baseline) | rate | ferry peak RSS |")
+        print("|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['name']} | {r['ferry_s']:.2f} s | {r['base_s']:.2f} s | {r['ferry_s'] / r['base_s']:.2f}× | "
               f"{r['rate']:,.0f} /s | {r['ferry_rss']:.0f} MB |")
     print()
     for r in results:
         print(f"- baseline for '{r['name']}': {r['baseline']} (peak RSS {r['base_rss']:.0f} MB)")
+    if schedule_rows:
+        print("\n### Next-fire computation: ferry vs Python croniter (America/New_York, 2,000 successive fires, median)\n")
+        print("| cron | ferry | croniter | croniter / ferry |")
+        print("|---|---|---|---|")
+        for expr, ferry_ns, base_ns in schedule_rows:
+            print(f"| `{expr}` | {ferry_ns / 1000:.2f} µs | {base_ns / 1000:.2f} µs | {base_ns / ferry_ns:.0f}× |")
+    if idle is not None:
+        print(f"\n### Idle daemon\n\n20 connections, {args.idle_seconds} s idle: {idle:.2f} s of CPU time (target < 0.1 s).")
 
 
 if __name__ == "__main__":
