@@ -13,7 +13,7 @@ struct Ferry: AsyncParsableCommand {
         commandName: "ferry",
         abstract: "A scheduled connection runner for customer data.",
         version: "ferry 0.1.0 (libcurl \(LibraryVersions.curl), libssh2 \(LibraryVersions.ssh2))",
-        subcommands: [ValidateCommand.self, NextCommand.self, RunCommand.self, DaemonCommand.self, StatusCommand.self, ProfilesCommand.self, SegmentsCommand.self, HistoryCommand.self])
+        subcommands: [ValidateCommand.self, NextCommand.self, RunCommand.self, DaemonCommand.self, StatusCommand.self, BackupCommand.self, ProfilesCommand.self, SegmentsCommand.self, HistoryCommand.self])
 
     /// Runs the command; usage errors exit 2 (bad input), as DESIGN.md's exit codes say.
     static func main() async {

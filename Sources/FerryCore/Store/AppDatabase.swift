@@ -115,3 +115,12 @@ public struct AppDatabase: Sendable {
         return migrator
     }
 }
+
+extension AppDatabase {
+    /// Copies the whole store to a new file at `path` with SQLite's online backup, while others keep writing.
+    public func backup(to path: String) throws {
+        let destination = try DatabaseQueue(path: path)
+        try writer.backup(to: destination)
+        try destination.close()
+    }
+}

@@ -157,3 +157,21 @@ import FerryCore
         #expect(result.stderr.contains("Unknown option '--bogus'"))
     }
 }
+
+/// `ferry backup` through the built binary.
+@Suite struct BackupCommandTests {
+    @Test func backupCopiesTheStoreAndRefusesToOverwrite() throws {
+        let ws = Workspace()
+        ws.write("s/segments.yaml", "segments: []\n")
+        let file = ws.write("p.jsonl", "{\"id\": \"p1\", \"email\": \"a@x.com\"}\n")
+        #expect(try BuiltProducts.ferry(["profiles", "load", file, "--schedules", ws.path + "/s", "--db", ws.db]).status == 0)
+        let copy = ws.path + "/copy.sqlite"
+        let backup = try BuiltProducts.ferry(["backup", copy, "--db", ws.db])
+        #expect(backup.status == 0, "\(backup.stderr)")
+        let show = try BuiltProducts.ferry(["profiles", "show", "a@x.com", "--db", copy])
+        #expect(show.stdout.hasPrefix("profile p1\n"))
+        let again = try BuiltProducts.ferry(["backup", copy, "--db", ws.db])
+        #expect(again.status == 2)
+        #expect(again.stderr == "ferry: \(copy) already exists; choose a new file name\n")
+    }
+}
