@@ -135,19 +135,9 @@ struct ProfileGenerator {
     }
 
     static func date(epoch: Int64, withTime: Bool) -> String {
-        let days = Int(epoch / 86_400), secondOfDay = Int(epoch % 86_400)
-        // Civil-from-days (Howard Hinnant), so output is the same everywhere.
-        let z = days + 719_468
-        let era = z / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-        let date = String(format: "%04d-%02d-%02d", y, m, d)
-        guard withTime else { return date }
-        return date + String(format: "T%02d:%02d:%02dZ", secondOfDay / 3600, secondOfDay / 60 % 60, secondOfDay % 60)
+        let text = utcFormat.format(Date(timeIntervalSince1970: TimeInterval(epoch)))
+        return withTime ? text : String(text.prefix(10))
     }
+
+    private static let utcFormat = Date.ISO8601FormatStyle(timeZone: TimeZone(identifier: "UTC")!)
 }
