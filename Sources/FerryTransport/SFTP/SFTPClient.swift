@@ -48,6 +48,11 @@ public final class SFTPConnection: RemoteFileStore {
         self.ssh = ssh
     }
 
+    /// The server this connection talks to, for error messages.
+    public var host: String { ssh.host }
+    /// The server's port.
+    public var port: Int { ssh.port }
+
     deinit {
         let ssh = ssh
         thread.submit { ssh.shutdown() }
@@ -205,6 +210,7 @@ public actor SFTPFileWriter: RemoteFileWriter {
     }
 
     private func closedError(_ operation: String) -> SSH2Error {
-        SSH2Error(kind: .closed, operation: operation, host: "", port: 0, path: path, message: "the file was already closed")
+        SSH2Error(kind: .closed, operation: operation, host: connection.host, port: connection.port, path: path,
+                  message: "the file was already closed")
     }
 }

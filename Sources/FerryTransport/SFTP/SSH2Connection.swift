@@ -149,7 +149,7 @@ final class SSH2Connection: @unchecked Sendable {
             let rc = libssh2_userauth_password_ex(session, username, userLength, password, UInt32(password.utf8.count), nil)
             if rc != 0 {
                 let cause = lastError("authenticate", defaultKind: .authentication)
-                throw failure(.authentication, "authenticate", message: "password authentication as \(username) failed: \(cause.message)", code: cause.code)
+                throw failure(cause.kind, "authenticate", message: "password authentication as \(username) failed: \(cause.message)", code: cause.code)
             }
         case .privateKey(let path, let passphrase):
             guard FileManager.default.isReadableFile(atPath: path) else {
@@ -161,7 +161,7 @@ final class SSH2Connection: @unchecked Sendable {
                 let cause = lastError("authenticate", defaultKind: .authentication)
                 let hint = cause.code == LIBSSH2_ERROR_FILE
                     ? " (wrong passphrase, or not an OpenSSH/PEM private key)" : ""
-                throw failure(.authentication, "authenticate",
+                throw failure(cause.kind, "authenticate",
                               message: "key authentication as \(username) with \(path) failed: \(cause.message)\(hint)", code: cause.code)
             }
         }
@@ -350,6 +350,7 @@ final class SSH2Connection: @unchecked Sendable {
         var kind = SSH2Error.kind(forCode: code)
         if kind == .other, let defaultKind { kind = defaultKind }
         if kind == .timeout { message += " after \(operationTimeout)" }
+        if kind == .disconnected { message += " (the connection to the server was lost)" }
         return SSH2Error(kind: kind, operation: operation, host: host, port: port, path: path,
                          message: message, code: code, sftpStatus: status)
     }

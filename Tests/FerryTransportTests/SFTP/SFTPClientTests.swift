@@ -1,5 +1,8 @@
 import FerryCore
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import FerryTransport
 
@@ -128,8 +131,35 @@ struct SFTPFileOperationTests {
             #expect(elapsed < .seconds(12), "took \(elapsed)")
             #expect(error?.kind == .disconnected || error?.kind == .timeout, "\(String(describing: error))")
             #expect(error?.operation == "write" || error?.operation == "close")
+            #expect(error?.path == "interrupted.bin")
+            print("killed mid-upload: \(String(describing: error))")
             await store.close()
         }
+    }
+
+    @Test func aServerThatNeverAnswersTimesOut() async throws {
+        // A listening socket nobody serves: TCP connects, but no SSH banner ever comes.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        try #require(bound == 0 && listen(fd, 4) == 0)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        let configuration = FileDropConfiguration(
+            host: "127.0.0.1", port: Int(UInt16(bigEndian: address.sin_port)), username: "root",
+            authentication: .password("never-sent"), hostKey: .sha256("SHA256:unused"),
+            connectTimeout: .seconds(2), operationTimeout: .seconds(1))
+        let started = ContinuousClock.now
+        let error = await #expect(throws: SSH2Error.self) { try await SFTPClient().open(configuration) }
+        #expect(error?.kind == .timeout || error?.kind == .handshake, "\(String(describing: error))")
+        #expect(ContinuousClock.now - started < .seconds(5))
     }
 
     @Test func nothingListeningIsAConnectError() async throws {
