@@ -128,7 +128,8 @@ struct SFTPFileOperationTests {
                 try await writer.close()
             }
             let elapsed = ContinuousClock.now - started
-            #expect(elapsed < .seconds(12), "took \(elapsed)")
+            // Well under the 60 s default: the broken socket, not a timeout of ours, ended the upload.
+            #expect(elapsed < .seconds(20), "took \(elapsed)")
             #expect(error?.kind == .disconnected || error?.kind == .timeout, "\(String(describing: error))")
             #expect(error?.operation == "write" || error?.operation == "close")
             #expect(error?.path == "interrupted.bin")
@@ -159,7 +160,8 @@ struct SFTPFileOperationTests {
         let started = ContinuousClock.now
         let error = await #expect(throws: SSH2Error.self) { try await SFTPClient().open(configuration) }
         #expect(error?.kind == .timeout || error?.kind == .handshake, "\(String(describing: error))")
-        #expect(ContinuousClock.now - started < .seconds(5))
+        // Bounded by the 1 s operation timeout (the default is 60 s); slack for a loaded machine.
+        #expect(ContinuousClock.now - started < .seconds(15))
     }
 
     @Test func nothingListeningIsAConnectError() async throws {
@@ -173,7 +175,7 @@ struct SFTPFileOperationTests {
         #expect(error?.kind == .connect)
         #expect(error?.description.contains("127.0.0.1:\(port)") == true)
         #expect(error?.message.lowercased().contains("refused") == true, "\(String(describing: error))")
-        #expect(ContinuousClock.now - started < .seconds(3))
+        #expect(ContinuousClock.now - started < .seconds(10))
     }
 
     @Test func configurationDescriptionHidesSecrets() {

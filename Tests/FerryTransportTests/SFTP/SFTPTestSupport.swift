@@ -7,11 +7,11 @@ func withSSHD<T>(_ body: (SSHDServer) async throws -> T) async throws -> T {
     let server = try await SSHDServer.start()
     do {
         let result = try await body(server)
-        server.stop()
+        await server.stopped()
         return result
     } catch {
         print("sshd log for the failed test:\n\(server.logText)")
-        server.stop()
+        await server.stopped()
         throw error
     }
 }

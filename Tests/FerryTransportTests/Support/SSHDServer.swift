@@ -71,7 +71,19 @@ final class SSHDServer: @unchecked Sendable {
     private var hasExited = false
 
     /// Generates keys and config, starts sshd, and waits until the port accepts connections.
+    ///
+    /// The work (ssh-keygen, waitpid, polling the port) blocks, so it runs on a thread of its own:
+    /// on Swift's two-thread cooperative pool it would stall the other tests and skew their timings.
     static func start() async throws -> SSHDServer {
+        try await onOwnThread { try startBlocking() }
+    }
+
+    /// Stops sshd from a thread of its own (see `start()`).
+    func stopped() async {
+        _ = try? await onOwnThread { self.stop() }
+    }
+
+    private static func startBlocking() throws -> SSHDServer {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("ferry-sshd-\(UUID().uuidString.prefix(8))", isDirectory: true)
         let root = directory.appendingPathComponent("root", isDirectory: true)
@@ -123,7 +135,7 @@ final class SSHDServer: @unchecked Sendable {
             let server = SSHDServer(directory: directory, root: root, port: port, hostKey: hostKey,
                                     clientKey: clientKey, encryptedClientKey: encryptedClientKey,
                                     logPath: logPath, pid: pid)
-            if try await server.waitUntilAccepting() { return server }
+            if server.waitUntilAccepting() { return server }
             lastError = server.logText
             server.stop(removingFiles: false)
         }
@@ -143,12 +155,12 @@ final class SSHDServer: @unchecked Sendable {
         self.pid = pid
     }
 
-    private func waitUntilAccepting() async throws -> Bool {
+    private func waitUntilAccepting() -> Bool {
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
             if reapIfExited() { return false }
             if Self.accepts(port: port) { return true }
-            try await Task.sleep(for: .milliseconds(50))
+            usleep(50_000)
         }
         return false
     }
@@ -278,5 +290,12 @@ final class SSHDServer: @unchecked Sendable {
         return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         } == 0
+    }
+}
+
+/// Runs blocking test set-up on a new thread, off the cooperative pool, and returns its result.
+func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
     }
 }
