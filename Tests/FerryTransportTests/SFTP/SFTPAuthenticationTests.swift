@@ -77,7 +77,7 @@ struct SFTPAuthenticationTests {
 
     @Test func keyWithPassphraseAuthenticates() async throws {
         try await withSSHD { server in
-            let key = server.encryptedClientKey
+            let key = try await server.makeEncryptedClientKey()
             let store = try await SFTPClient().open(server.configuration(
                 authentication: .privateKey(path: key.privateKeyPath, passphrase: server.passphrase)))
             try await store.upload(chunkStream(Array("hi".utf8)), to: "by-encrypted-key.txt")
@@ -89,7 +89,7 @@ struct SFTPAuthenticationTests {
     @Test func wrongPassphraseIsRefusedWithoutRevealingIt() async throws {
         try await withSSHD { server in
             let wrong = "not-the-passphrase-8d1f"
-            let key = server.encryptedClientKey
+            let key = try await server.makeEncryptedClientKey()
             let error = await #expect(throws: SSH2Error.self) {
                 try await SFTPClient().open(server.configuration(
                     authentication: .privateKey(path: key.privateKeyPath, passphrase: wrong)))
