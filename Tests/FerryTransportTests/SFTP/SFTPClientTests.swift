@@ -133,7 +133,26 @@ struct SFTPFileOperationTests {
             #expect(error?.kind == .disconnected || error?.kind == .timeout, "\(String(describing: error))")
             #expect(error?.operation == "write" || error?.operation == "close")
             #expect(error?.path == "interrupted.bin")
-            print("killed mid-upload: \(String(describing: error))")
+            await store.close()
+        }
+    }
+
+    @Test func aServerThatHangsMidUploadTimesOut() async throws {
+        try await withSSHD { server in
+            let store = try await SFTPClient().open(server.configuration(operationTimeout: .seconds(2)))
+            let writer = try await store.openWriter("frozen.bin")
+            let chunk = pseudoRandomBytes(count: 256 * 1024, seed: 9)
+            for _ in 0..<8 { try await writer.write(chunk) }
+            server.freezeSessions()
+            let started = ContinuousClock.now
+            let error = await #expect(throws: SSH2Error.self) {
+                for _ in 0..<800 { try await writer.write(chunk) }
+                try await writer.close()
+            }
+            #expect(error?.kind == .timeout, "\(String(describing: error))")
+            #expect(error?.message.contains("2") == true)
+            // Bounded by the 2 s operation timeout (the default is 60 s); slack for a loaded machine.
+            #expect(ContinuousClock.now - started < .seconds(15))
             await store.close()
         }
     }

@@ -18,23 +18,19 @@ func withSSHD<T>(_ body: (SSHDServer) async throws -> T) async throws -> T {
 
 /// Deterministic bytes that do not compress or repeat (SplitMix64), so a shifted or lost chunk shows.
 func pseudoRandomBytes(count: Int, seed: UInt64) -> [UInt8] {
-    var bytes = [UInt8](repeating: 0, count: count)
+    // Whole 64-bit words keep this fast in debug builds, where per-byte loops crawl.
+    var words = [UInt64](repeating: 0, count: (count + 7) / 8)
     var state = seed
-    bytes.withUnsafeMutableBytes { buffer in
-        var offset = 0
-        while offset < buffer.count {
+    words.withUnsafeMutableBufferPointer { buffer in
+        for index in buffer.indices {
             state &+= 0x9E37_79B9_7F4A_7C15
             var z = state
             z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
             z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
-            for shift in stride(from: 0, to: 64, by: 8) where offset < buffer.count {
-                buffer[offset] = UInt8(truncatingIfNeeded: z >> UInt64(shift))
-                offset += 1
-            }
+            buffer[index] = z ^ (z >> 31)
         }
     }
-    return bytes
+    return words.withUnsafeBytes { Array($0.prefix(count)) }
 }
 
 /// `bytes` cut into chunks of uneven sizes, delivered as an async sequence, the way a CSV generator would.

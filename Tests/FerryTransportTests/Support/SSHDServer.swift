@@ -188,6 +188,12 @@ final class SSHDServer: @unchecked Sendable {
         signalTree(SIGKILL)
     }
 
+    /// Stops (SIGSTOP) every per-connection process: the server is there but never answers again,
+    /// like a hung host. `stop()` still ends them, as SIGKILL works on stopped processes.
+    func freezeSessions() {
+        for child in Self.descendants(of: pid) { kill(child, SIGSTOP) }
+    }
+
     /// Signals sshd and its descendants by pid: connection handlers are separate processes (sshd forks
     /// and calls setsid for each), so killing the listener alone would leave a session running.
     private func signalTree(_ signal: Int32) {
