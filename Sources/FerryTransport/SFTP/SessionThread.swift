@@ -1,0 +1,69 @@
+import Foundation
+
+/// The one OS thread that runs every blocking libssh2 call of one SFTP session.
+///
+/// Why a dedicated thread instead of non-blocking libssh2 plus poll: libssh2's blocking mode already
+/// waits on its socket with poll() and gives up after `libssh2_session_set_timeout`, and a libssh2
+/// session must never be used from two threads at once. One thread per session gives both for free:
+/// calls are serialised in submission order, and the blocking waits happen off Swift's cooperative
+/// pool (two threads on this machine), so a slow server never starves other tasks. A run opens a
+/// handful of sessions at most, so a thread each costs nothing that matters.
+final class SessionThread: @unchecked Sendable {
+    // @unchecked Sendable: `jobs` and `isStopping` are only read or written while holding `condition`.
+    private let condition = NSCondition()
+    private var jobs: [@Sendable () -> Void] = []
+    private var isStopping = false
+
+    init(name: String) {
+        let thread = Thread { [self] in self.runJobs() }
+        thread.name = name
+        thread.start()
+    }
+
+    private func runJobs() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty && !isStopping { condition.wait() }
+            if jobs.isEmpty {
+                condition.unlock()
+                return
+            }
+            let job = jobs.removeFirst()
+            condition.unlock()
+            job()
+        }
+    }
+
+    /// Queues `job`; false once `stop()` was called.
+    @discardableResult
+    func submit(_ job: @escaping @Sendable () -> Void) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !isStopping else { return false }
+        jobs.append(job)
+        condition.signal()
+        return true
+    }
+
+    /// Runs `body` on the thread and returns its result; throws `stoppedError` if the thread was stopped.
+    func run<T: Sendable>(
+        stoppedError: @autoclosure () -> any Error,
+        _ body: @escaping @Sendable () throws -> T
+    ) async throws -> T {
+        let stopped = stoppedError()
+        return try await withCheckedThrowingContinuation { continuation in
+            let accepted = submit {
+                continuation.resume(with: Result { try body() })
+            }
+            if !accepted { continuation.resume(throwing: stopped) }
+        }
+    }
+
+    /// Lets queued jobs finish, then ends the thread.
+    func stop() {
+        condition.lock()
+        isStopping = true
+        condition.broadcast()
+        condition.unlock()
+    }
+}
