@@ -107,8 +107,12 @@ struct LiveGoalFactory: GoalExecutorFactory {
     let logger: Logging.Logger
 
     func executor(for goal: Goal, of connection: Connection) throws -> any GoalExecutor {
-        switch goal {
-        case .sailthruImport, .sailthruExport, .sendgridExport, .mappExport:
+        switch (goal, connection.destination) {
+        case (.mappExport(let export), .mapp(let destination)):
+            // A tuning knob for file splitting (and for tests that split small files); Mapp's limit is 50 MB.
+            let limit = ProcessInfo.processInfo.environment["FERRY_MAPP_MAX_FILE_BYTES"].flatMap(Int.init) ?? 50_000_000
+            return MappExport(goal: export, destination: destination, connector: SFTPClient(logger: logger), maximumFileBytes: limit)
+        case (.sailthruImport, _), (.sailthruExport, _), (.sendgridExport, _), (.mappExport, _):
             throw GoalFailure("\(connection.destination.typeName) \(goal.isImport ? "import" : "export") goals are not available in this build yet")
         }
     }

@@ -592,6 +592,13 @@ public struct ConnectionParser: Sendable {
                 }
             }
         }
+        if !columns.isEmpty, let columnsValue = m["columns"] {
+            do {
+                _ = try MappCSVWriter(columnHeaders: columns.map(\.header))
+            } catch {
+                d.report(.invalidValue, at: columnsValue.mark, "export.columns: \(error)")
+            }
+        }
         guard d.errors.count == before, let segment, let prefix else { return nil }
         return MappExportGoal(segment: segment, filePrefix: prefix, columns: columns)
     }

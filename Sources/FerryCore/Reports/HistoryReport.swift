@@ -44,6 +44,10 @@ public enum HistoryReport {
             "counts:    \(run.counts.summary)",
         ]
         if let error = run.error { lines.append("error:     \(error)") }
+        if !run.notes.isEmpty {
+            lines.append("notes:")
+            lines += run.notes.map { "  " + $0 }
+        }
         if !run.rowErrors.isEmpty {
             lines.append("row errors (\(run.counts.failed) in all, first \(run.rowErrors.count)):")
             lines += run.rowErrors.map { "  \($0.location): \($0.reason)" }
@@ -83,6 +87,7 @@ public enum HistoryReport {
             "error": run.error ?? NSNull(),
             "row_errors": run.rowErrors.map { ["location": $0.location, "reason": $0.reason] },
             "touched": run.touched.map { ["profile_id": $0.profileID, "identifier": $0.identifier, "action": $0.action] },
+            "notes": run.notes,
         ]
     }
 

@@ -42,8 +42,13 @@ public struct RunLedger: Sendable {
     }
 
     /// Saves a running run's counters, row errors and touched profiles.
-    public func update(runID: Int64, counts: RunCounts, rowErrors: [RunRowError], touched: [TouchedProfile]) throws {
-        try database.writer.write { db in try Self.update(runID: runID, counts: counts, rowErrors: rowErrors, touched: touched, db: db) }
+    public func update(runID: Int64, counts: RunCounts, rowErrors: [RunRowError], touched: [TouchedProfile], notes: [String] = []) throws {
+        try database.writer.write { db in
+            try Self.update(runID: runID, counts: counts, rowErrors: rowErrors, touched: touched, db: db)
+            if !notes.isEmpty {
+                try db.execute(sql: "UPDATE run SET notes = ? WHERE id = ?", arguments: [Self.encode(notes), runID])
+            }
+        }
     }
 
     /// The same, inside a caller's transaction (so progress commits with the data it describes).
@@ -121,7 +126,7 @@ public struct RunLedger: Sendable {
             endedAt: ended.map(Date.init(timeIntervalSince1970:)),
             status: RunStatus(rawValue: row["status"]) ?? .failed,
             counts: counts, error: row["error"],
-            rowErrors: decode(row["row_errors"]), touched: decode(row["touched"]))
+            rowErrors: decode(row["row_errors"]), touched: decode(row["touched"]), notes: decode(row["notes"]))
     }
 
     private static func encode<T: Encodable>(_ value: T) -> String {
@@ -140,6 +145,7 @@ public actor RunRecorder {
     public private(set) var counts = RunCounts()
     public private(set) var rowErrors: [RunRowError] = []
     public private(set) var touched: [TouchedProfile] = []
+    public private(set) var notes: [String] = []
 
     public init(ledger: RunLedger, runID: Int64) {
         self.ledger = ledger
@@ -163,9 +169,14 @@ public actor RunRecorder {
         if rowErrors.count < RunLedger.maximumRowErrors { rowErrors.append(error) }
     }
 
+    /// Adds a line for people to the run's notes (a file written, a plan).
+    public func note(_ text: String) {
+        notes.append(text)
+    }
+
     /// Writes the current progress to the ledger.
     public func flush() throws {
-        try ledger.update(runID: runID, counts: counts, rowErrors: rowErrors, touched: touched)
+        try ledger.update(runID: runID, counts: counts, rowErrors: rowErrors, touched: touched, notes: notes)
     }
 
     /// Writes the final progress and status.

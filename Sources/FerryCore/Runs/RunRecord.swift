@@ -78,4 +78,6 @@ public struct RunRecord: Hashable, Sendable {
     public var rowErrors: [RunRowError]
     /// The last five profiles touched, oldest first.
     public var touched: [TouchedProfile]
+    /// What the run produced beyond counts, for people: files written, a dry run's plan.
+    public var notes: [String] = []
 }

@@ -112,6 +112,9 @@ public struct AppDatabase: Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v3: run notes (files written, plans)") { db in
+            try db.execute(sql: "ALTER TABLE run ADD COLUMN notes TEXT NOT NULL DEFAULT '[]'")
+        }
         return migrator
     }
 }

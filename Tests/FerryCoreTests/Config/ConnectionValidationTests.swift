@@ -164,6 +164,22 @@ goals:
         #expect(e.first?.message.contains("never connects to an unverified host") == true)
     }
 
+    @Test func mappColumnsMustStartWithAnIdentifierAndLeaveMembershipToFerry() {
+        let base = """
+        name: drop
+        timezone: UTC
+        schedule: { cron: "0 3 * * 1" }
+        destination: { type: mapp, host: h, username: u, password: "${SECRET}", folder: /in, host_key_sha256: "SHA256:abc" }
+        goals:
+          - export: { segment: vip, file_prefix: x, columns: [ COLUMNS ] }
+        """
+        #expect(errors(base.replacingOccurrences(of: "COLUMNS", with: "{ property: email, header: user.Email }")).isEmpty)
+        let first = errors(base.replacingOccurrences(of: "COLUMNS", with: "{ property: city, header: user.CustomAttribute.City }"))
+        #expect(first.map(\.message) == ["export.columns: the first Mapp column must be an identifier (user.Email, user.MobileNumber, user.FaxNumber, user.Identifier), not 'user.CustomAttribute.City'"])
+        let membership = errors(base.replacingOccurrences(of: "COLUMNS", with: "{ property: email, header: user.Email }, { property: s, header: user.CustomAttribute.SegmentMembership }"))
+        #expect(membership.first?.message.contains("is always written as the last column") == true)
+    }
+
     @Test func everyProblemIsReportedNotJustTheFirst() {
         let text = validSailthru
             .replacingOccurrences(of: "America/New_York", with: "Mars/Base")
