@@ -73,7 +73,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "ferry-bench",
-            dependencies: ["FerryCore"],
+            dependencies: ["FerryCore", "FerryTransport"],
             swiftSettings: swiftSettings),
 
         .testTarget(

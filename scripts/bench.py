@@ -148,12 +148,53 @@ def bench_idle_daemon(work, seconds=60, connections=20):
     return used
 
 
+def start_sailthru_sandbox(work):
+    state = os.path.join(work, "sailthru-state")
+    subprocess.run(["rm", "-rf", state], check=True)
+    log = open(os.path.join(work, "sailthru.log"), "w")
+    proc = subprocess.Popen([os.path.join(RELEASE, "ferry-sandbox"), "sailthru", "--port", "0", "--api-key", "benchkey0123456789",
+                             "--secret", "bench-secret", "--state", state, "--rate-limit", "POST /user=100000000",
+                             "--rate-window", "1"], stdout=subprocess.PIPE, stderr=log, text=True)
+    line = proc.stdout.readline()
+    if "listening on" not in line:
+        proc.kill()
+        raise SystemExit(f"sandbox did not start: {line}")
+    return proc, "http://" + line.strip().split("listening on ")[1]
+
+
+def bench_http(work, runs):
+    proc, base = start_sailthru_sandbox(work)
+    try:
+        size = 100 * 1024 * 1024
+        url = f"{base}/_sandbox/chunked?n={size}"
+        target = os.path.join(work, "download.bin")
+        ferry_samples, curl_samples, rss = [], [], 0
+        for _ in range(runs):
+            out = subprocess.run([os.path.join(RELEASE, "ferry-bench"), "download", url, target], check=True, capture_output=True, text=True).stdout
+            ferry_samples.append(json.loads(out)["seconds"])
+            _, peak = measure([os.path.join(RELEASE, "ferry-bench"), "download", url, target])
+            rss = max(rss, peak)
+            t = time.perf_counter()
+            subprocess.run(["curl", "-sS", "-o", target, url], check=True)
+            curl_samples.append(time.perf_counter() - t)
+        count = 10_000
+        out = subprocess.run([os.path.join(RELEASE, "ferry-bench"), "sailthru-users", base, "benchkey0123456789", "bench-secret",
+                              str(count), "4"], check=True, capture_output=True, text=True).stdout
+        posts = json.loads(out)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    mb = size / 1e6
+    return {"ferry_mbs": mb / statistics.median(ferry_samples), "curl_mbs": mb / statistics.median(curl_samples),
+            "rss": rss, "posts_per_s": posts["requests"] / posts["seconds"], "posts_failed": posts["failed"]}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--profiles", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--work", default=os.path.join(ROOT, ".build", "bench"))
-    parser.add_argument("--only", choices=["load", "schedule", "idle"])
+    parser.add_argument("--only", choices=["load", "schedule", "idle", "http"])
     parser.add_argument("--idle-seconds", type=int, default=60)
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
@@ -161,6 +202,7 @@ def main():
     results = [bench_profile_load(args.work, args.profiles, args.runs)] if parser_only in (None, "load") else []
     schedule_rows = bench_schedule(args.work, max(args.runs, 5)) if parser_only in (None, "schedule") else []
     idle = bench_idle_daemon(args.work, args.idle_seconds) if parser_only in (None, "idle") else None
+    http = bench_http(args.work, args.runs) if parser_only in (None, "http") else None
     print(f"\n## Results ({time.strftime('%Y-%m-%d')}, median of {args.runs} runs, release build, {os.cpu_count()} cores)\n")
     if results:
         print("| benchmark | ferry | baseline | ratio (ferry / baseline) | rate | ferry peak RSS |")
@@ -177,6 +219,14 @@ def main():
         print("|---|---|---|---|")
         for expr, ferry_ns, base_ns in schedule_rows:
             print(f"| `{expr}` | {ferry_ns / 1000:.2f} µs | {base_ns / 1000:.2f} µs | {base_ns / ferry_ns:.0f}× |")
+    if http is not None:
+        print("\n### HTTP over libcurl, against the Sailthru sandbox on 127.0.0.1\n")
+        print("| benchmark | ferry | baseline | ratio |")
+        print("|---|---|---|---|")
+        print(f"| 100 MB streamed download | {http['ferry_mbs']:.0f} MB/s (peak RSS {http['rss']:.0f} MB) | curl CLI {http['curl_mbs']:.0f} MB/s | "
+              f"{http['ferry_mbs'] / http['curl_mbs']:.2f}× |")
+        print(f"| 10,000 signed `/user` POSTs, keep-alive, 4 at a time | {http['posts_per_s']:,.0f} requests/s "
+              f"({http['posts_failed']} failed) | — | — |")
     if idle is not None:
         print(f"\n### Idle daemon\n\n20 connections, {args.idle_seconds} s idle: {idle:.2f} s of CPU time (target < 0.1 s).")
 

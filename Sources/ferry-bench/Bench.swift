@@ -1,14 +1,27 @@
 import FerryCore
+import FerryTransport
 import Foundation
 
 /// `ferry-bench`: micro-benchmarks of core pieces for `make bench`; prints JSON for scripts/bench.py.
 ///
-/// `ferry-bench schedule ZONE START COUNT ROUNDS EXPR…` times computing COUNT successive fire times of each
-/// cron expression from START (RFC 3339), ROUNDS times, and prints the median nanoseconds per fire time.
+/// - `ferry-bench schedule ZONE START COUNT ROUNDS EXPR…` times computing COUNT successive fire times of each
+///   cron expression from START (RFC 3339), ROUNDS times, and prints the median nanoseconds per fire time.
+/// - `ferry-bench download URL FILE` streams URL to FILE through the libcurl client and prints seconds and bytes.
+/// - `ferry-bench sailthru-users BASE_URL API_KEY SECRET COUNT CONCURRENCY` sends COUNT signed `/user` POSTs.
 @main
 struct Bench {
-    static func main() {
+    static func main() async {
         let args = Array(CommandLine.arguments.dropFirst())
+        switch args.first {
+        case "download" where args.count == 3:
+            await download(url: args[1], file: args[2])
+            return
+        case "sailthru-users" where args.count == 6:
+            await sailthruUsers(baseURL: args[1], key: args[2], secret: args[3], count: Int(args[4]) ?? 0, concurrency: Int(args[5]) ?? 1)
+            return
+        default:
+            break
+        }
         guard args.first == "schedule", args.count >= 6, let start = ISO8601.parse(args[2]),
               let count = Int(args[3]), let rounds = Int(args[4]) else {
             FileHandle.standardError.write(Data("usage: ferry-bench schedule ZONE START COUNT ROUNDS EXPR...\n".utf8))
@@ -39,7 +52,53 @@ struct Bench {
             samples.sort()
             results[expression] = samples[samples.count / 2]
         }
-        let data = try! JSONSerialization.data(withJSONObject: ["ns_per_fire": results, "checksum": checksum], options: [.sortedKeys])
+        printJSON(["ns_per_fire": results, "checksum": checksum])
+    }
+
+    static func printJSON(_ object: [String: Any]) {
+        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))
+    }
+
+    static func seconds(since start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
+    static func download(url: String, file: String) async {
+        var configuration = CurlHTTPClient.Configuration()
+        configuration.maxDownloadBytes = 1 << 40
+        let client = CurlHTTPClient(configuration: configuration)
+        let start = ContinuousClock.now
+        do {
+            _ = try await client.download(HTTPRequest(method: .get, url: url), to: URL(fileURLWithPath: file))
+        } catch {
+            FileHandle.standardError.write(Data("download failed: \(error)\n".utf8))
+            exit(1)
+        }
+        let bytes = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+        printJSON(["seconds": seconds(since: start), "bytes": bytes])
+    }
+
+    static func sailthruUsers(baseURL: String, key: String, secret: String, count: Int, concurrency: Int) async {
+        let client = SailthruClient(configuration: .init(apiKey: key, apiSecret: secret, baseURL: baseURL), transport: CurlHTTPClient())
+        let start = ContinuousClock.now
+        let failures = await withTaskGroup(of: Int.self) { group in
+            let perWorker = (count + concurrency - 1) / concurrency
+            for worker in 0..<concurrency {
+                group.addTask {
+                    var failed = 0
+                    for n in (worker * perWorker)..<min(count, (worker + 1) * perWorker) {
+                        let update = SailthruUserUpdate(id: "bench\(n)@example.com", key: "email",
+                                                        vars: ["n": .number(Double(n)), "name": .string("Bench \(n)")],
+                                                        lists: ["Bench": true])
+                        do { try await client.saveUser(update) } catch { failed += 1 }
+                    }
+                    return failed
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        printJSON(["seconds": seconds(since: start), "requests": count, "failed": failures])
     }
 }
