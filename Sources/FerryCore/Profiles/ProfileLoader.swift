@@ -179,11 +179,11 @@ public struct ProfileLoader: Sendable {
         var id: String?
         var properties: [String: [PropertyValue]] = [:]
         for (column, cell) in zip(columns, fields) {
-            let text = cell.trimmingCharacters(in: .whitespaces)
+            let text = cell.trimmedOfSpaces
             if text.isEmpty || column.isEmpty { continue }
             if column == "id" { id = text; continue }
             properties[column] = text.split(separator: "|").map { part in
-                Self.inferredCSVValue(part.trimmingCharacters(in: .whitespaces))
+                Self.inferredCSVValue(String(part).trimmedOfSpaces)
             }.filter { $0.description != "" }
         }
         return .success(ProfileUpsert(id: id, properties: properties))
@@ -191,8 +191,21 @@ public struct ProfileLoader: Sendable {
 
     /// A CSV cell's value: a number only when written canonically (so `00123` stays text), a date when ISO 8601.
     static func inferredCSVValue(_ text: String) -> PropertyValue {
-        let canonicalNumber = text.range(of: #"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$"#, options: .regularExpression) != nil
-        if canonicalNumber, let n = Double(text) { return .number(n) }
+        if isCanonicalNumber(text), let n = Double(text) { return .number(n) }
         return PropertyValue.inferred(fromText: text)
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?`: how people write numbers, not codes like `00123`.
+    static func isCanonicalNumber(_ text: String) -> Bool {
+        var bytes = Substring(text).utf8[...]
+        if bytes.first == UInt8(ascii: "-") { bytes = bytes.dropFirst() }
+        let isDigit: (UInt8) -> Bool = { $0 >= 48 && $0 <= 57 }
+        let integer = bytes.prefix(while: isDigit)
+        guard let lead = integer.first, lead != 48 || integer.count == 1 else { return false }
+        bytes = bytes.dropFirst(integer.count)
+        if bytes.isEmpty { return true }
+        guard bytes.first == UInt8(ascii: ".") else { return false }
+        let fraction = bytes.dropFirst()
+        return !fraction.isEmpty && fraction.allSatisfy(isDigit)
     }
 }

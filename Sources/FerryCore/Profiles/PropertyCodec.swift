@@ -56,6 +56,13 @@ public enum PropertyCodec {
 
     /// Appends `s` as a JSON string literal.
     static func appendString(_ s: String, to out: inout String) {
+        // Most values need no escaping: append them whole.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+            out += "\""
+            out += s
+            out += "\""
+            return
+        }
         out += "\""
         for scalar in s.unicodeScalars {
             switch scalar {
@@ -81,7 +88,19 @@ public enum Identifiers {
 
     /// The form identifier values are indexed and looked up by: emails trimmed and lower-cased.
     public static func normalized(_ value: String, property: String) -> String {
-        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        let trimmed = value.trimmedOfSpaces
         return property == "email" ? trimmed.lowercased() : trimmed
+    }
+}
+
+extension String {
+    /// The string without leading and trailing spaces and tabs (fast: the common case allocates nothing new).
+    var trimmedOfSpaces: String {
+        let utf8 = self.utf8
+        guard let first = utf8.first, let last = utf8.last,
+              first == 32 || first == 9 || last == 32 || last == 9 else { return self }
+        let isSpace: (UInt8) -> Bool = { $0 == 32 || $0 == 9 }
+        guard let start = utf8.firstIndex(where: { !isSpace($0) }), let end = utf8.lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(self[start...end])
     }
 }

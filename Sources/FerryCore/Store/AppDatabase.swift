@@ -21,6 +21,8 @@ public struct AppDatabase: Sendable {
         config.busyMode = .timeout(10)
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            // 32 MiB of page cache: loads and imports touch the identifier index all over.
+            try db.execute(sql: "PRAGMA cache_size = -32768")
         }
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {

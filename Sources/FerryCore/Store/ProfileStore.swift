@@ -81,7 +81,7 @@ public struct ProfileStore: Sendable {
         }
         for (property, value) in identifierValues {
             if let owner = try owner(property: property, value: value, db: db), owner != existing?.pk {
-                let ownerID = try String.fetchOne(db, sql: "SELECT id FROM profile WHERE pk = ?", arguments: [owner]) ?? "?"
+                let ownerID = try String.fetchOne(db, sql: "SELECT id FROM profile WHERE pk = ?", arguments: [owner]) ?? "?"  // rare: rejections only
                 return (.rejected(reason: "\(property) '\(value)' already belongs to profile \(ownerID)"), nil)
             }
         }
@@ -90,8 +90,8 @@ public struct ProfileStore: Sendable {
             var merged = existing.profile
             for (key, values) in row.properties { merged[key] = values }
             guard merged != existing.profile else { return (.unchanged(pk: existing.pk, id: merged.id), nil) }
-            try db.execute(sql: "UPDATE profile SET properties = ?, updated_at = ? WHERE pk = ?",
-                           arguments: [PropertyCodec.encode(merged.properties), now.timeIntervalSince1970, existing.pk])
+            try db.cachedStatement(sql: "UPDATE profile SET properties = ?, updated_at = ? WHERE pk = ?")
+                .execute(arguments: [PropertyCodec.encode(merged.properties), now.timeIntervalSince1970, existing.pk])
             try reindexIdentifiers(pk: existing.pk, old: existing.profile, new: merged, db: db)
             return (.updated(pk: existing.pk, id: merged.id), merged)
         }
@@ -103,8 +103,8 @@ public struct ProfileStore: Sendable {
             return (.rejected(reason: "the id '\(id)' made from the first identifier is already another profile's id"), nil)
         }
         let profile = Profile(id: id, properties: row.properties)
-        try db.execute(sql: "INSERT INTO profile (id, properties, created_at, updated_at) VALUES (?, ?, ?, ?)",
-                       arguments: [id, PropertyCodec.encode(profile.properties), now.timeIntervalSince1970, now.timeIntervalSince1970])
+        try db.cachedStatement(sql: "INSERT INTO profile (id, properties, created_at, updated_at) VALUES (?, ?, ?, ?)")
+            .execute(arguments: [id, PropertyCodec.encode(profile.properties), now.timeIntervalSince1970, now.timeIntervalSince1970])
         let pk = db.lastInsertedRowID
         try reindexIdentifiers(pk: pk, old: Profile(id: id), new: profile, db: db)
         return (.created(pk: pk, id: id), profile)
@@ -112,8 +112,8 @@ public struct ProfileStore: Sendable {
 
     /// Writes a profile's new properties (for goals that merge values themselves), keeping identifiers indexed.
     public static func save(pk: Int64, old: Profile, new: Profile, db: Database, now: Date) throws {
-        try db.execute(sql: "UPDATE profile SET properties = ?, updated_at = ? WHERE pk = ?",
-                       arguments: [PropertyCodec.encode(new.properties), now.timeIntervalSince1970, pk])
+        try db.cachedStatement(sql: "UPDATE profile SET properties = ?, updated_at = ? WHERE pk = ?")
+            .execute(arguments: [PropertyCodec.encode(new.properties), now.timeIntervalSince1970, pk])
         try reindexIdentifiers(pk: pk, old: old, new: new, db: db)
     }
 
@@ -123,10 +123,12 @@ public struct ProfileStore: Sendable {
             let after = Set(new[property].map { Identifiers.normalized($0.description, property: property) })
             guard before != after else { continue }
             for value in before.subtracting(after) {
-                try db.execute(sql: "DELETE FROM identifier WHERE property = ? AND value = ? AND profile_pk = ?", arguments: [property, value, pk])
+                try db.cachedStatement(sql: "DELETE FROM identifier WHERE property = ? AND value = ? AND profile_pk = ?")
+                    .execute(arguments: [property, value, pk])
             }
             for value in after.subtracting(before) where !value.isEmpty {
-                try db.execute(sql: "INSERT INTO identifier (property, value, profile_pk) VALUES (?, ?, ?)", arguments: [property, value, pk])
+                try db.cachedStatement(sql: "INSERT INTO identifier (property, value, profile_pk) VALUES (?, ?, ?)")
+                    .execute(arguments: [property, value, pk])
             }
         }
     }
