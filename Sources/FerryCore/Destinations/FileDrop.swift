@@ -111,6 +111,23 @@ public protocol RemoteFileStoreConnector: Sendable {
     func connect(_ configuration: FileDropConfiguration) async throws -> any RemoteFileStore
 }
 
+extension RemoteFileStoreConnector {
+    /// Connects, runs `body`, and closes the connection on every path.
+    public func withConnection<T: Sendable>(
+        _ configuration: FileDropConfiguration, _ body: (any RemoteFileStore) async throws -> T
+    ) async throws -> T {
+        let store = try await connect(configuration)
+        do {
+            let result = try await body(store)
+            await store.close()
+            return result
+        } catch {
+            await store.close()
+            throw error
+        }
+    }
+}
+
 /// Why a publish did not leave a complete file under its final name.
 public struct FileDropError: Error, Sendable, Equatable, CustomStringConvertible {
     public var path: String

@@ -9,7 +9,8 @@ import Glibc
 ///
 /// `@unchecked Sendable` is safe because the only code that touches this object after `init` runs as
 /// jobs of its session's `SessionThread`, one at a time on one OS thread; the raw pointers never
-/// leave that thread.
+/// leave that thread. `deinit` may run elsewhere, but only once no other reference exists, and by
+/// then `shutdown()` has normally run on the session thread already.
 final class SSH2Connection: @unchecked Sendable {
     let host: String
     let port: Int

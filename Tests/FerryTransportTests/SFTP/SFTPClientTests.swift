@@ -90,14 +90,16 @@ struct SFTPFileOperationTests {
 
     @Test func publishUploadsUnderATemporaryNameThenRenames() async throws {
         try await withSSHD { server in
-            let store: any RemoteFileStore = try await SFTPClient().connect(server.configuration())
+            let connector: any RemoteFileStoreConnector = SFTPClient()
             let csv = Array("\"user.Email\"\r\n\"ann@example.com\"\r\n".utf8)
             let name = "export-ferry-vip-20261123T101500Z.csv"
-            let written = try await store.publish(chunkStream(csv), named: name, in: "drop/mapp")
+            let (written, names) = try await connector.withConnection(server.configuration()) { store in
+                let written = try await store.publish(chunkStream(csv), named: name, in: "drop/mapp")
+                return (written, try await store.list("drop/mapp").map(\.name))
+            }
             #expect(written == UInt64(csv.count))
+            #expect(names == [name])
             #expect(try server.bytesOnDisk("drop/mapp/\(name)") == csv)
-            #expect(try await store.list("drop/mapp").map(\.name) == [name])
-            await store.close()
         }
     }
 
@@ -184,7 +186,8 @@ struct SFTPFileOperationTests {
     }
 
     @Test func nothingListeningIsAConnectError() async throws {
-        let port = try SSHDServer.freePort()
+        let (reserved, port) = try SSHDServer.reservedPort()
+        defer { close(reserved) }
         let configuration = FileDropConfiguration(
             host: "127.0.0.1", port: port, username: "root",
             authentication: .password("never-sent"), hostKey: .sha256("SHA256:unused"),

@@ -127,6 +127,7 @@ final class SSHDServer: @unchecked Sendable {
             let configPath = "\(d)/sshd_config"
             try config.write(toFile: configPath, atomically: true, encoding: .utf8)
             let logPath = "\(d)/sshd.log"
+            try? FileManager.default.removeItem(atPath: logPath)  // a retry must not read the last attempt's log
             let pid = try Spawn.start("/usr/sbin/sshd", ["-D", "-e", "-f", configPath], outputPath: logPath)
             let server = SSHDServer(directory: directory, root: root, port: port, hostKey: hostKey,
                                     clientKey: clientKey, logPath: logPath, pid: pid)
@@ -153,7 +154,10 @@ final class SSHDServer: @unchecked Sendable {
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
             if reapIfExited() { return false }
-            if Self.accepts(port: port) { return true }
+            // Parallel tests can be handed the same free port; only our own sshd's log line proves
+            // that the listener on it is this server and not another test's.
+            if logText.contains("Server listening on 127.0.0.1 port \(port).") && Self.accepts(port: port) { return true }
+            if logText.contains("Address already in use") { return false }
             usleep(50_000)
         }
         return false
@@ -282,9 +286,16 @@ final class SSHDServer: @unchecked Sendable {
 
     /// A port nothing listens on right now (the kernel's pick for an ephemeral bind).
     static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (fd, port) = try reservedPort()
+        close(fd)
+        return port
+    }
+
+    /// A socket bound to 127.0.0.1 on a fresh port but not listening: connects to it are refused, and no
+    /// other test can take the port while the socket stays open. The caller closes `fd`.
+    static func reservedPort() throws -> (fd: Int32, port: Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SSHDSetupError(description: "socket: \(errno)") }
-        defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = 0
@@ -292,12 +303,15 @@ final class SSHDServer: @unchecked Sendable {
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard bound == 0 else { throw SSHDSetupError(description: "bind: \(errno)") }
+        guard bound == 0 else {
+            close(fd)
+            throw SSHDSetupError(description: "bind: \(errno)")
+        }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
-        return Int(UInt16(bigEndian: address.sin_port))
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
 
     /// Whether a TCP connect to 127.0.0.1:`port` succeeds.
