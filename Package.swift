@@ -75,6 +75,11 @@ let package = Package(
             name: "ferry-bench",
             dependencies: ["FerryCore", "FerryTransport"],
             swiftSettings: swiftSettings),
+        // Test doubles shared by the test targets: a real OpenSSH sshd on 127.0.0.1 and process helpers.
+        .target(
+            name: "FerryTestSupport",
+            dependencies: ["FerryCore"],
+            swiftSettings: swiftSettings),
 
         .testTarget(
             name: "FerryCoreTests",
@@ -82,11 +87,11 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryTransportTests",
-            dependencies: ["FerryTransport", "FerryCore"],
+            dependencies: ["FerryTransport", "FerryCore", "FerryTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryIntegrationTests",
-            dependencies: ["FerryCore", "FerryTransport", "ferry", "ferry-sandbox"],
+            dependencies: ["FerryCore", "FerryTransport", "FerryTestSupport", "ferry", "ferry-sandbox"],
             swiftSettings: swiftSettings),
     ]
 )

@@ -8,9 +8,9 @@ import Glibc
 /// Why not Foundation's `Process`: on Linux it learns that a child exited through a run-loop source
 /// on the thread that launched it, and Swift Testing's parallel tests hop between cooperative
 /// threads that never run a run loop, so `waitUntilExit()` can wait forever.
-enum Spawn {
+public enum Spawn {
     /// Starts `path` with `arguments`, stdin from `inputPath` (or /dev/null), stdout and stderr appended to `outputPath`.
-    static func start(_ path: String, _ arguments: [String], outputPath: String, inputPath: String? = nil) throws -> pid_t {
+    public static func start(_ path: String, _ arguments: [String], outputPath: String, inputPath: String? = nil) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -26,14 +26,14 @@ enum Spawn {
     }
 
     /// Waits for `pid` and returns its exit status (or 128 + signal).
-    static func wait(_ pid: pid_t) -> Int32 {
+    public static func wait(_ pid: pid_t) -> Int32 {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
         return exitCode(status)
     }
 
     /// The exit status of `pid` if it has exited (reaping it), nil while it runs.
-    static func exitStatusIfExited(_ pid: pid_t) -> Int32? {
+    public static func exitStatusIfExited(_ pid: pid_t) -> Int32? {
         var status: Int32 = 0
         let rc = waitpid(pid, &status, WNOHANG)
         return rc == pid ? exitCode(status) : nil
@@ -47,7 +47,7 @@ enum Spawn {
 
 /// Runs a tool to completion and returns what it printed; throws with that output on a non-zero exit.
 @discardableResult
-func runTool(_ path: String, _ arguments: [String], input: String? = nil) throws -> String {
+public func runTool(_ path: String, _ arguments: [String], input: String? = nil) throws -> String {
     let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-tool-\(UUID().uuidString)")
     let outputPath = scratch.path + ".out", inputPath = scratch.path + ".in"
     defer {

@@ -1,25 +1,25 @@
 import FerryCore
-import Testing
 import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// A test failure in setting up the sshd double, with what the tool printed.
-struct SSHDSetupError: Error, CustomStringConvertible {
-    var description: String
+public struct SSHDSetupError: Error, CustomStringConvertible {
+    public var description: String
+    public init(description: String) { self.description = description }
 }
 
 /// An OpenSSH key pair made with `ssh-keygen` for one test.
-struct SSHKeyPair: Sendable {
+public struct SSHKeyPair: Sendable {
     /// Path of the OpenSSH-format private key.
-    var privateKeyPath: String
+    public var privateKeyPath: String
     /// `type base64` from the `.pub` file, without the comment.
-    var publicKey: String
+    public var publicKey: String
     /// `SHA256:…` as `ssh-keygen -l -E sha256` prints it.
-    var fingerprint: String
+    public var fingerprint: String
 
-    static func generate(at path: String, passphrase: String = "") throws -> SSHKeyPair {
+    public static func generate(at path: String, passphrase: String = "") throws -> SSHKeyPair {
         try runTool("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", passphrase, "-C", "ferry-test", "-f", path])
         let publicLine = try String(contentsOfFile: path + ".pub", encoding: .utf8)
         let fields = publicLine.split(separator: " ")
@@ -33,7 +33,7 @@ struct SSHKeyPair: Sendable {
 }
 
 /// The three ways a `known_hosts` line can name our server.
-enum KnownHostsForm: String, Sendable, CaseIterable, CustomTestStringConvertible {
+public enum KnownHostsForm: String, Sendable, CaseIterable {
     /// `127.0.0.1 ssh-ed25519 …` (libssh2 also matches it for a non-22 port).
     case plain
     /// `[127.0.0.1]:PORT ssh-ed25519 …`, as OpenSSH writes it for a non-22 port.
@@ -41,7 +41,6 @@ enum KnownHostsForm: String, Sendable, CaseIterable, CustomTestStringConvertible
     /// `|1|salt|hash ssh-ed25519 …`, hashed by `ssh-keygen -H`.
     case hashed
 
-    var testDescription: String { rawValue }
 }
 
 /// A real OpenSSH `sshd` on 127.0.0.1 and a free port, serving only SFTP, with keys generated for the test.
@@ -52,17 +51,17 @@ enum KnownHostsForm: String, Sendable, CaseIterable, CustomTestStringConvertible
 /// use paths relative to it, and no shell, forwarding or other subsystem is offered.
 ///
 /// `@unchecked Sendable`: the stored properties are constants except `hasExited`, which `exit` guards.
-final class SSHDServer: @unchecked Sendable {
-    let directory: URL
+public final class SSHDServer: @unchecked Sendable {
+    public let directory: URL
     /// Where SFTP sessions start; relative remote paths land here.
-    let root: URL
-    let port: Int
-    let hostKey: SSHKeyPair
+    public let root: URL
+    public let port: Int
+    public let hostKey: SSHKeyPair
     /// Authorised key without a passphrase.
-    let clientKey: SSHKeyPair
-    let passphrase = "correct horse battery staple"
+    public let clientKey: SSHKeyPair
+    public let passphrase = "correct horse battery staple"
     /// Where sshd's `-e` log goes.
-    let logPath: String
+    public let logPath: String
     /// sshd's listener process, which this test started.
     private let pid: pid_t
     private let exit = NSLock()
@@ -72,12 +71,12 @@ final class SSHDServer: @unchecked Sendable {
     ///
     /// The work (ssh-keygen, waitpid, polling the port) blocks, so it runs on a thread of its own:
     /// on Swift's two-thread cooperative pool it would stall the other tests and skew their timings.
-    static func start() async throws -> SSHDServer {
+    public static func start() async throws -> SSHDServer {
         try await onOwnThread { try startBlocking() }
     }
 
     /// Stops sshd from a thread of its own (see `start()`).
-    func stopped() async {
+    public func stopped() async {
         _ = try? await onOwnThread { self.stop() }
     }
 
@@ -171,12 +170,12 @@ final class SSHDServer: @unchecked Sendable {
     }
 
     /// What sshd logged so far.
-    var logText: String {
+    public var logText: String {
         (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
     }
 
     /// Stops sshd and every per-connection child, then removes the temporary directory.
-    func stop(removingFiles: Bool = true) {
+    public func stop(removingFiles: Bool = true) {
         let family = Self.descendants(of: pid)
         signalTree(SIGTERM)
         exit.withLock {
@@ -188,13 +187,13 @@ final class SSHDServer: @unchecked Sendable {
     }
 
     /// Kills sshd and its per-connection children at once, as a crashed server would vanish.
-    func killAbruptly() {
+    public func killAbruptly() {
         signalTree(SIGKILL)
     }
 
     /// Stops (SIGSTOP) every per-connection process: the server is there but never answers again,
     /// like a hung host. `stop()` still ends them, as SIGKILL works on stopped processes.
-    func freezeSessions() {
+    public func freezeSessions() {
         for child in Self.descendants(of: pid) { kill(child, SIGSTOP) }
     }
 
@@ -230,7 +229,7 @@ final class SSHDServer: @unchecked Sendable {
 
     /// Generates a client key encrypted with `passphrase` and authorises it; only the tests that need
     /// one pay for its bcrypt key derivation (a quarter second of CPU).
-    func makeEncryptedClientKey() async throws -> SSHKeyPair {
+    public func makeEncryptedClientKey() async throws -> SSHKeyPair {
         let directory = directory, passphrase = passphrase
         return try await onOwnThread {
             let key = try SSHKeyPair.generate(at: directory.appendingPathComponent("client_encrypted_ed25519").path,
@@ -244,7 +243,7 @@ final class SSHDServer: @unchecked Sendable {
     }
 
     /// Writes a `known_hosts` file naming this server in `form`, holding `key` (default: the real host key).
-    func knownHostsFile(_ form: KnownHostsForm, key: String? = nil, name: String? = nil) throws -> String {
+    public func knownHostsFile(_ form: KnownHostsForm, key: String? = nil, name: String? = nil) throws -> String {
         let path = directory.appendingPathComponent("known_hosts-\(name ?? form.rawValue)").path
         let hostKeyLine = key ?? hostKey.publicKey
         let host = form == .plain ? "127.0.0.1" : "[127.0.0.1]:\(port)"
@@ -269,7 +268,7 @@ final class SSHDServer: @unchecked Sendable {
     }
 
     /// A configuration for this server; by default key auth and the plain known_hosts form.
-    func configuration(
+    public func configuration(
         username: String = "root",
         authentication: FileDropConfiguration.Authentication? = nil,
         hostKey policy: FileDropConfiguration.HostKeyPolicy? = nil,
@@ -285,7 +284,7 @@ final class SSHDServer: @unchecked Sendable {
     // MARK: Ports
 
     /// A port nothing listens on right now (the kernel's pick for an ephemeral bind).
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let (fd, port) = try reservedPort()
         close(fd)
         return port
@@ -293,7 +292,7 @@ final class SSHDServer: @unchecked Sendable {
 
     /// A socket bound to 127.0.0.1 on a fresh port but not listening: connects to it are refused, and no
     /// other test can take the port while the socket stays open. The caller closes `fd`.
-    static func reservedPort() throws -> (fd: Int32, port: Int) {
+    public static func reservedPort() throws -> (fd: Int32, port: Int) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SSHDSetupError(description: "socket: \(errno)") }
         var address = sockaddr_in()
@@ -315,7 +314,7 @@ final class SSHDServer: @unchecked Sendable {
     }
 
     /// Whether a TCP connect to 127.0.0.1:`port` succeeds.
-    static func accepts(port: Int) -> Bool {
+    public static func accepts(port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
@@ -330,7 +329,7 @@ final class SSHDServer: @unchecked Sendable {
 }
 
 /// Runs blocking test set-up on a new thread, off the cooperative pool, and returns its result.
-func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+public func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         Thread { continuation.resume(with: Result { try body() }) }.start()
     }

@@ -1,0 +1,6 @@
+import FerryTestSupport
+import Testing
+
+extension KnownHostsForm: CustomTestStringConvertible {
+    public var testDescription: String { rawValue }
+}
