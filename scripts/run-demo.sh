@@ -33,19 +33,53 @@ export SAILTHRU_API_KEY="${SAILTHRU_API_KEY:-0123456789abcdef0123456789abcdef}"
 export SAILTHRU_API_SECRET="${SAILTHRU_API_SECRET:-demo-sailthru-secret}"
 export SENDGRID_API_KEY="${SENDGRID_API_KEY:-SG.demo-sendgrid-key}"
 export SENDGRID_BASE_URL="${SENDGRID_BASE_URL:-http://127.0.0.1:9}"
-export MAPP_SFTP_HOST="${MAPP_SFTP_HOST:-127.0.0.1}"
-export MAPP_SFTP_PORT="${MAPP_SFTP_PORT:-2222}"
-export MAPP_SFTP_USER="${MAPP_SFTP_USER:-$(id -un)}"
-export MAPP_SFTP_KEY="${MAPP_SFTP_KEY:-$DEMO/id_ed25519}"
-export MAPP_KNOWN_HOSTS="${MAPP_KNOWN_HOSTS:-$DEMO/known_hosts}"
 
 step() { printf '\n== %s\n' "$*"; }
+
+# A real OpenSSH sshd on 127.0.0.1 standing in for Mapp's SFTP drop: keys made here, files land in $DEMO/sftp-root.
+start_sshd() {
+    local dir="$PWD/$DEMO/sshd" root="$PWD/$DEMO/sftp-root"
+    rm -rf "$dir" "$root"; mkdir -p "$dir" "$root"
+    ssh-keygen -q -t ed25519 -N '' -f "$dir/host_ed25519"
+    ssh-keygen -q -t ed25519 -N '' -f "$dir/client_ed25519"
+    cp "$dir/client_ed25519.pub" "$dir/authorized_keys"
+    local port
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+    cat > "$dir/sshd_config" <<CONFIG
+ListenAddress 127.0.0.1
+Port $port
+HostKey $dir/host_ed25519
+PidFile $dir/sshd.pid
+AuthorizedKeysFile $dir/authorized_keys
+StrictModes no
+UsePAM no
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+AllowTcpForwarding no
+X11Forwarding no
+PermitTTY no
+Subsystem sftp internal-sftp
+ForceCommand internal-sftp -d $root
+CONFIG
+    mkdir -p /run/sshd 2>/dev/null || true
+    /usr/sbin/sshd -D -e -f "$dir/sshd_config" 2> "$dir/sshd.log" &
+    pids+=($!)
+    for _ in $(seq 1 100); do
+        (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.1
+    done
+    echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$dir/host_ed25519.pub")" > "$dir/known_hosts"
+    export MAPP_SFTP_HOST=127.0.0.1 MAPP_SFTP_PORT=$port MAPP_SFTP_USER=$(id -un)
+    export MAPP_SFTP_KEY="$dir/client_ed25519" MAPP_KNOWN_HOSTS="$dir/known_hosts"
+    echo "sshd (Mapp SFTP stand-in) on 127.0.0.1:$port, files in $root"
+}
 
 rm -rf "$DEMO/sailthru-state"
 sailthru_port=$(start_sandbox "$DEMO/sailthru.log" sailthru --port 0 --api-key "$SAILTHRU_API_KEY" \
     --secret "$SAILTHRU_API_SECRET" --state "$DEMO/sailthru-state" --job-delay 0.2 --seed-file Fixtures/sailthru-seed.json)
 export SAILTHRU_BASE_URL="http://127.0.0.1:$sailthru_port"
 echo "Sailthru sandbox on $SAILTHRU_BASE_URL (state in $DEMO/sailthru-state)"
+start_sshd
 
 step "ferry validate"
 $FERRY validate
@@ -60,6 +94,12 @@ for connection in sailthru-nightly sendgrid-daily mapp-weekly; do
     step "ferry next $connection --count 3"
     $FERRY next "$connection" --count 3
 done
+
+step "ferry run mapp-weekly --now"
+$FERRY run mapp-weekly --now 2>/dev/null
+published=$(ls "$DEMO"/sftp-root/upload/ferry/*.csv | tail -n 1)
+step "head -4 $published"
+head -4 "$published"
 
 step "ferry history"
 $FERRY history
