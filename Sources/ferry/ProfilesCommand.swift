@@ -19,7 +19,7 @@ struct ProfilesCommand: AsyncParsableCommand {
         var file: String
 
         @Option(help: "Rows per transaction.")
-        var batchSize: Int = 2000
+        var batchSize: Int = 5000
 
         func run() async throws {
             try await reportingErrors {

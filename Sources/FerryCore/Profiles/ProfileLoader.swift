@@ -31,7 +31,7 @@ public struct ProfileLoader: Sendable {
     /// The longest single value; longer ones reject their row.
     public var maximumValueBytes: Int = 1 << 16
 
-    public init(store: ProfileStore, segments: [SegmentDefinition], batchSize: Int = 2000) {
+    public init(store: ProfileStore, segments: [SegmentDefinition], batchSize: Int = 5000) {
         self.store = store
         self.segments = segments
         self.batchSize = batchSize
