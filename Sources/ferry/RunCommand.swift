@@ -108,7 +108,12 @@ struct LiveGoalFactory: GoalExecutorFactory {
 
     func executor(for goal: Goal, of connection: Connection) throws -> any GoalExecutor {
         switch goal {
-        case .sailthruImport, .sailthruExport, .sendgridExport, .mappExport:
+        case .sendgridExport(let export):
+            guard case .sendgrid(let destination) = connection.destination else {
+                throw GoalFailure("a SendGrid export needs a sendgrid destination")
+            }
+            return SendGridExportExecutor.live(goal: export, destination: destination, transport: CurlHTTPClient(logger: logger))
+        case .sailthruImport, .sailthruExport, .mappExport:
             throw GoalFailure("\(connection.destination.typeName) \(goal.isImport ? "import" : "export") goals are not available in this build yet")
         }
     }

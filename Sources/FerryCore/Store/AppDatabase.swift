@@ -112,6 +112,7 @@ public struct AppDatabase: Sendable {
                 );
                 """)
         }
+        SendGridSyncStore.register(in: &migrator)
         return migrator
     }
 }
