@@ -78,3 +78,18 @@ import Testing
         }
     }
 }
+
+/// SendGrid's `X-RateLimit-Reset` on a 429: a UNIX time in the docs, seconds-until-reset in one spec.
+@Suite struct SendGridRateLimitResetTests {
+    @Test func resetAsEpochOrAsSecondsSetsTheWait() {
+        let policy = RetryPolicy()
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let epoch = policy.delay(attempt: 1, status: 429, headers: ["x-ratelimit-reset": "1800000003"], now: now, random: 0.5)
+        #expect(epoch == .milliseconds(3020))
+        let seconds = policy.delay(attempt: 1, status: 429, headers: ["x-ratelimit-reset": "2"], now: now, random: 0.5)
+        #expect(seconds == .milliseconds(2020))
+        // Only a 429 waits for the reset; a 500 backs off as usual.
+        let other = policy.delay(attempt: 1, status: 500, headers: ["x-ratelimit-reset": "1800000030"], now: now, random: 0.5)
+        #expect(other == .milliseconds(500))
+    }
+}
