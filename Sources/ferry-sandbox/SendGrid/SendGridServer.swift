@@ -34,6 +34,11 @@ struct SendGridHandler: HTTPHandler {
         case .none: break
         }
         do {
+            let parts = request.path.split(separator: "/")
+            if request.method == .GET, parts.count == 6, parts[3] == "imports", parts[5] == "errors" {
+                headers[.contentType] = "text/csv"
+                return HTTPResponse(statusCode: .ok, headers: headers, body: Data(try await store.errorsFile(id: String(parts[4])).utf8))
+            }
             let (status, body) = try await route(request)
             return json(status, body, headers: headers)
         } catch let error as SendGridAPIError {

@@ -67,6 +67,9 @@ actor SendGridStore {
         ("_rf11_T", "email_domains", "Text", true), ("_rf12_D", "last_clicked", "Date", true),
         ("_rf13_D", "last_opened", "Date", true), ("_rf14_D", "last_emailed", "Date", true),
     ]
+    /// Documented length caps of reserved fields (an over-long email is an invalid email instead, reported in the job).
+    static let lengthLimits = ["first_name": 50, "last_name": 50, "address_line_1": 100, "address_line_2": 100, "city": 60,
+                               "state_province_region": 50, "country": 50, "postal_code": 60]
     static let maxContacts = 30_000
     static let maxBytes = 6 * 1024 * 1024
 
@@ -246,8 +249,24 @@ actor SendGridStore {
                 throw SendGridAPIError(400, "at least one identifier is required (email, phone_number_id, external_id, anonymous_id)",
                                        field: "contacts[\(i)]")
             }
-            for key in object["custom_fields"]?.object?.keys ?? [:].keys where !fieldIDs.contains(key) {
-                throw SendGridAPIError(400, "custom field ID \(key) does not exist", field: "contacts[\(i)].custom_fields.\(key)")
+            for (key, cap) in Self.lengthLimits {
+                if let value = object[key]?.string, value.count > cap {
+                    throw SendGridAPIError(400, "\(key) must be at most \(cap) characters", field: "contacts[\(i)].\(key)")
+                }
+            }
+            for (key, value) in object["custom_fields"]?.object ?? [:] {
+                guard fieldIDs.contains(key) else {
+                    throw SendGridAPIError(400, "custom field ID \(key) does not exist", field: "contacts[\(i)].custom_fields.\(key)")
+                }
+                let type = state.fields.first { $0.id == key }?.field_type
+                let isNumber: Bool = switch value {
+                case .int, .double: true
+                case .string(let text): Double(text) != nil
+                default: false
+                }
+                if type == "Number", !isNumber {
+                    throw SendGridAPIError(400, "custom field \(key) is a Number field", field: "contacts[\(i)].custom_fields.\(key)")
+                }
             }
         }
         let id = newID("")
@@ -272,6 +291,14 @@ actor SendGridStore {
             ]),
             "started_at": .string(job.started_at), "finished_at": job.finished_at.map(JSON.string) ?? .null,
         ])
+    }
+
+    /// The job's errors file: CSV of the rejected contacts' emails and reasons.
+    func errorsFile(id: String) throws -> String {
+        try advance()
+        guard let job = state.jobs[id] else { throw SendGridAPIError(404, "job not found") }
+        func cell(_ text: String) -> String { "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+        return "email,error\n" + job.errors.map { cell($0.email ?? "") + "," + cell($0.message) + "\n" }.joined()
     }
 
     /// Applies every job whose delay has passed.

@@ -69,6 +69,7 @@ actor FakeSendGrid: SendGridAPI {
     }
     func importJob(id: String) async throws -> SendGridImportJob { jobs[id]! }
     func waitForImport(id: String) async throws -> SendGridImportJob { jobs[id]! }
+    func importErrors(of job: SendGridImportJob) async throws -> [SendGridImportJob.ContactError] { job.errors }
 }
 
 @Suite struct SendGridExportExecutorTests {

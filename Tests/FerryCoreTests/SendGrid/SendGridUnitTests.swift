@@ -93,6 +93,15 @@ import Testing
         #expect(plan.obsoleteOutbox == [1])
     }
 
+    @Test func aChangedEmailAlsoClearsTheOldContact() {
+        let plan = SendGridExportPlan.make(
+            configured: ["vip"], members: [1: ["vip"]], profiles: [1: Profile(id: "p1", properties: ["email": [.string("new@x.com")]])],
+            synced: [1: synced("old@x.com", "vip")], outbox: [], emailProperty: "email", objectives: [])
+        #expect(plan.items.map(\.email) == ["new@x.com", "old@x.com"])
+        #expect(plan.items.map(\.membership) == ["vip", ""])
+        #expect(plan.items.map(\.recordsSync) == [true, false])
+    }
+
     @Test func valuesConvertByFieldType() {
         #expect(SendGridExportExecutor.value([.number(42)], type: .number) == .number(42))
         #expect(SendGridExportExecutor.value([.string("golf"), .string("wine")], type: .text) == "golf,wine")
@@ -164,6 +173,11 @@ import Testing
         }
         #expect(error?.kind == .fieldTypeConflict)
         #expect(error?.message.contains("Number") == true && error?.message.contains("Text") == true)
+    }
+
+    @Test func errorsFileIsRead() {
+        let errors = SendGridClient.parseErrorsFile("email,error\r\n\"bad,one\",\"invalid \"\"email\"\"\"\r\nx@y,too long\r\n")
+        #expect(errors == [.init(email: "bad,one", message: "invalid \"email\""), .init(email: "x@y", message: "too long")])
     }
 
     @Test func importJobPollingReadsResults() async throws {

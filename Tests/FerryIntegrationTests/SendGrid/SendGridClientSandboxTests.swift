@@ -51,6 +51,9 @@ import Testing
             #expect(job.status == .errored)
             #expect(job.createdCount == 2)
             #expect(job.errors.map(\.email) == ["not-an-email"])
+            var linkedOnly = job  // as SendGrid answers: counts and an errors file, no inline list
+            linkedOnly.errors = []
+            #expect(try await api.importErrors(of: linkedOnly).map(\.email) == ["not-an-email"])
             let segments = try server.segments()
             #expect(segments["ferry: vip"]?["members"] as? [String] == ["ann@example.com"])
             #expect(try server.contacts()["ann@example.com"]?["lists"] as? [String] == ["ferry-contacts"])
@@ -65,6 +68,16 @@ import Testing
             }
             #expect(unknown?.kind == .badRequest)
             #expect(unknown?.details.first?.field == "contacts[0].custom_fields.zz_T")
+            let score = try await api.createField(name: "score", kind: .number)
+            let wrongType = await #expect(throws: SendGridError.self) {
+                _ = try await api.upsertContacts(body: Data(#"{"contacts":[{"email":"a@x.com","custom_fields":{"\#(score.id)":"lots"}}]}"#.utf8))
+            }
+            #expect(wrongType?.kind == .badRequest)
+            let longName = String(repeating: "n", count: 51)
+            let tooLong = await #expect(throws: SendGridError.self) {
+                _ = try await api.upsertContacts(body: Data(#"{"contacts":[{"email":"a@x.com","first_name":"\#(longName)"}]}"#.utf8))
+            }
+            #expect(tooLong?.details.first?.field == "contacts[0].first_name")
             let many = (0...30_000).map { #"{"email":"c\#($0)@x.com"}"# }.joined(separator: ",")
             let tooMany = await #expect(throws: SendGridError.self) {
                 _ = try await api.upsertContacts(body: Data(#"{"contacts":[\#(many)]}"#.utf8))

@@ -149,6 +149,8 @@ public protocol SendGridAPI: Sendable {
     func importJob(id: String) async throws -> SendGridImportJob
     /// Polls an import job until it finishes (throws `jobFailed` on timeout).
     func waitForImport(id: String) async throws -> SendGridImportJob
+    /// The rejected contacts of a finished job: listed in the reply, else read from its errors file.
+    func importErrors(of job: SendGridImportJob) async throws -> [SendGridImportJob.ContactError]
 }
 
 extension SendGridAPI {

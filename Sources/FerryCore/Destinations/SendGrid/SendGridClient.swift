@@ -142,6 +142,38 @@ public struct SendGridClient: SendGridAPI {
         }
     }
 
+    public func importErrors(of job: SendGridImportJob) async throws -> [SendGridImportJob.ContactError] {
+        guard job.errors.isEmpty, job.erroredCount > 0, let link = job.errorsURL else { return job.errors }
+        let base = configuration.baseURL.hasSuffix("/") ? String(configuration.baseURL.dropLast()) : configuration.baseURL
+        let url = link.hasPrefix("/") ? base + link : link
+        // The key goes only to SendGrid's own host; an errors file elsewhere is a pre-signed download.
+        let sameHost = URLComponents(string: url)?.host == URLComponents(string: base)?.host
+        var request = HTTPRequest(method: .get, url: url, secrets: [configuration.apiKey])
+        if sameHost { request.headers.append((name: "Authorization", value: "Bearer \(configuration.apiKey)")) }
+        let response: HTTPResponse
+        do {
+            response = try await transport.send(request)
+        } catch let error as HTTPError {
+            throw SendGridError(kind: .transport, message: "errors file: \(error.kind.rawValue)", httpStatus: error.status,
+                                endpoint: "GET errors_url", transport: error)
+        }
+        return Self.parseErrorsFile(String(decoding: response.body, as: UTF8.self))
+    }
+
+    /// Reads an errors CSV: the email from a column named like `email`, the reason from one like `error`/`message`/`reason`.
+    static func parseErrorsFile(_ text: String) -> [SendGridImportJob.ContactError] {
+        var rows = CSVLite.rows(text)
+        guard !rows.isEmpty else { return [] }
+        let header = rows.removeFirst().map { $0.lowercased() }
+        let emailColumn = header.firstIndex { $0.contains("email") }
+        let reasonColumn = header.firstIndex { $0.contains("error") || $0.contains("message") || $0.contains("reason") }
+        return rows.filter { !($0.count == 1 && $0[0].isEmpty) }.map { row in
+            let email = emailColumn.flatMap { $0 < row.count ? row[$0] : nil }
+            let reason = reasonColumn.flatMap { $0 < row.count ? row[$0] : nil } ?? row.joined(separator: ",")
+            return SendGridImportJob.ContactError(email: email, message: reason.isEmpty ? "rejected" : reason)
+        }
+    }
+
     // MARK: - Wire format
 
     private static func field(_ json: JSONValue, reserved: Bool) -> SendGridFieldDefinition? {
@@ -269,5 +301,34 @@ public enum SendGridMembership {
         let s = segment.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'")
         return "SELECT contact_id, updated_at FROM contact_data WHERE \(field) = '\(s)' OR \(field) LIKE '\(s),%' "
             + "OR \(field) LIKE '%,\(s)' OR \(field) LIKE '%,\(s),%'"
+    }
+}
+
+/// Just enough RFC 4180 for an errors file: quoted cells with doubled quotes, CRLF or LF lines.
+enum CSVLite {
+    static func rows(_ text: String) -> [[String]] {
+        var rows: [[String]] = []
+        var row: [String] = []
+        var cell = ""
+        var quoted = false
+        var chars = Array(text)[...]
+        while let c = chars.popFirst() {
+            if quoted {
+                if c == "\"" {
+                    if chars.first == "\"" { chars.removeFirst(); cell.append("\"") } else { quoted = false }
+                } else { cell.append(c) }
+            } else if c == "\"" {
+                quoted = true
+            } else if c == "," {
+                row.append(cell); cell = ""
+            } else if c == "\n" || c == "\r\n" || c == "\r" {
+                row.append(cell); cell = ""
+                rows.append(row); row = []
+            } else {
+                cell.append(c)
+            }
+        }
+        if !cell.isEmpty || !row.isEmpty { row.append(cell); rows.append(row) }
+        return rows
     }
 }

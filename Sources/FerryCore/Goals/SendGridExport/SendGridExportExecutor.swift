@@ -53,7 +53,8 @@ public struct SendGridExportExecutor: GoalExecutor {
             context.logger.debug("skipped", metadata: ["profile": "\(skip.profileID)", "reason": "\(skip.reason)"])
         }
         if !plan.skipped.isEmpty {
-            context.logger.info("skipped profiles", metadata: ["by_reason": "\(plan.skippedByReason.sorted { $0.key < $1.key })"])
+            let reasons = plan.skippedByReason.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+            context.logger.info("skipped profiles", metadata: ["by_reason": "\(reasons)"])
         }
 
         let fields = try await setUpFields()
@@ -184,7 +185,9 @@ public struct SendGridExportExecutor: GoalExecutor {
             return
         }
         var rejected: [String: String] = [:]
-        for error in job.errors { if let email = error.email?.lowercased() { rejected[email] = error.message } }
+        // An unreadable errors file must not lose the batch's accepted rows: fall back to "unattributed" below.
+        let errors = (try? await api.importErrors(of: job)) ?? job.errors
+        for error in errors { if let email = error.email?.lowercased() { rejected[email] = error.message } }
         let unattributed = job.erroredCount > 0 && rejected.isEmpty
         var accepted: [(pk: Int64, synced: SendGridSyncStore.Synced)] = []
         for item in items {
@@ -193,17 +196,20 @@ public struct SendGridExportExecutor: GoalExecutor {
                 await fail(item, reason: "\(message) (\(item.email))", context: context)
                 continue
             }
-            accepted.append((item.pk, SendGridSyncStore.Synced(email: item.email, membership: item.membership)))
+            if item.recordsSync {
+                accepted.append((item.pk, SendGridSyncStore.Synced(email: item.email, membership: item.membership)))
+            }
         }
         try sync.accept(accepted, at: context.now)
-        let acceptedPKs = Set(accepted.map(\.pk))
-        let createdCount = job.createdCount, updatedCount = job.updatedCount, exported = accepted.count
+        let rejectedEmails = Set(rejected.keys)
+        let done = items.filter { !rejectedEmails.contains($0.email) && !unattributed }
+        let createdCount = job.createdCount, updatedCount = job.updatedCount, exported = done.count
         await context.recorder.count {
             $0.exported += exported
             $0.created += createdCount
             $0.updated += updatedCount
         }
-        for item in items where acceptedPKs.contains(item.pk) {
+        for item in done {
             let action = item.membership.isEmpty ? "membership cleared" : "upserted (\(item.membership))"
             await context.recorder.touch(TouchedProfile(profileID: item.profileID, identifier: item.email, action: action))
         }

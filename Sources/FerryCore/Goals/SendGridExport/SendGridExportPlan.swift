@@ -13,6 +13,9 @@ public struct SendGridExportPlan: Sendable {
         public var isLeaver: Bool
         /// Whether it waited in the outbox (it goes first).
         public var fromOutbox: Bool
+        /// False for the extra item that clears a contact under an email the profile no longer has:
+        /// the sync row follows the profile's current email, sent by its own item.
+        public var recordsSync: Bool = true
     }
 
     /// A profile in a configured segment that is not sent.
@@ -91,6 +94,12 @@ public struct SendGridExportPlan: Sendable {
             seenEmails.insert(email)
             plan.items.append(Item(pk: pk, profileID: profile?.id ?? "pk \(pk)", email: email, membership: membership,
                                    isLeaver: segments.isEmpty || membership.isEmpty, fromOutbox: outboxSet.contains(pk)))
+            // The profile's email changed: the contact under the old one still lists segments; clear it too.
+            if let previous, previous.email != email, !previous.membership.isEmpty, !seenEmails.contains(previous.email) {
+                seenEmails.insert(previous.email)
+                plan.items.append(Item(pk: pk, profileID: profile?.id ?? "pk \(pk)", email: previous.email, membership: "",
+                                       isLeaver: true, fromOutbox: outboxSet.contains(pk), recordsSync: false))
+            }
         }
         return plan
     }
