@@ -205,7 +205,7 @@ import Testing
     }
 
     @Test func convergesUnderInjectedFailuresWithNothingLost() async throws {
-        try await Server.with(["--fail-rate", "0.2"]) { server in
+        try await Server.with(["--fail-rate", "0.2", "--drop-connections", "0.05", "--latency", "5"]) { server in
             let profiles = (1...40).map { #"{"id":"f\#($0)","email":"f\#($0)@example.com","lifetime_spend":\#(400 + $0),"newsletter":"\#($0 % 2 == 0 ? "yes" : "no")"}"# }
             let ws = try Self.workspace(server, profiles: profiles)
             var succeeded = false
