@@ -93,6 +93,15 @@ import Testing
         #expect(plan.obsoleteOutbox == [1])
     }
 
+    @Test func withdrawnConsentClearsTheMembershipAndSendsNothingElse() {
+        let plan = SendGridExportPlan.make(
+            configured: ["vip"], members: [1: ["vip"]], profiles: [1: Profile(id: "p1", properties: ["email": [.string("a@x.com")]])],
+            synced: [1: synced("a@x.com", "vip")], outbox: [], emailProperty: "email", objectives: ["email-marketing"])
+        #expect(plan.items.map(\.membership) == [""])
+        #expect(plan.items.first?.isLeaver == true)
+        #expect(plan.skipped.isEmpty)
+    }
+
     @Test func aChangedEmailAlsoClearsTheOldContact() {
         let plan = SendGridExportPlan.make(
             configured: ["vip"], members: [1: ["vip"]], profiles: [1: Profile(id: "p1", properties: ["email": [.string("new@x.com")]])],
