@@ -7,5 +7,5 @@ struct Sandbox: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ferry-sandbox",
         abstract: "Local Sailthru- and SendGrid-compatible servers and fixture generators.",
-        subcommands: [SailthruCommand.self, GenerateCommand.self])
+        subcommands: [SailthruCommand.self, SendGridCommand.self, GenerateCommand.self])
 }

@@ -112,6 +112,8 @@ struct LiveGoalFactory: GoalExecutorFactory {
             // A tuning knob for file splitting (and for tests that split small files); Mapp's limit is 50 MB.
             let limit = ProcessInfo.processInfo.environment["FERRY_MAPP_MAX_FILE_BYTES"].flatMap(Int.init) ?? 50_000_000
             return MappExport(goal: export, destination: destination, connector: SFTPClient(logger: logger), maximumFileBytes: limit)
+        case (.sendgridExport(let export), .sendgrid(let destination)):
+            return SendGridExportExecutor.live(goal: export, destination: destination, transport: CurlHTTPClient(logger: logger))
         case (.sailthruImport, _), (.sailthruExport, _), (.sendgridExport, _), (.mappExport, _):
             throw GoalFailure("\(connection.destination.typeName) \(goal.isImport ? "import" : "export") goals are not available in this build yet")
         }

@@ -117,6 +117,7 @@ public struct AppDatabase: Sendable {
         migrator.registerMigration("v3: run notes (files written, plans)") { db in
             try db.execute(sql: "ALTER TABLE run ADD COLUMN notes TEXT NOT NULL DEFAULT '[]'")
         }
+        SendGridSyncStore.register(in: &migrator)
         return migrator
     }
 }

@@ -3,7 +3,8 @@ import Foundation
 /// When and how long to wait before trying a failed request again.
 ///
 /// Exponential backoff with jitter for network errors and 5xx; on 429 (and 503) the server's
-/// own word wins: Sailthru's `X-Rate-Limit-Reset` (a UNIX time: wait until it), else `Retry-After`.
+/// own word wins: Sailthru's `X-Rate-Limit-Reset` (a UNIX time: wait until it), else `Retry-After`,
+/// else SendGrid's `X-RateLimit-Reset`.
 ///
 /// Every method is retried, POST included: Sailthru's /user and /list POSTs are upserts, and a
 /// repeated update or import job applies the same rows again, so a duplicate is harmless while a
@@ -40,6 +41,11 @@ public struct RetryPolicy: Sendable {
             }
             if let retryAfter = headers["retry-after"].flatMap({ Self.parseRetryAfter($0, now: now) }) {
                 return retryAfter
+            }
+            // SendGrid's `X-RateLimit-Reset`: a UNIX time in its docs, seconds-until-reset in one spec; tell them apart.
+            if let reset = headers["x-ratelimit-reset"].flatMap({ Double($0.trimmingCharacters(in: .whitespaces)) }) {
+                let seconds = reset > 1e9 ? max(0, reset - now.timeIntervalSince1970) : max(0, reset)
+                return .milliseconds(Int64((min(seconds, 3600) * 1000).rounded(.up)) + 20)
             }
         } else if let retryAfter = headers["retry-after"].flatMap({ Self.parseRetryAfter($0, now: now) }) {
             return min(retryAfter, maxDelay)
