@@ -10,7 +10,7 @@ actor Sleeps {
 }
 
 /// libcurl client against the sandbox over real sockets on 127.0.0.1.
-@Suite struct CurlHTTPClientTests {
+@Suite(.timeLimit(.minutes(2))) struct CurlHTTPClientTests {
     func client(retry: RetryPolicy = RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(10)),
                 maxResponseBytes: Int = 1 << 20, totalTimeout: Duration = .seconds(20),
                 sleeps: Sleeps? = nil) -> CurlHTTPClient {
@@ -198,12 +198,11 @@ actor Sleeps {
     @Test func cancellationStopsATransfer() async throws {
         try await SailthruSandboxServer.with(seeded: false) { server in
             let http = client(retry: .none)
-            let task = Task { try await http.send(HTTPRequest(method: .get, url: server.baseURL + "/_sandbox/slow?ms=5000")) }
+            let task = Task { try await http.send(HTTPRequest(method: .get, url: server.baseURL + "/_sandbox/slow?ms=600000")) }
             try await Task.sleep(for: .milliseconds(200))
-            let started = ContinuousClock.now
             task.cancel()
+            // Without cancellation this would wait ten minutes; the suite's time limit fails it first.
             await #expect(throws: CancellationError.self) { try await task.value }
-            #expect(ContinuousClock.now - started < .seconds(3))
         }
     }
 
