@@ -32,7 +32,6 @@ start_sandbox() {
 export SAILTHRU_API_KEY="${SAILTHRU_API_KEY:-0123456789abcdef0123456789abcdef}"
 export SAILTHRU_API_SECRET="${SAILTHRU_API_SECRET:-demo-sailthru-secret}"
 export SENDGRID_API_KEY="${SENDGRID_API_KEY:-SG.demo-sendgrid-key}"
-export SENDGRID_BASE_URL="${SENDGRID_BASE_URL:-http://127.0.0.1:9}"
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -79,6 +78,11 @@ sailthru_port=$(start_sandbox "$DEMO/sailthru.log" sailthru --port 0 --api-key "
     --secret "$SAILTHRU_API_SECRET" --state "$DEMO/sailthru-state" --job-delay 0.2 --seed-file Fixtures/sailthru-seed.json)
 export SAILTHRU_BASE_URL="http://127.0.0.1:$sailthru_port"
 echo "Sailthru sandbox on $SAILTHRU_BASE_URL (state in $DEMO/sailthru-state)"
+rm -rf "$DEMO/sendgrid-state"
+sendgrid_port=$(start_sandbox "$DEMO/sendgrid.log" sendgrid --port 0 --api-key "$SENDGRID_API_KEY" \
+    --state "$DEMO/sendgrid-state" --job-delay 0.2)
+export SENDGRID_BASE_URL="http://127.0.0.1:$sendgrid_port"
+echo "SendGrid sandbox on $SENDGRID_BASE_URL (state in $DEMO/sendgrid-state)"
 start_sshd
 
 step "ferry validate"
@@ -94,6 +98,17 @@ for connection in sailthru-nightly sendgrid-daily mapp-weekly; do
     step "ferry next $connection --count 3"
     $FERRY next "$connection" --count 3
 done
+
+step "ferry run sendgrid-daily --now"
+$FERRY run sendgrid-daily --now 2>/dev/null
+step "SendGrid sandbox: segments and contact count (ferry-sandbox sendgrid dump)"
+"$SANDBOX" sendgrid dump --state "$DEMO/sendgrid-state" | python3 -c '
+import json, sys
+state = json.load(sys.stdin)
+print("contacts:", len(state.get("contacts", [])))
+for segment in state.get("segments", []):
+    print("segment", segment.get("name"), "->", segment.get("contact_count", len(segment.get("members", []))), "contacts")
+'
 
 step "ferry run mapp-weekly --now"
 $FERRY run mapp-weekly --now 2>/dev/null
