@@ -189,12 +189,86 @@ def bench_http(work, runs):
             "rss": rss, "posts_per_s": posts["requests"] / posts["seconds"], "posts_failed": posts["failed"]}
 
 
+def start_sshd(work):
+    """OpenSSH's sshd on a free 127.0.0.1 port, keys generated here, files landing in work/sftp-root."""
+    import socket
+    d = os.path.join(work, "sshd")
+    root = os.path.join(work, "sftp-root")
+    subprocess.run(["rm", "-rf", d, root], check=True)
+    os.makedirs(d)
+    os.makedirs(root)
+    for name in ("host_ed25519", "client_ed25519"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(d, name)], check=True)
+    with open(os.path.join(d, "client_ed25519.pub")) as src, open(os.path.join(d, "authorized_keys"), "w") as dst:
+        dst.write(src.read())
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    with open(os.path.join(d, "sshd_config"), "w") as f:
+        f.write(f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {d}/host_ed25519\nPidFile {d}/sshd.pid\n"
+                f"AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\nPermitRootLogin prohibit-password\n"
+                f"PasswordAuthentication no\nSubsystem sftp internal-sftp\nForceCommand internal-sftp -d {root}\n")
+    os.makedirs("/run/sshd", exist_ok=True)
+    proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", os.path.join(d, "sshd_config")],
+                            stderr=open(os.path.join(d, "sshd.log"), "w"))
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    with open(os.path.join(d, "host_ed25519.pub")) as f:
+        key = " ".join(f.read().split()[:2])
+    with open(os.path.join(d, "known_hosts"), "w") as f:
+        f.write(f"[127.0.0.1]:{port} {key}\n")
+    return proc, port, os.path.join(d, "client_ed25519"), os.path.join(d, "known_hosts"), root
+
+
+def bench_mapp(work, runs):
+    """The segment of every profile in the load benchmark's store, 6 columns, to a loopback sshd."""
+    db = os.path.join(work, "ferry.sqlite")
+    count = int(subprocess.run(["sqlite3", db, "SELECT COUNT(*) FROM profile"], check=True, capture_output=True, text=True).stdout)
+    proc, port, key, known_hosts, root = start_sshd(work)
+    user = subprocess.run(["id", "-un"], check=True, capture_output=True, text=True).stdout.strip()
+    folder = os.path.join(work, "mapp-schedules")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "segments.yaml"), "w") as f:
+        f.write("segments:\n  - name: everyone\n    all:\n      - { property: email, exists: true }\n")
+    columns = [("email", "user.Email"), ("first_name", "user.FirstName"), ("last_name", "user.LastName"),
+               ("city", "user.CustomAttribute.City"), ("country", "user.CustomAttribute.Country"),
+               ("lifetime_spend", "user.CustomAttribute.Spend")]
+    with open(os.path.join(folder, "mapp.yaml"), "w") as f:
+        f.write(f"name: mapp-bench\ntimezone: UTC\nschedule: {{ cron: \"0 3 * * 1\" }}\ndestination:\n  type: mapp\n"
+                f"  host: 127.0.0.1\n  port: {port}\n  username: {user}\n  private_key: {key}\n  folder: ferry\n"
+                f"  known_hosts: {known_hosts}\ngoals:\n  - export:\n      segment: everyone\n      file_prefix: bench\n"
+                "      columns:\n" + "".join(f"        - {{ property: {p}, header: {h} }}\n" for p, h in columns))
+    fifo = os.path.join(work, "baseline.fifo")
+    query = "SELECT " + ", ".join(f"json_extract(properties, '$.{p}[0]')" for p, _ in columns) + " FROM profile"
+    batch = os.path.join(work, "sftp.batch")
+    with open(batch, "w") as f:
+        f.write(f"put {fifo} baseline.csv\n")
+    baseline_script = (f"rm -f {fifo}; mkfifo {fifo}; sqlite3 -csv {db} \"{query}\" > {fifo} & "
+                       f"sftp -q -i {key} -o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes -P {port} "
+                       f"-b {batch} {user}@127.0.0.1 > /dev/null; wait")
+    try:
+        ferry_s, ferry_rss = median_of(runs, lambda: subprocess.run(["rm", "-rf", os.path.join(root, "ferry")]),
+                                       lambda: [os.path.join(RELEASE, "ferry"), "run", "mapp-bench", "--now",
+                                                "--schedules", folder, "--db", db])
+        size = sum(os.path.getsize(os.path.join(root, "ferry", n)) for n in os.listdir(os.path.join(root, "ferry")))
+        base_s, _ = median_of(runs, lambda: None, lambda: ["bash", "-c", baseline_script])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    return {"count": count, "ferry_s": ferry_s, "ferry_rss": ferry_rss, "base_s": base_s, "mb": size / 1e6}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--profiles", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--work", default=os.path.join(ROOT, ".build", "bench"))
-    parser.add_argument("--only", choices=["load", "schedule", "idle", "http"])
+    parser.add_argument("--only", choices=["load", "schedule", "idle", "http", "mapp"])
     parser.add_argument("--idle-seconds", type=int, default=60)
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
@@ -203,6 +277,7 @@ def main():
     schedule_rows = bench_schedule(args.work, max(args.runs, 5)) if parser_only in (None, "schedule") else []
     idle = bench_idle_daemon(args.work, args.idle_seconds) if parser_only in (None, "idle") else None
     http = bench_http(args.work, args.runs) if parser_only in (None, "http") else None
+    mapp = bench_mapp(args.work, args.runs) if parser_only in (None, "mapp") else None
     print(f"\n## Results ({time.strftime('%Y-%m-%d')}, median of {args.runs} runs, release build, {os.cpu_count()} cores)\n")
     if results:
         print("| benchmark | ferry | baseline | ratio (ferry / baseline) | rate | ferry peak RSS |")
@@ -227,6 +302,12 @@ def main():
               f"{http['ferry_mbs'] / http['curl_mbs']:.2f}× |")
         print(f"| 10,000 signed `/user` POSTs, keep-alive, 4 at a time | {http['posts_per_s']:,.0f} requests/s "
               f"({http['posts_failed']} failed) | — | — |")
+    if mapp is not None:
+        print("\n### Mapp export to OpenSSH sshd on 127.0.0.1 (6 columns, every profile of the load benchmark's store)\n")
+        print("| profiles | ferry | baseline: `sqlite3 -csv` into OpenSSH `sftp` through a FIFO | ratio | MB/s (ferry) | ferry peak RSS |")
+        print("|---|---|---|---|---|---|")
+        print(f"| {mapp['count']:,} | {mapp['ferry_s']:.1f} s | {mapp['base_s']:.1f} s | {mapp['ferry_s'] / mapp['base_s']:.2f}× | "
+              f"{mapp['mb'] / mapp['ferry_s']:.1f} | {mapp['ferry_rss']:.0f} MB |")
     if idle is not None:
         print(f"\n### Idle daemon\n\n20 connections, {args.idle_seconds} s idle: {idle:.2f} s of CPU time (target < 0.1 s).")
 

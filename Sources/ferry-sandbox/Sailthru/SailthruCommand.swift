@@ -14,29 +14,21 @@ struct SailthruCommand: AsyncParsableCommand {
     struct Serve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the server (the default).")
 
-        @Option(help: "Port on 127.0.0.1; 0 picks a free one.") var port: Int = 0
+        @OptionGroup var server: ServerOptions
         @Option(help: "The API key clients must send.") var apiKey: String
         @Option(help: "The shared secret signatures are checked with.") var secret: String
         @Option(help: "Directory for the state (JSON files).") var state: String
         @Option(help: "Seconds a job takes from pending to completed.") var jobDelay: Double = 2
         @Option(help: "Seconds an export URL stays valid after the job completes.") var exportTTL: Double = 7200
         @Option(help: "The first N exports expire as soon as they complete.") var expireExports: Int = 0
-        @Option(help: "Fraction of API requests that fail with HTTP 500.") var failRate: Double = 0
         @Option(help: "The first N API requests fail with HTTP 500.") var failFirst: Int = 0
-        @Option(help: "Added latency per request, in milliseconds.") var latency: Int = 0
-        @Option(help: "Fraction of API requests whose connection drops mid-body.") var dropConnections: Double = 0
         @Option(help: "The first N API requests drop their connection mid-body.") var dropFirst: Int = 0
-        @Option(help: "Seed for the fault dice.") var seed: UInt64?
         @Option(help: "JSON file with lists and users to start from (used when the state is empty).") var seedFile: String?
         @Option(help: "A rate limit, e.g. 'GET /user=300' (per window); repeatable.") var rateLimit: [String] = []
         @Option(help: "Rate-limit window in seconds (Sailthru: 60).") var rateWindow: Int = 60
         @Flag(name: .customLong("errors-with-200"), help: "Send error bodies with HTTP 200, as Sailthru sometimes does.") var errorsWith200 = false
 
         func validate() throws {
-            guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
-            guard (0...1).contains(failRate), (0...1).contains(dropConnections) else {
-                throw ValidationError("--fail-rate and --drop-connections are fractions in 0...1")
-            }
             guard rateWindow > 0 else { throw ValidationError("--rate-window must be positive") }
             _ = try parsedLimits()
         }
@@ -62,33 +54,14 @@ struct SailthruCommand: AsyncParsableCommand {
                 let data = try Data(contentsOf: URL(fileURLWithPath: seedFile))
                 try await store.seed(JSONDecoder().decode(SeedFile.self, from: data))
             }
-            let faults = FaultSettings(failRate: failRate, latency: .milliseconds(latency), dropRate: dropConnections,
+            let faults = FaultSettings(failRate: server.failRate, latency: .milliseconds(server.latency), dropRate: server.dropConnections,
                                        failFirst: failFirst, dropFirst: dropFirst, errorsWith200: errorsWith200)
-            let gate = RequestGate(faults: faults, limits: RateLimits(limits: try parsedLimits(), window: rateWindow),
-                                   seed: seed ?? UInt64.random(in: .min ... .max))
+            let gate = RequestGate(faults: faults, limits: RateLimits(limits: try parsedLimits(), window: rateWindow), seed: server.faultSeed)
             let address = ListeningAddress()
             let handler = SailthruHandler(apiKey: apiKey, secret: secret, store: store, gate: gate, faults: faults,
                                           baseURL: { await address.baseURL })
-            let server = HTTPServer(address: try .inet(ip4: "127.0.0.1", port: UInt16(port)), timeout: 60,
-                                    logger: .disabled, handler: handler)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await server.run() }
-                try await server.waitUntilListening(timeout: 10)
-                guard case .ip4(_, let boundPort)? = await server.listeningAddress else {
-                    throw ValidationError("could not read the listening port")
-                }
-                await address.set("http://127.0.0.1:\(boundPort)")
-                // write(2) directly: a piped stdout is block-buffered and the line must arrive now.
-                FileHandle.standardOutput.write(Data("listening on 127.0.0.1:\(boundPort)\n".utf8))
-                group.addTask {
-                    // Jobs complete on time even when nobody polls.
-                    while !Task.isCancelled {
-                        try await Task.sleep(for: .milliseconds(100))
-                        try? await store.advance()
-                    }
-                }
-                try await group.next()
-                group.cancelAll()
+            try await serve(try server.makeServer(handler: handler), onListening: { await address.set("http://127.0.0.1:\($0)") }) {
+                try await store.advance()
             }
         }
     }
