@@ -137,4 +137,26 @@ import Testing
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit() == 0)
     }
+
+    @Test func sigtermLetsARunFinishWithinTheGraceAndMarksItInterruptedAfter() throws {
+        // Every request to this SendGrid sandbox takes 4 s, so a run outlives a 1 s grace period.
+        let sandbox = try SendGridSandboxServer.start(["--latency", "4000"])
+        defer { sandbox.stop() }
+        let ws = workspace(["h.yaml": Self.hourly])
+        let profiles = ws.write("p.jsonl", "{\"id\": \"p1\", \"email\": \"a@example.com\", \"segments\": [\"vip\"]}\n")
+        #expect(try BuiltProducts.ferry(["profiles", "load", profiles, "--schedules", ws.path + "/s", "--db", ws.db]).status == 0)
+        let env = ["SENDGRID_API_KEY": SendGridSandboxServer.apiKey]
+        ws.write("s/h.yaml", Self.hourly.replacingOccurrences(of: "api_key: \"${SENDGRID_API_KEY}\" }",
+                                                               with: "api_key: \"${SENDGRID_API_KEY}\", base_url: \"\(sandbox.baseURL)\" }"))
+        let daemon = try DaemonProcess(arguments: ["--schedules", ws.path + "/s", "--db", ws.db, "--grace", "1s",
+                                                   "--clock-start", "2026-06-01T05:59:58Z", "--clock-scale", "1"],
+                                       environment: env, logPath: ws.path + "/d.log")
+        #expect(daemon.waitForLog("run started"), "\(daemon.log)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0, "\(daemon.log)")
+        let runs = try RunLedger(database: try AppDatabase.open(path: ws.db)).runs()
+        #expect(runs.count == 1)
+        #expect(runs.first?.status == .interrupted, "\(runs)")
+        #expect(runs.first?.trigger == .schedule)
+    }
 }
