@@ -300,7 +300,7 @@ def main():
         print("|---|---|---|---|")
         print(f"| 100 MB streamed download | {http['ferry_mbs']:.0f} MB/s (peak RSS {http['rss']:.0f} MB) | curl CLI {http['curl_mbs']:.0f} MB/s | "
               f"{http['ferry_mbs'] / http['curl_mbs']:.2f}× |")
-        print(f"| 10,000 signed `/user` POSTs, keep-alive, 4 at a time | {http['posts_per_s']:,.0f} requests/s "
+        print(f"| 10,000 signed `/user` POSTs (100 users updated in turn), keep-alive, 4 at a time | {http['posts_per_s']:,.0f} requests/s "
               f"({http['posts_failed']} failed) | — | — |")
     if mapp is not None:
         print("\n### Mapp export to OpenSSH sshd on 127.0.0.1 (6 columns, every profile of the load benchmark's store)\n")
