@@ -108,7 +108,17 @@ struct LiveGoalFactory: GoalExecutorFactory {
 
     func executor(for goal: Goal, of connection: Connection) throws -> any GoalExecutor {
         switch goal {
-        case .sailthruImport, .sailthruExport, .sendgridExport, .mappExport:
+        case .sailthruImport(let importGoal):
+            guard case .sailthru(let destination) = connection.destination else {
+                throw GoalFailure("a Sailthru import needs a sailthru destination, not \(connection.destination.typeName)")
+            }
+            let client = SailthruClient(
+                configuration: .init(apiKey: destination.apiKey.value, apiSecret: destination.apiSecret.value, baseURL: destination.baseURL),
+                transport: CurlHTTPClient(logger: logger))
+            // FERRY_IMPORT_BATCH_SIZE: rows per transaction and checkpoint (tests make it small to land a kill mid-list).
+            let batchSize = ProcessInfo.processInfo.environment["FERRY_IMPORT_BATCH_SIZE"].flatMap(Int.init) ?? 2000
+            return SailthruImportExecutor(goal: importGoal, api: client, batchSize: batchSize)
+        case .sailthruExport, .sendgridExport, .mappExport:
             throw GoalFailure("\(connection.destination.typeName) \(goal.isImport ? "import" : "export") goals are not available in this build yet")
         }
     }

@@ -112,6 +112,7 @@ public struct AppDatabase: Sendable {
                 );
                 """)
         }
+        ImportMigrations.register(in: &migrator)
         return migrator
     }
 }
