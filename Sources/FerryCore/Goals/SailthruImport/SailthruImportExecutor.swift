@@ -57,7 +57,7 @@ public struct SailthruImportExecutor: GoalExecutor {
         if context.isDryRun {
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-import-\(UUID().uuidString).csv")
             defer { try? FileManager.default.removeItem(at: file) }
-            _ = try await api.exportList(list, vars: [], to: file)
+            _ = try await api.exportList(list, vars: requestedVars, to: file)
             try await apply(file: file, list: list, skipping: 0, checkpointed: false, context: context)
             return
         }
@@ -87,13 +87,32 @@ public struct SailthruImportExecutor: GoalExecutor {
         let partial = folder.appendingPathComponent(base + ".part")
         try? FileManager.default.removeItem(at: partial)
         try? FileManager.default.removeItem(at: keptFile)
-        _ = try await api.exportList(list, vars: [], to: partial)
+        _ = try await api.exportList(list, vars: requestedVars, to: partial)
         let digest = try Self.digest(of: partial)
         try FileManager.default.moveItem(at: partial, to: keptFile)
         try ImportCheckpoint.begin(connection: connection, list: list, file: keptFile.path, digest: digest,
                                    runID: context.recorder.runID, at: context.now, db: context.database)
         try await apply(file: keptFile, list: list, skipping: 0, checkpointed: true, context: context)
         try finish(list: list, file: keptFile, context: context)
+    }
+
+    /// Sailthru's built-in export columns (research notes §4.4), folded; every other configured column is a var.
+    static let standardColumns: Set<String> = Set([
+        "profile_id", "email", "email_hash", "domain", "engagement", "lists", "profile_created_date", "signup", "opens", "clicks",
+        "pageviews", "last_open", "last_click", "last_pageview", "optout_time", "list_signup", "geolocation_city",
+        "geolocation_state", "geolocation_country", "geolocation_zip", "lifetime_message", "first_purchase_time",
+        "purchase_count", "purchase_price", "purchase_incomplete", "last_purchase_time", "largest_purchase_item_price",
+        "top_device", "email_status",
+    ].map(CSVReader.foldedName))
+
+    /// The vars to ask the export for: Sailthru writes a var's column only for vars some member has,
+    /// unless asked, and a smart list's members may lack a var the goal matches on.
+    var requestedVars: [String] {
+        var seen = Set<String>()
+        return (goal.match.map(\.column) + goal.fields.map(\.from)).filter {
+            let folded = CSVReader.foldedName($0)
+            return !Self.standardColumns.contains(folded) && seen.insert(folded).inserted
+        }
     }
 
     private func finish(list: String, file: URL, context: GoalContext) throws {
