@@ -1,0 +1,87 @@
+import Foundation
+import Testing
+import FerryCore
+
+/// A `ferry run` killed with SIGKILL mid-import, then run again, applies every row's `sum` exactly once.
+@Suite struct SailthruImportKillTests {
+    static let members = 3000
+
+    static func seedFile(in ws: Workspace) throws -> String {
+        let users = (0..<members).map { i -> [String: Any] in
+            ["email": "u\(i)@example.com", "vars": ["order_total": i % 7 + 1, "interests": "t\(i % 3)"], "lists": ["Big"]]
+        }
+        let data = try JSONSerialization.data(withJSONObject: ["lists": [["name": "Big", "type": "normal"]], "users": users])
+        return ws.write("seed.json", String(decoding: data, as: UTF8.self))
+    }
+
+    @Test func aKilledImportResumesAndSumsEveryRowOnce() async throws {
+        let ws = Workspace()
+        let seed = try Self.seedFile(in: ws)
+        try await SailthruSandboxServer.with(["--seed-file", seed], seeded: false) { server in
+            let schedules = SailthruImportTests.schedules(in: ws, goals: """
+              - import:
+                  lists: [Big]
+                  match: { email: email }
+                  create_profiles: true
+                  fields:
+                    - { from: order_total, to: lifetime_spend, mode: sum }
+                    - { from: interests,   to: interests,      mode: add }
+            """)
+            let environment = SailthruImportTests.environment(server, ["FERRY_IMPORT_BATCH_SIZE": "10"])
+            // Create and migrate the store first, so this process can watch the checkpoint while ferry writes.
+            let database = try AppDatabase.open(path: ws.db)
+
+            let process = Process()
+            process.executableURL = try BuiltProducts.executable("ferry")
+            process.arguments = ["run", "st-import", "--now", "--schedules", schedules, "--db", ws.db]
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, b in b }
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let deadline = Date().addingTimeInterval(60)
+            var killedAt: Int?
+            while process.isRunning, Date() < deadline {
+                if let checkpoint = try ImportCheckpoint.load(connection: "st-import", list: "Big", db: database),
+                   checkpoint.recordsApplied > 0 {
+                    kill(process.processIdentifier, SIGKILL)
+                    killedAt = checkpoint.recordsApplied
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            process.waitUntilExit()
+            #expect(process.terminationReason == .uncaughtSignal, "the kill must land mid-import")
+            _ = try #require(killedAt)
+
+            // The store holds exactly the checkpointed rows: batches commit with their checkpoint.
+            let checkpoint = try #require(try ImportCheckpoint.load(connection: "st-import", list: "Big", db: database))
+            #expect(checkpoint.recordsApplied > 0 && checkpoint.recordsApplied < Self.members)
+            let store = ProfileStore(database: database)
+            #expect(try store.count() == checkpoint.recordsApplied)
+            #expect(FileManager.default.fileExists(atPath: checkpoint.file))
+
+            let rerun = try BuiltProducts.ferry(["run", "st-import", "--now", "--schedules", schedules, "--db", ws.db],
+                                                environment: environment)
+            #expect(rerun.status == 0, "\(rerun.stdout) \(rerun.stderr)")
+            #expect(try ImportCheckpoint.load(connection: "st-import", list: "Big", db: database) == nil)
+            #expect(!FileManager.default.fileExists(atPath: checkpoint.file))
+            #expect(try store.count() == Self.members)
+            var wrong: [String] = []
+            for i in 0..<Self.members {
+                let profile = try store.find("u\(i)@example.com")?.profile
+                if profile?["lifetime_spend"] != [.number(Double(i % 7 + 1))] || profile?["interests"] != [.string("t\(i % 3)")] {
+                    wrong.append("u\(i): \(String(describing: profile?.properties))")
+                }
+            }
+            #expect(wrong.isEmpty, "\(wrong.count) profiles wrong, e.g. \(wrong.prefix(3))")
+
+            let runs = try RunLedger(database: database).runs(connection: "st-import")
+            #expect(runs.map(\.status) == [.succeeded, .interrupted])
+            #expect(runs.first?.counts.read == Self.members - checkpoint.recordsApplied)
+            #expect(runs.first?.counts.created == Self.members - checkpoint.recordsApplied)
+            // The killed run's counters were committed with its rows.
+            #expect(runs.last?.counts.read == checkpoint.recordsApplied)
+            #expect(try DataExchange.counts(database: database)["st-import"] == Self.members)
+        }
+    }
+}
