@@ -2,15 +2,20 @@ import Foundation
 import Testing
 import FerryCore
 
-/// A `ferry run` killed with SIGKILL mid-import, then run again, applies every row's `sum` exactly once.
+/// A `ferry run` killed with SIGKILL mid-import (in its second list), then run again, applies every row's `sum` exactly once.
 @Suite struct SailthruImportKillTests {
     static let members = 3000
+    static let smallMembers = 5
 
     static func seedFile(in ws: Workspace) throws -> String {
-        let users = (0..<members).map { i -> [String: Any] in
+        var users = (0..<smallMembers).map { i -> [String: Any] in
+            ["email": "s\(i)@example.com", "vars": ["order_total": 10], "lists": ["Small"]]
+        }
+        users += (0..<members).map { i -> [String: Any] in
             ["email": "u\(i)@example.com", "vars": ["order_total": i % 7 + 1, "interests": "t\(i % 3)"], "lists": ["Big"]]
         }
-        let data = try JSONSerialization.data(withJSONObject: ["lists": [["name": "Big", "type": "normal"]], "users": users])
+        let lists = [["name": "Small", "type": "normal"], ["name": "Big", "type": "normal"]]
+        let data = try JSONSerialization.data(withJSONObject: ["lists": lists, "users": users])
         return ws.write("seed.json", String(decoding: data, as: UTF8.self))
     }
 
@@ -20,7 +25,7 @@ import FerryCore
         try await SailthruSandboxServer.with(["--seed-file", seed], seeded: false) { server in
             let schedules = SailthruImportTests.schedules(in: ws, goals: """
               - import:
-                  lists: [Big]
+                  lists: [Small, Big]
                   match: { email: email }
                   create_profiles: true
                   fields:
@@ -57,7 +62,8 @@ import FerryCore
             let checkpoint = try #require(try ImportCheckpoint.load(connection: "st-import", list: "Big", db: database))
             #expect(checkpoint.recordsApplied > 0 && checkpoint.recordsApplied < Self.members)
             let store = ProfileStore(database: database)
-            #expect(try store.count() == checkpoint.recordsApplied)
+            #expect(try store.count() == Self.smallMembers + checkpoint.recordsApplied)
+            #expect(try ImportCheckpoint.load(connection: "st-import", list: "Small", db: database)?.isCompleted == true)
             #expect(FileManager.default.fileExists(atPath: checkpoint.file))
 
             let rerun = try BuiltProducts.ferry(["run", "st-import", "--now", "--schedules", schedules, "--db", ws.db],
@@ -65,7 +71,12 @@ import FerryCore
             #expect(rerun.status == 0, "\(rerun.stdout) \(rerun.stderr)")
             #expect(try ImportCheckpoint.load(connection: "st-import", list: "Big", db: database) == nil)
             #expect(!FileManager.default.fileExists(atPath: checkpoint.file))
-            #expect(try store.count() == Self.members)
+            #expect(try store.count() == Self.smallMembers + Self.members)
+            #expect(try ImportCheckpoint.load(connection: "st-import", list: "Small", db: database) == nil)
+            // The first list, finished before the kill, is not imported a second time.
+            for i in 0..<Self.smallMembers {
+                #expect(try store.find("s\(i)@example.com")?.profile["lifetime_spend"] == [.number(10)])
+            }
             var wrong: [String] = []
             for i in 0..<Self.members {
                 let profile = try store.find("u\(i)@example.com")?.profile
@@ -80,8 +91,8 @@ import FerryCore
             #expect(runs.first?.counts.read == Self.members - checkpoint.recordsApplied)
             #expect(runs.first?.counts.created == Self.members - checkpoint.recordsApplied)
             // The killed run's counters were committed with its rows.
-            #expect(runs.last?.counts.read == checkpoint.recordsApplied)
-            #expect(try DataExchange.counts(database: database)["st-import"] == Self.members)
+            #expect(runs.last?.counts.read == Self.smallMembers + checkpoint.recordsApplied)
+            #expect(try DataExchange.counts(database: database)["st-import"] == Self.smallMembers + Self.members)
         }
     }
 }

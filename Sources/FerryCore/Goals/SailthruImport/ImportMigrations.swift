@@ -12,6 +12,7 @@ public enum ImportMigrations {
                     file TEXT NOT NULL,
                     digest TEXT NOT NULL,
                     records_applied INTEGER NOT NULL DEFAULT 0,
+                    completed INTEGER NOT NULL DEFAULT 0,
                     run_id INTEGER,
                     started_at REAL NOT NULL,
                     updated_at REAL NOT NULL,

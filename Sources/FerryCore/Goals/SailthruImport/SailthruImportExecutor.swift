@@ -24,8 +24,12 @@ import Logging
 ///    `records_applied` records, once the file's digest matches. If the file is gone or changed,
 ///    ferry cannot know which rows were applied: the run fails saying so and clears the
 ///    checkpoint, so the following run starts afresh (a person decides).
-/// 4. When the file is fully applied, the checkpoint row is deleted, then the file.
-///    A kill between the two leaves an orphan file, cleaned as in 1.
+/// 4. When the file is fully applied, the checkpoint is marked completed, then the file deleted
+///    (a kill between the two leaves an orphan file, cleaned as in 1). Completed checkpoints stay
+///    until every list of the goal is done, so a run killed in its second list and run again
+///    does not import the first list a second time. When the goal ends, its checkpoints go; when
+///    it fails (rather than being killed or stopped), only the completed ones go, so the next run
+///    imports those lists afresh while a half-applied file is still resumed, never re-applied.
 ///
 /// A dry run downloads to a temporary file and applies each batch inside a transaction that
 /// is rolled back, so it counts exactly what a real run would do and writes nothing but the run.
@@ -45,9 +49,20 @@ public struct SailthruImportExecutor: GoalExecutor {
     }
 
     public func run(in context: GoalContext) async throws {
-        for list in goal.lists {
-            try Task.checkCancellation()
-            try await importList(list, context: context)
+        do {
+            for list in goal.lists {
+                try Task.checkCancellation()
+                try await importList(list, context: context)
+            }
+        } catch {
+            // A stopped run (shutdown) resumes like a killed one; a failed run starts its finished lists afresh next time.
+            if !context.isDryRun, !(error is CancellationError) {
+                try? ImportCheckpoint.clear(connection: context.connection.name, onlyCompleted: true, db: context.database)
+            }
+            throw error
+        }
+        if !context.isDryRun {
+            try ImportCheckpoint.clear(connection: context.connection.name, onlyCompleted: false, db: context.database)
         }
     }
 
@@ -68,6 +83,11 @@ public struct SailthruImportExecutor: GoalExecutor {
         let keptFile = folder.appendingPathComponent(base + ".csv")
         var skipping = 0
         if let checkpoint = try ImportCheckpoint.load(connection: connection, list: list, db: context.database) {
+            if checkpoint.isCompleted {
+                context.logger.info("list already imported by the interrupted run; not imported again", metadata: [
+                    "list": "\(list)", "from_run": "\(checkpoint.runID.map(String.init) ?? "?")"])
+                return
+            }
             let file = URL(fileURLWithPath: checkpoint.file)
             guard FileManager.default.fileExists(atPath: file.path), try Self.digest(of: file) == checkpoint.digest else {
                 try ImportCheckpoint.delete(connection: connection, list: list, db: context.database)
@@ -116,7 +136,7 @@ public struct SailthruImportExecutor: GoalExecutor {
     }
 
     private func finish(list: String, file: URL, context: GoalContext) throws {
-        try ImportCheckpoint.delete(connection: context.connection.name, list: list, db: context.database)
+        try ImportCheckpoint.complete(connection: context.connection.name, list: list, db: context.database)
         try? FileManager.default.removeItem(at: file)
     }
 
