@@ -39,6 +39,39 @@ import Testing
         }
     }
 
+    @Test func aChangedKeptExportFailsTheResumeOnceThenImportsAfresh() async throws {
+        let ws = Workspace()
+        let schedules = SailthruImportTests.schedules(in: ws, goals: """
+          - import:
+              lists: [Newsletter]
+              match: { email: email }
+              create_profiles: true
+        """)
+        let config = ConfigLoader(environment: ["SAILTHRU_API_KEY": "k", "SAILTHRU_API_SECRET": "s", "SAILTHRU_BASE_URL": "http://127.0.0.1:9"])
+            .load(directory: schedules)
+        let connection = try #require(config.connection(named: "st-import"), "\(config.errors)")
+        let database = try AppDatabase.open(path: ws.db)
+        let kept = ws.write("kept.csv", "Profile Id,Email\r\ns1,changed@example.com\r\n")
+        try ImportCheckpoint.begin(connection: "st-import", list: "Newsletter", file: kept, digest: "0123", runID: 0, at: Date(), db: database)
+        let fixture = BuiltProducts.packageRoot.appendingPathComponent("Fixtures/sailthru-import-bad-rows.csv")
+        let runner = ConnectionRunner(database: database, factory: Factory(api: FixtureExportAPI(fixture: fixture)), logger: Logger(label: "test"))
+
+        guard case .ran(let first) = try await runner.run(connection, segments: [], trigger: .manual, scheduledAt: nil) else {
+            Issue.record("did not run"); return
+        }
+        #expect(first.first?.status == .failed)
+        #expect(first.first?.error?.contains("list Newsletter: the interrupted import's kept export \(kept) is missing or changed") == true,
+                "\(String(describing: first.first?.error))")
+        #expect(try ImportCheckpoint.load(connection: "st-import", list: "Newsletter", db: database) == nil)
+        #expect(try ProfileStore(database: database).count() == 0)
+
+        guard case .ran(let second) = try await runner.run(connection, segments: [], trigger: .manual, scheduledAt: nil) else {
+            Issue.record("did not run"); return
+        }
+        #expect(second.first?.status == .partial)
+        #expect(second.first?.counts.created == 3)  // no sum field here, so only the short and unterminated rows fail
+    }
+
     @Test func badRowsAreNamedAndTheOthersApply() async throws {
         let ws = Workspace()
         let schedules = SailthruImportTests.schedules(in: ws, goals: """

@@ -159,6 +159,8 @@ import FerryCore
             #expect(detail["status"] as? String == "succeeded")
             #expect((detail["counts"] as? [String: Int])?["skipped"] == 6)
             #expect((detail["counts"] as? [String: Int])?["read"] == 6)
+            #expect(detail["row_errors"] as? [[String: String]] == [["location": "list Newsletter",
+                "reason": "6 rows skipped (first at line 2): no profile matches email and create_profiles is off"]])
             #expect(try ProfileStore(database: AppDatabase.open(path: ws.db)).count() == 0)
         }
     }

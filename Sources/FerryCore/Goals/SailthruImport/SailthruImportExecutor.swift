@@ -184,6 +184,7 @@ public struct SailthruImportExecutor: GoalExecutor {
         var recordIndex = 0
         var batch: [CSVRecord] = []
         var skippedNoMatch = 0
+        var firstSkipped: Int?
         while true {
             let record: CSVRecord?
             do { record = try reader.nextRecord() } catch { throw GoalFailure("list \(list): \(error.message)") }
@@ -192,17 +193,25 @@ public struct SailthruImportExecutor: GoalExecutor {
             if recordIndex <= skipping { continue }
             batch.append(record)
             if batch.count >= batchSize {
-                skippedNoMatch += try await commit(batch, through: recordIndex, plan: plan, list: list, checkpointed: checkpointed, context: context)
+                let skipped = try await commit(batch, through: recordIndex, plan: plan, list: list, checkpointed: checkpointed, context: context)
+                skippedNoMatch += skipped.count
+                firstSkipped = firstSkipped ?? skipped.firstLine
                 batch.removeAll(keepingCapacity: true)
                 try Task.checkCancellation()
             }
         }
         if !batch.isEmpty {
-            skippedNoMatch += try await commit(batch, through: recordIndex, plan: plan, list: list, checkpointed: checkpointed, context: context)
+            let skipped = try await commit(batch, through: recordIndex, plan: plan, list: list, checkpointed: checkpointed, context: context)
+            skippedNoMatch += skipped.count
+            firstSkipped = firstSkipped ?? skipped.firstLine
         }
         if skippedNoMatch > 0 {
-            context.logger.info("rows skipped: no profile matches and create_profiles is off", metadata: [
-                "list": "\(list)", "skipped": "\(skippedNoMatch)"])
+            // One note per list, not per row: skips can be most of a list and must not crowd out real row errors.
+            let columns = goal.match.map(\.column).joined(separator: ", ")
+            let reason = "\(skippedNoMatch) row\(skippedNoMatch == 1 ? "" : "s") skipped (first at line \(firstSkipped ?? 0)): "
+                + "no profile matches \(columns) and create_profiles is off"
+            await context.recorder.note(RunRowError(location: "list \(list)", reason: reason))
+            context.logger.info("rows skipped", metadata: ["list": "\(list)", "reason": "\(reason)"])
         }
     }
 
@@ -250,11 +259,12 @@ public struct SailthruImportExecutor: GoalExecutor {
         var rowErrors: [RunRowError] = []
         var touched: [TouchedProfile] = []
         var skippedNoMatch = 0
+        var firstSkippedLine: Int?
     }
 
-    /// Applies one batch in one transaction with its checkpoint and run progress; returns rows skipped for no match.
+    /// Applies one batch in one transaction with its checkpoint and run progress; returns the rows skipped for no match.
     private func commit(_ batch: [CSVRecord], through recordIndex: Int, plan: ColumnPlan, list: String,
-                        checkpointed: Bool, context: GoalContext) async throws -> Int {
+                        checkpointed: Bool, context: GoalContext) async throws -> (count: Int, firstLine: Int?) {
         let recorder = context.recorder
         let (baseCounts, baseErrors, baseTouched) = (await recorder.counts, await recorder.rowErrors, await recorder.touched)
         let connection = context.connection.name
@@ -295,7 +305,7 @@ public struct SailthruImportExecutor: GoalExecutor {
         for error in result.rowErrors { await recorder.fail(error) }
         for touched in result.touched { await recorder.touch(touched) }
         await context.progress.progress(label: "import \(list)", done: recordIndex, total: nil)
-        return result.skippedNoMatch
+        return (result.skippedNoMatch, result.firstSkippedLine)
     }
 
     // MARK: - One row
@@ -343,6 +353,7 @@ public struct SailthruImportExecutor: GoalExecutor {
             guard goal.createProfiles else {
                 result.counts.skipped += 1
                 result.skippedNoMatch += 1
+                result.firstSkippedLine = result.firstSkippedLine ?? record.line
                 return
             }
             if try ProfileStore.load(id: first.value, db: db) != nil {
