@@ -41,7 +41,8 @@ import FerryCore
             process.arguments = ["run", "st-import", "--now", "--schedules", schedules, "--db", ws.db]
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, b in b }
             process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
+            let stderrPath = ws.write("ferry-stderr.txt", "")
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
             try process.run()
             let deadline = Date().addingTimeInterval(60)
             var killedAt: Int?
@@ -55,7 +56,9 @@ import FerryCore
                 try await Task.sleep(for: .milliseconds(2))
             }
             process.waitUntilExit()
-            #expect(process.terminationReason == .uncaughtSignal, "the kill must land mid-import")
+            let stderr = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
+            #expect(process.terminationReason == .uncaughtSignal,
+                    "the kill must land mid-import; ferry exited \(process.terminationStatus): \(stderr.suffix(2000))")
             _ = try #require(killedAt)
 
             // The store holds exactly the checkpointed rows: batches commit with their checkpoint.
