@@ -91,10 +91,10 @@ import Testing
                                       factory: Factory(api: FixtureExportAPI(fixture: fixture)), logger: Logger(label: "test"))
         _ = try await runner.run(connection, segments: config.segments, trigger: .manual, scheduledAt: nil)
 
-        let runs = try BuiltProducts.ferry(["history", "--json", "--schedules", schedules, "--db", ws.db], environment: environment)
+        let runs = try await ferry(["history", "--json", "--schedules", schedules, "--db", ws.db], environment: environment)
         let list = (try JSONSerialization.jsonObject(with: Data(runs.stdout.utf8)) as? [String: Any])?["runs"] as? [[String: Any]]
         let id = try #require(list?.first?["id"] as? Int, "\(runs.stdout) \(runs.stderr)")
-        let detail = try SailthruImportTests.show(String(id), schedules: schedules, db: ws.db)
+        let detail = try await SailthruImportTests.show(String(id), schedules: schedules, db: ws.db)
         #expect(detail["status"] as? String == "partial")
         let counts = detail["counts"] as? [String: Int] ?? [:]
         #expect(counts["read"] == 5 && counts["created"] == 2 && counts["failed"] == 3, "\(counts)")

@@ -4,7 +4,7 @@ import FerryCore
 
 /// A `ferry run` killed with SIGKILL mid-import (in its second list), then run again, applies every row's `sum` exactly once.
 @Suite struct SailthruImportKillTests {
-    static let members = 3000
+    static let members = 2000
     static let smallMembers = 5
 
     static func seedFile(in ws: Workspace) throws -> String {
@@ -22,7 +22,7 @@ import FerryCore
     @Test func aKilledImportResumesAndSumsEveryRowOnce() async throws {
         let ws = Workspace()
         let seed = try Self.seedFile(in: ws)
-        try await SailthruSandboxServer.with(["--seed-file", seed], seeded: false) { server in
+        try await SailthruSandboxServer.withOffPool(["--seed-file", seed]) { server in
             let schedules = SailthruImportTests.schedules(in: ws, goals: """
               - import:
                   lists: [Small, Big]
@@ -44,18 +44,21 @@ import FerryCore
             let stderrPath = ws.write("ferry-stderr.txt", "")
             process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
             try process.run()
-            let deadline = Date().addingTimeInterval(60)
-            var killedAt: Int?
-            while process.isRunning, Date() < deadline {
-                if let checkpoint = try ImportCheckpoint.load(connection: "st-import", list: "Big", db: database),
-                   checkpoint.recordsApplied > 0 {
-                    kill(process.processIdentifier, SIGKILL)
-                    killedAt = checkpoint.recordsApplied
-                    break
+            // Poll on its own thread: a suspended poll on a busy two-core pool could miss the whole import.
+            let pid = process.processIdentifier
+            let killedAt: Int? = try await offPool {
+                let deadline = Date().addingTimeInterval(60)
+                while process.isRunning, Date() < deadline {
+                    if let checkpoint = try ImportCheckpoint.load(connection: "st-import", list: "Big", db: database),
+                       checkpoint.recordsApplied > 0 {
+                        kill(pid, SIGKILL)
+                        return checkpoint.recordsApplied
+                    }
+                    usleep(2000)
                 }
-                try await Task.sleep(for: .milliseconds(2))
+                return nil
             }
-            process.waitUntilExit()
+            try await offPool { process.waitUntilExit() }
             let stderr = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
             #expect(process.terminationReason == .uncaughtSignal,
                     "the kill must land mid-import; ferry exited \(process.terminationStatus): \(stderr.suffix(2000))")
@@ -69,7 +72,7 @@ import FerryCore
             #expect(try ImportCheckpoint.load(connection: "st-import", list: "Small", db: database)?.isCompleted == true)
             #expect(FileManager.default.fileExists(atPath: checkpoint.file))
 
-            let rerun = try BuiltProducts.ferry(["run", "st-import", "--now", "--schedules", schedules, "--db", ws.db],
+            let rerun = try await ferry(["run", "st-import", "--now", "--schedules", schedules, "--db", ws.db],
                                                 environment: environment)
             #expect(rerun.status == 0, "\(rerun.stdout) \(rerun.stderr)")
             #expect(try ImportCheckpoint.load(connection: "st-import", list: "Big", db: database) == nil)

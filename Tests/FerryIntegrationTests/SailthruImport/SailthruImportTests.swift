@@ -55,8 +55,8 @@ import FerryCore
         stdout.split(separator: "\n").first { $0.hasPrefix("run ") }?.split(separator: " ")[1].description
     }
 
-    static func show(_ id: String, schedules: String, db: String) throws -> [String: Any] {
-        let result = try BuiltProducts.ferry(["history", "show", id, "--json", "--schedules", schedules, "--db", db])
+    static func show(_ id: String, schedules: String, db: String) async throws -> [String: Any] {
+        let result = try await ferry(["history", "show", id, "--json", "--schedules", schedules, "--db", db])
         #expect(result.status == 0, "\(result.stderr)")
         return (try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]) ?? [:]
     }
@@ -66,18 +66,18 @@ import FerryCore
     }
 
     @Test func importsListsWithEveryMergeModeAndRecordsTheRun() async throws {
-        try await SailthruSandboxServer.with(["--seed-file", Self.seed], seeded: false) { server in
+        try await SailthruSandboxServer.withOffPool(["--seed-file", Self.seed]) { server in
             let ws = Workspace()
             let schedules = Self.schedules(in: ws, goals: Self.fullGoal)
-            let load = try BuiltProducts.ferry(["profiles", "load", Self.profiles, "--schedules", schedules, "--db", ws.db])
+            let load = try await ferry(["profiles", "load", Self.profiles, "--schedules", schedules, "--db", ws.db])
             #expect(load.status == 0, "\(load.stderr)")
 
-            let run = try BuiltProducts.ferry(["run", "st-import", "--now", "--schedules", schedules, "--db", ws.db],
+            let run = try await ferry(["run", "st-import", "--now", "--schedules", schedules, "--db", ws.db],
                                               environment: Self.environment(server))
             #expect(run.status == 1, "partial run exits 1: \(run.stdout) \(run.stderr)")
             #expect(!run.stdout.contains(SailthruSandboxServer.secret) && !run.stderr.contains(SailthruSandboxServer.secret))
             let id = try #require(Self.runID(run.stdout))
-            let detail = try Self.show(id, schedules: schedules, db: ws.db)
+            let detail = try await Self.show(id, schedules: schedules, db: ws.db)
             #expect(detail["status"] as? String == "partial")
             let counts = detail["counts"] as? [String: Int] ?? [:]
             #expect(counts == ["read": 7, "created": 1, "updated": 3, "unchanged": 1, "exported": 0, "removed": 0, "skipped": 0, "failed": 2])
@@ -126,14 +126,14 @@ import FerryCore
     }
 
     @Test func dryRunCountsButWritesNothing() async throws {
-        try await SailthruSandboxServer.with(["--seed-file", Self.seed], seeded: false) { server in
+        try await SailthruSandboxServer.withOffPool(["--seed-file", Self.seed]) { server in
             let ws = Workspace()
             let schedules = Self.schedules(in: ws, goals: Self.fullGoal)
-            _ = try BuiltProducts.ferry(["profiles", "load", Self.profiles, "--schedules", schedules, "--db", ws.db])
-            let run = try BuiltProducts.ferry(["run", "st-import", "--now", "--dry-run", "--schedules", schedules, "--db", ws.db],
+            _ = try await ferry(["profiles", "load", Self.profiles, "--schedules", schedules, "--db", ws.db])
+            let run = try await ferry(["run", "st-import", "--now", "--dry-run", "--schedules", schedules, "--db", ws.db],
                                               environment: Self.environment(server))
             let id = try #require(Self.runID(run.stdout), "\(run.stdout) \(run.stderr)")
-            let detail = try Self.show(id, schedules: schedules, db: ws.db)
+            let detail = try await Self.show(id, schedules: schedules, db: ws.db)
             #expect(detail["counts"] as? [String: Int] == ["read": 7, "created": 1, "updated": 3, "unchanged": 1, "exported": 0,
                                                            "removed": 0, "skipped": 0, "failed": 2])
             #expect(try Self.profile("p-jane", db: ws.db)?["lifetime_spend"] == [.number(20)])
@@ -143,7 +143,7 @@ import FerryCore
     }
 
     @Test func withoutCreateProfilesUnmatchedMembersAreSkipped() async throws {
-        try await SailthruSandboxServer.with(["--seed-file", Self.seed], seeded: false) { server in
+        try await SailthruSandboxServer.withOffPool(["--seed-file", Self.seed]) { server in
             let ws = Workspace()
             let schedules = Self.schedules(in: ws, goals: """
               - import:
@@ -152,10 +152,10 @@ import FerryCore
                   fields:
                     - { from: order_total, to: lifetime_spend, mode: sum }
             """)
-            let run = try BuiltProducts.ferry(["run", "st-import", "--now", "--schedules", schedules, "--db", ws.db],
+            let run = try await ferry(["run", "st-import", "--now", "--schedules", schedules, "--db", ws.db],
                                               environment: Self.environment(server))
             #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
-            let detail = try Self.show(try #require(Self.runID(run.stdout)), schedules: schedules, db: ws.db)
+            let detail = try await Self.show(try #require(Self.runID(run.stdout)), schedules: schedules, db: ws.db)
             #expect(detail["status"] as? String == "succeeded")
             #expect((detail["counts"] as? [String: Int])?["skipped"] == 6)
             #expect((detail["counts"] as? [String: Int])?["read"] == 6)
@@ -166,17 +166,17 @@ import FerryCore
     }
 
     @Test func aMissingMatchColumnFailsTheRunNamingListAndColumns() async throws {
-        try await SailthruSandboxServer.with(["--seed-file", Self.seed], seeded: false) { server in
+        try await SailthruSandboxServer.withOffPool(["--seed-file", Self.seed]) { server in
             let ws = Workspace()
             let schedules = Self.schedules(in: ws, goals: """
               - import:
                   lists: [Newsletter]
                   match: { geolocation_zip: zip_id }
             """)
-            let run = try BuiltProducts.ferry(["run", "st-import", "--now", "--schedules", schedules, "--db", ws.db],
+            let run = try await ferry(["run", "st-import", "--now", "--schedules", schedules, "--db", ws.db],
                                               environment: Self.environment(server))
             #expect(run.status == 1)
-            let detail = try Self.show(try #require(Self.runID(run.stdout)), schedules: schedules, db: ws.db)
+            let detail = try await Self.show(try #require(Self.runID(run.stdout)), schedules: schedules, db: ws.db)
             #expect(detail["status"] as? String == "failed")
             let error = detail["error"] as? String ?? ""
             // A built-in Sailthru column the sandbox does not export (vars are always asked for, so they are present).
