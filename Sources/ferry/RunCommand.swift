@@ -108,6 +108,13 @@ struct LiveGoalFactory: GoalExecutorFactory {
 
     func executor(for goal: Goal, of connection: Connection) throws -> any GoalExecutor {
         switch (goal, connection.destination) {
+        case (.sailthruImport(let importGoal), .sailthru(let destination)):
+            let client = SailthruClient(
+                configuration: .init(apiKey: destination.apiKey.value, apiSecret: destination.apiSecret.value, baseURL: destination.baseURL),
+                transport: CurlHTTPClient(logger: logger))
+            // FERRY_IMPORT_BATCH_SIZE: rows per transaction and checkpoint (tests make it small to land a kill mid-list).
+            let batchSize = ProcessInfo.processInfo.environment["FERRY_IMPORT_BATCH_SIZE"].flatMap(Int.init) ?? 2000
+            return SailthruImportExecutor(goal: importGoal, api: client, batchSize: batchSize)
         case (.mappExport(let export), .mapp(let destination)):
             // A tuning knob for file splitting (and for tests that split small files); Mapp's limit is 50 MB.
             let limit = ProcessInfo.processInfo.environment["FERRY_MAPP_MAX_FILE_BYTES"].flatMap(Int.init) ?? 50_000_000

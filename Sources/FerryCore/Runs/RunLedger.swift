@@ -174,6 +174,11 @@ public actor RunRecorder {
         notes.append(text)
     }
 
+    /// Records why rows were left out without failing them (e.g. skipped); shown with the row errors, not counted in `failed`.
+    public func noteSkipped(_ error: RunRowError) {
+        if rowErrors.count < RunLedger.maximumRowErrors { rowErrors.append(error) }
+    }
+
     /// Writes the current progress to the ledger.
     public func flush() throws {
         try ledger.update(runID: runID, counts: counts, rowErrors: rowErrors, touched: touched, notes: notes)

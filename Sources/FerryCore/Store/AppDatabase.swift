@@ -118,6 +118,7 @@ public struct AppDatabase: Sendable {
             try db.execute(sql: "ALTER TABLE run ADD COLUMN notes TEXT NOT NULL DEFAULT '[]'")
         }
         SendGridSyncStore.register(in: &migrator)
+        ImportMigrations.register(in: &migrator)
         return migrator
     }
 }

@@ -41,7 +41,8 @@ import Testing
         var url: String { "https://127.0.0.1:\(port)/hello.txt" }
 
         deinit {
-            kill(pid, SIGTERM)
+            // SIGKILL: a child spawned from a dispatch thread inherits its blocked signals, SIGTERM included.
+            kill(pid, SIGKILL)
             _ = Spawn.wait(pid)
             try? FileManager.default.removeItem(at: directory)
         }

@@ -1,0 +1,175 @@
+import Foundation
+
+/// Why one imported cell could not be merged (the row is reported; the other rows still apply).
+public struct ImportValueError: Error, Hashable, Sendable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// The merge modes of DESIGN.md as a pure function: current values + one incoming cell → new values.
+///
+/// An empty incoming cell changes nothing in any mode: an export leaves a cell empty when the
+/// platform has no value, and "no value" must never erase or zero what the profile holds.
+public enum ImportMerge {
+    /// The property's values after merging `cell` into `current` with `mode`.
+    public static func merge(_ current: [PropertyValue], cell: String, mode: MergeMode) -> Result<[PropertyValue], ImportValueError> {
+        let text = cell.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty else { return .success(current) }
+        switch mode {
+        case .set:
+            return .success(ImportCell.values(text, splittingCommas: false))
+        case .setIfEmpty:
+            return .success(current.isEmpty ? ImportCell.values(text, splittingCommas: false) : current)
+        case .add:
+            return .success(appending(ImportCell.values(text, splittingCommas: true), to: current))
+        case .sum:
+            guard let incoming = ImportCell.number(text) else {
+                return .failure(ImportValueError("'\(text)' is not a number (sum needs one)"))
+            }
+            // Empty counts as 0; a current value that is not a number is not silently replaced.
+            guard let first = current.first else { return .success([.number(incoming)]) }
+            guard let base = first.numberValue else {
+                return .failure(ImportValueError("the profile holds '\(first)', not a number, so '\(text)' cannot be added to it"))
+            }
+            return .success([.number(base + incoming)] + current.dropFirst())
+        }
+    }
+
+    /// `current` followed by the values of `incoming` it does not hold yet, in order.
+    public static func appending(_ incoming: [PropertyValue], to current: [PropertyValue]) -> [PropertyValue] {
+        var result = current
+        for value in incoming where !result.contains(value) { result.append(value) }
+        return result
+    }
+}
+
+/// Reads export cells into typed property values.
+public enum ImportCell {
+    /// The values a cell holds: a JSON array (`["a","b"]`) gives one per element, and with
+    /// `splittingCommas` a plain `a, b` gives one per part; each part is typed by ``typed(_:)``.
+    public static func values(_ text: String, splittingCommas: Bool) -> [PropertyValue] {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.hasPrefix("["), trimmed.hasSuffix("]"),
+           let array = try? JSONDecoder().decode([ArrayElement].self, from: Data(trimmed.utf8)) {
+            var result: [PropertyValue] = []
+            for element in array {
+                let value: PropertyValue?
+                switch element {
+                case .text(let s): value = s.isEmpty ? nil : typed(s)
+                case .number(let n): value = .number(n)
+                case .none: value = nil
+                }
+                if let value, !result.contains(value) { result.append(value) }
+            }
+            return result
+        }
+        guard splittingCommas, trimmed.contains(",") else { return [typed(trimmed)] }
+        var result: [PropertyValue] = []
+        for part in trimmed.split(separator: ",") {
+            let p = part.trimmingCharacters(in: .whitespaces)
+            if !p.isEmpty, !result.contains(typed(p)) { result.append(typed(p)) }
+        }
+        return result
+    }
+
+    /// One element of a JSON array cell; booleans are kept as the words people wrote.
+    private enum ArrayElement: Decodable {
+        case text(String), number(Double), none
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if c.decodeNil() { self = .none }
+            else if let s = try? c.decode(String.self) { self = .text(s) }
+            else if let n = try? c.decode(Double.self) { self = .number(n) }
+            else if let b = try? c.decode(Bool.self) { self = .text(b ? "true" : "false") }
+            else { self = .none }
+        }
+    }
+
+    /// A number when the text is written as one (no leading zeros, so `02134` stays text),
+    /// a date-time when it is ISO 8601 or RFC 2822, else text.
+    public static func typed(_ text: String) -> PropertyValue {
+        if let n = number(text) { return .number(n) }
+        if let first = text.utf8.first, first >= UInt8(ascii: "0"), first <= UInt8(ascii: "9"), let d = ISO8601.parse(text) {
+            return .date(d)
+        }
+        if let d = RFC2822.parse(text) { return .date(d) }
+        return .string(text)
+    }
+
+    /// The number `text` spells: `-12`, `3.5`, `1e3`; not `012`, `inf`, `nan` or `0x1F`.
+    public static func number(_ text: String) -> Double? {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        var bytes = Array(t.utf8)[...]
+        guard !bytes.isEmpty else { return nil }
+        if bytes.first == UInt8(ascii: "-") || bytes.first == UInt8(ascii: "+") { bytes = bytes.dropFirst() }
+        func isDigit(_ b: UInt8) -> Bool { b >= 48 && b <= 57 }
+        let intPart = bytes.prefix(while: isDigit)
+        guard !intPart.isEmpty, intPart.count == 1 || intPart.first != UInt8(ascii: "0") else { return nil }
+        var rest = bytes.dropFirst(intPart.count)
+        if rest.first == UInt8(ascii: ".") {
+            rest = rest.dropFirst()
+            let frac = rest.prefix(while: isDigit)
+            guard !frac.isEmpty else { return nil }
+            rest = rest.dropFirst(frac.count)
+        }
+        if rest.first == UInt8(ascii: "e") || rest.first == UInt8(ascii: "E") {
+            rest = rest.dropFirst()
+            if rest.first == UInt8(ascii: "-") || rest.first == UInt8(ascii: "+") { rest = rest.dropFirst() }
+            let exp = rest.prefix(while: isDigit)
+            guard !exp.isEmpty else { return nil }
+            rest = rest.dropFirst(exp.count)
+        }
+        guard rest.isEmpty else { return nil }
+        return Double(t)
+    }
+}
+
+/// RFC 2822 date-times as Sailthru writes them: `Mon, 15 Jan 2024 10:30:00 -0500`.
+///
+/// Accepts an optional weekday, 2- or 4-digit years, optional seconds, and a numeric offset,
+/// `UT`/`GMT`/`Z` or the US zone names of RFC 822 (`EST`, `PDT`, …).
+public enum RFC2822 {
+    private static let months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+    private static let zones: [String: Int] = ["ut": 0, "gmt": 0, "utc": 0, "z": 0, "est": -5, "edt": -4, "cst": -6, "cdt": -5,
+                                               "mst": -7, "mdt": -6, "pst": -8, "pdt": -7]
+
+    /// The instant `text` names, or nil when it is not an RFC 2822 date-time.
+    public static func parse(_ text: String) -> Date? {
+        var parts = text.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        guard parts.count >= 4 else { return nil }
+        if let first = parts.first, first.hasSuffix(",") || first.count == 3 && Int(first) == nil && months.firstIndex(of: first.lowercased()) == nil {
+            parts.removeFirst()
+        }
+        guard parts.count == 4 || parts.count == 5,
+              let day = Int(parts[0]), (1...31).contains(day),
+              let month = months.firstIndex(of: parts[1].lowercased().prefix(3).description).map({ $0 + 1 }),
+              parts[1].count == 3,
+              var year = Int(parts[2]), parts[2].count == 2 || parts[2].count == 4
+        else { return nil }
+        if parts[2].count == 2 { year += year < 50 ? 2000 : 1900 }
+        guard day <= LocalDateTime.daysIn(year: year, month: month) else { return nil }
+        let time = parts[3].split(separator: ":", omittingEmptySubsequences: false).map { Int($0) }
+        guard time.count == 2 || time.count == 3, time.allSatisfy({ $0 != nil }),
+              parts[3].split(separator: ":").allSatisfy({ $0.count == 2 }) else { return nil }
+        let hour = time[0]!, minute = time[1]!, second = time.count == 3 ? time[2]! : 0
+        guard hour < 24, minute < 60, second < 61 else { return nil }
+        var offset = 0
+        if parts.count == 5 {
+            let zone = parts[4]
+            if let hours = zones[zone.lowercased()] {
+                offset = hours * 3600
+            } else {
+                let sign = zone.first
+                let digits = zone.dropFirst()
+                guard sign == "+" || sign == "-", digits.count == 4, let value = Int(digits) else { return nil }
+                let minutes = value / 100 * 60 + value % 100
+                guard value % 100 < 60 else { return nil }
+                offset = (sign == "+" ? 1 : -1) * minutes * 60
+            }
+        }
+        let seconds = ISO8601.daysFromCivil(year: year, month: month, day: day) * 86_400 + hour * 3600 + minute * 60 + second - offset
+        return Date(timeIntervalSince1970: TimeInterval(seconds))
+    }
+}

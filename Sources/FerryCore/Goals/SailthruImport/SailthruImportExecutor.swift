@@ -1,0 +1,423 @@
+import Foundation
+import GRDB
+import Logging
+
+/// Runs a Sailthru import goal: each list's export CSV → linked, merged profiles, applied exactly once.
+///
+/// ## Exactly once
+///
+/// `sum` and `add` are not idempotent, so a row must be applied once even when the process is
+/// killed mid-list and the run is started again. A re-export cannot be trusted to hold the same
+/// rows in the same order (members join, leave and change between two exports), so the
+/// checkpoint is tied to one concrete file, not to the list:
+///
+/// 1. The export is downloaded to `<db>.imports/<connection>/<list>.part`, its MD5 computed, and
+///    it is renamed to `<list>.csv`. Only then is an `import_checkpoint` row written
+///    (connection, list, file, digest, records_applied = 0, run id). A kill before that row
+///    exists leaves at most an orphan file, which the next run deletes and exports afresh:
+///    nothing was applied from it.
+/// 2. Rows are applied in transactions of `batchSize` records. The same transaction that writes
+///    a batch's profiles also advances `records_applied` and saves the run's counters
+///    (`RunLedger.update`), so the store never holds a batch without its checkpoint or the
+///    other way round: a kill loses either the whole batch or nothing.
+/// 3. A run that finds a checkpoint resumes from the kept file after its first
+///    `records_applied` records, once the file's digest matches. If the file is gone or changed,
+///    ferry cannot know which rows were applied: the run fails saying so and clears the
+///    checkpoint, so the following run starts afresh (a person decides).
+/// 4. When the file is fully applied, the checkpoint is marked completed, then the file deleted
+///    (a kill between the two leaves an orphan file, cleaned as in 1). Completed checkpoints stay
+///    until every list of the goal is done, so a run killed in its second list and run again
+///    does not import the first list a second time. When the goal ends, its checkpoints go; when
+///    it fails (rather than being killed or stopped), only the completed ones go, so the next run
+///    imports those lists afresh while a half-applied file is still resumed, never re-applied.
+///
+/// A dry run downloads to a temporary file and applies each batch inside a transaction that
+/// is rolled back, so it counts exactly what a real run would do and writes nothing but the run.
+public struct SailthruImportExecutor: GoalExecutor {
+    public var goal: SailthruImportGoal
+    public var api: any SailthruAPI
+    /// Records per transaction (and per checkpoint).
+    public var batchSize: Int
+    /// Where kept exports live; nil puts them next to the database file (`<db>.imports`).
+    public var stateDirectory: URL?
+
+    public init(goal: SailthruImportGoal, api: any SailthruAPI, batchSize: Int = 2000, stateDirectory: URL? = nil) {
+        self.goal = goal
+        self.api = api
+        self.batchSize = max(1, batchSize)
+        self.stateDirectory = stateDirectory
+    }
+
+    public func run(in context: GoalContext) async throws {
+        do {
+            for list in goal.lists {
+                try Task.checkCancellation()
+                try await importList(list, context: context)
+            }
+        } catch {
+            // A stopped run (shutdown) resumes like a killed one; a failed run starts its finished lists afresh next time.
+            if !context.isDryRun, !(error is CancellationError) {
+                try? ImportCheckpoint.clear(connection: context.connection.name, onlyCompleted: true, db: context.database)
+            }
+            throw error
+        }
+        if !context.isDryRun {
+            try ImportCheckpoint.clear(connection: context.connection.name, onlyCompleted: false, db: context.database)
+        }
+    }
+
+    // MARK: - One list
+
+    private func importList(_ list: String, context: GoalContext) async throws {
+        if context.isDryRun {
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-import-\(UUID().uuidString).csv")
+            defer { try? FileManager.default.removeItem(at: file) }
+            _ = try await api.exportList(list, vars: requestedVars, to: file)
+            try await apply(file: file, list: list, skipping: 0, checkpointed: false, context: context)
+            return
+        }
+
+        let connection = context.connection.name
+        let folder = try folder(for: context)
+        let base = Self.fileStem(list)
+        let keptFile = folder.appendingPathComponent(base + ".csv")
+        var skipping = 0
+        if let checkpoint = try ImportCheckpoint.load(connection: connection, list: list, db: context.database) {
+            if checkpoint.isCompleted {
+                context.logger.info("list already imported by the interrupted run; not imported again", metadata: [
+                    "list": "\(list)", "from_run": "\(checkpoint.runID.map(String.init) ?? "?")"])
+                return
+            }
+            let file = URL(fileURLWithPath: checkpoint.file)
+            guard FileManager.default.fileExists(atPath: file.path), try Self.digest(of: file) == checkpoint.digest else {
+                try ImportCheckpoint.delete(connection: connection, list: list, db: context.database)
+                throw GoalFailure("list \(list): the interrupted import's kept export \(checkpoint.file) is missing or changed, "
+                    + "so ferry cannot tell which of its rows were applied (\(checkpoint.recordsApplied) were); "
+                    + "the checkpoint was cleared and the next run imports the list afresh")
+            }
+            context.logger.info("resuming interrupted import", metadata: [
+                "list": "\(list)", "records_applied": "\(checkpoint.recordsApplied)", "from_run": "\(checkpoint.runID.map(String.init) ?? "?")"])
+            skipping = checkpoint.recordsApplied
+            try await apply(file: file, list: list, skipping: skipping, checkpointed: true, context: context)
+            try finish(list: list, file: file, context: context)
+            return
+        }
+
+        // No checkpoint: anything left in the folder for this list was never applied.
+        let partial = folder.appendingPathComponent(base + ".part")
+        try? FileManager.default.removeItem(at: partial)
+        try? FileManager.default.removeItem(at: keptFile)
+        _ = try await api.exportList(list, vars: requestedVars, to: partial)
+        let digest = try Self.digest(of: partial)
+        try FileManager.default.moveItem(at: partial, to: keptFile)
+        try ImportCheckpoint.begin(connection: connection, list: list, file: keptFile.path, digest: digest,
+                                   runID: context.recorder.runID, at: context.now, db: context.database)
+        try await apply(file: keptFile, list: list, skipping: 0, checkpointed: true, context: context)
+        try finish(list: list, file: keptFile, context: context)
+    }
+
+    /// Sailthru's built-in export columns (research notes §4.4), folded; every other configured column is a var.
+    static let standardColumns: Set<String> = Set([
+        "profile_id", "email", "email_hash", "domain", "engagement", "lists", "profile_created_date", "signup", "opens", "clicks",
+        "pageviews", "last_open", "last_click", "last_pageview", "optout_time", "list_signup", "geolocation_city",
+        "geolocation_state", "geolocation_country", "geolocation_zip", "lifetime_message", "first_purchase_time",
+        "purchase_count", "purchase_price", "purchase_incomplete", "last_purchase_time", "largest_purchase_item_price",
+        "top_device", "email_status",
+    ].map(CSVReader.foldedName))
+
+    /// The vars to ask the export for: Sailthru writes a var's column only for vars some member has,
+    /// unless asked, and a smart list's members may lack a var the goal matches on.
+    var requestedVars: [String] {
+        var seen = Set<String>()
+        return (goal.match.map(\.column) + goal.fields.map(\.from)).filter {
+            let folded = CSVReader.foldedName($0)
+            return !Self.standardColumns.contains(folded) && seen.insert(folded).inserted
+        }
+    }
+
+    private func finish(list: String, file: URL, context: GoalContext) throws {
+        try ImportCheckpoint.complete(connection: context.connection.name, list: list, db: context.database)
+        try? FileManager.default.removeItem(at: file)
+    }
+
+    /// `<db>.imports/<connection>/`, or a temporary folder for an in-memory store.
+    private func folder(for context: GoalContext) throws -> URL {
+        let root: URL
+        if let stateDirectory {
+            root = stateDirectory
+        } else {
+            let path = context.database.writer.path
+            if path.isEmpty || path == ":memory:" || path.hasPrefix("file:") {
+                root = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-imports")
+            } else {
+                root = URL(fileURLWithPath: path + ".imports")
+            }
+        }
+        let folder = root.appendingPathComponent(Self.fileStem(context.connection.name))
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return folder
+    }
+
+    /// A file-name-safe, collision-free stem for a list name (`VIP Customers` → `VIP_Customers-<md5 prefix>`).
+    static func fileStem(_ name: String) -> String {
+        let safe = String(name.unicodeScalars.map { CharacterSet.alphanumerics.contains($0) && $0.isASCII ? Character($0) : "_" })
+        return safe.prefix(60) + "-" + MD5.hex(name).prefix(8)
+    }
+
+    /// The MD5 of a file, read in chunks so any size fits in memory.
+    static func digest(of file: URL) throws -> String {
+        let handle = try FileHandle(forReadingFrom: file)
+        defer { try? handle.close() }
+        var md5 = MD5()
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+            md5.update(chunk)
+        }
+        return MD5.hex(bytes: md5.finalize())
+    }
+
+    // MARK: - Applying a file
+
+    private func apply(file: URL, list: String, skipping: Int, checkpointed: Bool, context: GoalContext) async throws {
+        let reader: CSVReader
+        do { reader = try CSVReader(path: file.path) } catch { throw GoalFailure("list \(list): \(error.message)") }
+        let plan = try readHeader(reader, list: list, logger: context.logger)
+        var recordIndex = 0
+        var batch: [CSVRecord] = []
+        var skippedNoMatch = 0
+        var firstSkipped: Int?
+        while true {
+            let record: CSVRecord?
+            do { record = try reader.nextRecord() } catch { throw GoalFailure("list \(list): \(error.message)") }
+            guard let record else { break }
+            recordIndex += 1
+            if recordIndex <= skipping { continue }
+            batch.append(record)
+            if batch.count >= batchSize {
+                let skipped = try await commit(batch, through: recordIndex, plan: plan, list: list, checkpointed: checkpointed, context: context)
+                skippedNoMatch += skipped.count
+                firstSkipped = firstSkipped ?? skipped.firstLine
+                batch.removeAll(keepingCapacity: true)
+                try Task.checkCancellation()
+            }
+        }
+        if !batch.isEmpty {
+            let skipped = try await commit(batch, through: recordIndex, plan: plan, list: list, checkpointed: checkpointed, context: context)
+            skippedNoMatch += skipped.count
+            firstSkipped = firstSkipped ?? skipped.firstLine
+        }
+        if skippedNoMatch > 0 {
+            // One note per list, not per row: skips can be most of a list and must not crowd out real row errors.
+            let columns = goal.match.map(\.column).joined(separator: ", ")
+            let reason = "\(skippedNoMatch) row\(skippedNoMatch == 1 ? "" : "s") skipped (first at line \(firstSkipped ?? 0)): "
+                + "no profile matches \(columns) and create_profiles is off"
+            await context.recorder.noteSkipped(RunRowError(location: "list \(list)", reason: reason))
+            context.logger.info("rows skipped", metadata: ["list": "\(list)", "reason": "\(reason)"])
+        }
+    }
+
+    /// Where each configured column sits in this export.
+    struct ColumnPlan: Sendable {
+        var width: Int
+        var match: [(link: IdentifierLink, index: Int)]
+        var fields: [(field: ImportField, index: Int)]
+    }
+
+    private func readHeader(_ reader: CSVReader, list: String, logger: Logger) throws -> ColumnPlan {
+        let first: CSVRecord?
+        do { first = try reader.nextRecord() } catch { throw GoalFailure("list \(list): \(error.message)") }
+        guard let first else { throw GoalFailure("list \(list): the export is empty (no header row)") }
+        guard case .success(let header) = first.result else {
+            throw GoalFailure("list \(list): the export's header row cannot be read")
+        }
+        var index: [String: Int] = [:]
+        for (i, name) in header.enumerated() where index[CSVReader.foldedName(name)] == nil {
+            index[CSVReader.foldedName(name)] = i
+        }
+        var match: [(IdentifierLink, Int)] = []
+        for link in goal.match {
+            guard let i = index[CSVReader.foldedName(link.column)] else {
+                throw GoalFailure("list \(list): the export has no column '\(link.column)' to match profiles on; "
+                    + "its columns are: \(header.joined(separator: ", "))")
+            }
+            match.append((link, i))
+        }
+        var fields: [(ImportField, Int)] = []
+        for field in goal.fields {
+            if let i = index[CSVReader.foldedName(field.from)] {
+                fields.append((field, i))
+            } else {
+                // Sailthru exports a var's column only when some member has the var: no column = all cells empty.
+                logger.warning("export has no column for field; nothing to merge", metadata: ["list": "\(list)", "column": "\(field.from)"])
+            }
+        }
+        return ColumnPlan(width: header.count, match: match, fields: fields)
+    }
+
+    /// What one batch did, gathered inside its transaction and handed to the recorder after commit.
+    struct BatchResult: Sendable {
+        var counts = RunCounts()
+        var rowErrors: [RunRowError] = []
+        var touched: [TouchedProfile] = []
+        var skippedNoMatch = 0
+        var firstSkippedLine: Int?
+    }
+
+    /// Applies one batch in one transaction with its checkpoint and run progress; returns the rows skipped for no match.
+    private func commit(_ batch: [CSVRecord], through recordIndex: Int, plan: ColumnPlan, list: String,
+                        checkpointed: Bool, context: GoalContext) async throws -> (count: Int, firstLine: Int?) {
+        let recorder = context.recorder
+        let (baseCounts, baseErrors, baseTouched) = (await recorder.counts, await recorder.rowErrors, await recorder.touched)
+        let connection = context.connection.name
+        let now = context.now
+        let runID = recorder.runID
+        let body: @Sendable (Database) throws -> BatchResult = { db in
+            var result = BatchResult()
+            var changed: [Int64: Profile] = [:]
+            var exchanged: [Int64] = []
+            for record in batch {
+                try self.apply(record, plan: plan, list: list, db: db, now: now, result: &result, changed: &changed, exchanged: &exchanged)
+            }
+            guard checkpointed else { return result }
+            try ProfileStore.refreshMembership(of: changed.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+                                               segments: context.segments, db: db, now: now)
+            try DataExchange.record(connection: connection, profiles: exchanged, at: now, db: db)
+            try RunLedger.update(runID: runID, counts: baseCounts.adding(result.counts), rowErrors: baseErrors + result.rowErrors,
+                                 touched: Array((baseTouched + result.touched).suffix(RunLedger.touchedKept)), db: db)
+            try ImportCheckpoint.advance(connection: connection, list: list, recordsApplied: recordIndex, runID: runID, at: now, db: db)
+            return result
+        }
+        let result: BatchResult
+        if checkpointed {
+            result = try await context.database.writer.write(body)
+        } else {
+            // Dry run: the same work, rolled back.
+            result = try await context.database.writer.writeWithoutTransaction { db in
+                var captured = BatchResult()
+                try db.inTransaction {
+                    captured = try body(db)
+                    return .rollback
+                }
+                return captured
+            }
+        }
+        let delta = result.counts
+        await recorder.count { $0 = $0.adding(delta, includingFailed: false) }
+        for error in result.rowErrors { await recorder.fail(error) }
+        for touched in result.touched { await recorder.touch(touched) }
+        await context.progress.progress(label: "import \(list)", done: recordIndex, total: nil)
+        return (result.skippedNoMatch, result.firstSkippedLine)
+    }
+
+    // MARK: - One row
+
+    private func apply(_ record: CSVRecord, plan: ColumnPlan, list: String, db: Database, now: Date,
+                       result: inout BatchResult, changed: inout [Int64: Profile], exchanged: inout [Int64]) throws {
+        result.counts.read += 1
+        let location = "list \(list) line \(record.line)"
+        func fail(_ reason: String) {
+            result.counts.failed += 1
+            result.rowErrors.append(RunRowError(location: location, reason: reason))
+        }
+        let cells: [String]
+        switch record.result {
+        case .failure(let error): return fail(error.message)
+        case .success(let fields): cells = fields
+        }
+        guard cells.count == plan.width else {
+            return fail("the row has \(cells.count) fields, the header has \(plan.width)")
+        }
+
+        // Link: identifiers in match order; the first that finds a profile links it.
+        var identifiers: [(property: String, value: String)] = []
+        for (link, index) in plan.match {
+            let value = Identifiers.normalized(cells[index], property: link.property)
+            if !value.isEmpty, !identifiers.contains(where: { $0.property == link.property && $0.value == value }) {
+                identifiers.append((link.property, value))
+            }
+        }
+        guard let first = identifiers.first else {
+            return fail("no value in the match column\(plan.match.count == 1 ? "" : "s") \(plan.match.map(\.link.column).joined(separator: ", "))")
+        }
+        var owners: [(property: String, value: String, pk: Int64)] = []
+        for (property, value) in identifiers {
+            if let pk = try ProfileStore.owner(property: property, value: value, db: db) { owners.append((property, value, pk)) }
+        }
+        if let linked = owners.first, let other = owners.first(where: { $0.pk != linked.pk }) {
+            let a = try ProfileStore.load(pk: linked.pk, db: db)?.profile.id ?? "?"
+            let b = try ProfileStore.load(pk: other.pk, db: db)?.profile.id ?? "?"
+            return fail("\(linked.property) '\(linked.value)' is profile \(a) but \(other.property) '\(other.value)' is profile \(b); not merged")
+        }
+
+        let stored = try owners.first.flatMap { try ProfileStore.load(pk: $0.pk, db: db) }
+        if stored == nil {
+            guard goal.createProfiles else {
+                result.counts.skipped += 1
+                result.skippedNoMatch += 1
+                result.firstSkippedLine = result.firstSkippedLine ?? record.line
+                return
+            }
+            if try ProfileStore.load(id: first.value, db: db) != nil {
+                return fail("no profile has \(first.property) '\(first.value)', but the id '\(first.value)' made from it is another profile's id")
+            }
+        }
+        let old = stored?.profile ?? Profile(id: first.value)
+        var profile = old
+        for (property, value) in identifiers
+        where !profile[property].contains(where: { Identifiers.normalized($0.description, property: property) == value }) {
+            profile[property] = profile[property] + [.string(value)]
+        }
+        for (field, index) in plan.fields {
+            switch ImportMerge.merge(profile[field.to], cell: cells[index], mode: field.mode) {
+            case .success(let values): profile[field.to] = values
+            case .failure(let error): return fail("\(field.from) → \(field.to) (\(field.mode.rawValue)): \(error.message)")
+            }
+        }
+        if let property = goal.listNameProperty {
+            profile[property] = ImportMerge.appending([.string(list)], to: profile[property])
+        }
+
+        let linkedBy = owners.first.map { "\($0.value)" } ?? first.value
+        if let stored {
+            exchanged.append(stored.pk)
+            if profile != old {
+                try ProfileStore.save(pk: stored.pk, old: old, new: profile, db: db, now: now)
+                changed[stored.pk] = profile
+                result.counts.updated += 1
+                result.touched.append(TouchedProfile(profileID: profile.id, identifier: linkedBy, action: "updated"))
+            } else {
+                result.counts.unchanged += 1
+                result.touched.append(TouchedProfile(profileID: profile.id, identifier: linkedBy, action: "unchanged"))
+            }
+        } else {
+            let (outcome, _) = try ProfileStore.upsert(ProfileUpsert(id: profile.id, properties: profile.properties), db: db, now: now)
+            switch outcome {
+            case .created(let pk, _):
+                exchanged.append(pk)
+                changed[pk] = profile
+                result.counts.created += 1
+                result.touched.append(TouchedProfile(profileID: profile.id, identifier: linkedBy, action: "created"))
+            case .rejected(let reason):
+                return fail(reason)
+            case .updated, .unchanged:
+                return fail("profile \(profile.id) appeared while it was being created")
+            }
+        }
+        result.touched = Array(result.touched.suffix(RunLedger.touchedKept))
+    }
+}
+
+extension RunCounts {
+    /// The sum of two tallies (`failed` only when asked: the recorder counts failures through `fail`).
+    func adding(_ other: RunCounts, includingFailed: Bool = true) -> RunCounts {
+        var c = self
+        c.read += other.read
+        c.created += other.created
+        c.updated += other.updated
+        c.unchanged += other.unchanged
+        c.exported += other.exported
+        c.removed += other.removed
+        c.skipped += other.skipped
+        if includingFailed { c.failed += other.failed }
+        return c
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import Logging
+import Testing
+@testable import FerryCore
+
+/// The import's checkpoint logic on an in-memory store: a resumed file skips what was applied.
+@Suite struct SailthruImportResumeTests {
+    /// An API whose list export must not be called (a resume reads the kept file).
+    struct NoExportAPI: SailthruAPI {
+        struct Unexpected: Error {}
+        func user(id: String, key: String) async throws -> SailthruUser { throw Unexpected() }
+        func saveUser(_ update: SailthruUserUpdate) async throws { throw Unexpected() }
+        func deleteUser(id: String, key: String) async throws { throw Unexpected() }
+        func list(named name: String) async throws -> SailthruList { throw Unexpected() }
+        func lists(primaryOnly: Bool) async throws -> [SailthruList] { throw Unexpected() }
+        func saveList(_ list: SailthruListDefinition) async throws -> SailthruList { throw Unexpected() }
+        func deleteList(named name: String) async throws { throw Unexpected() }
+        func startUpdateJob(file: URL, update: [String: JSONValue]?) async throws -> SailthruJob { throw Unexpected() }
+        func startImportJob(list: String, file: URL) async throws -> SailthruJob { throw Unexpected() }
+        func startListExport(list: String, vars: [String]) async throws -> SailthruJob { throw Unexpected() }
+        func job(id: String) async throws -> SailthruJob { throw Unexpected() }
+        func waitForJob(id: String) async throws -> SailthruJob { throw Unexpected() }
+        func exportList(_ list: String, vars: [String], to file: URL) async throws -> SailthruJob { throw Unexpected() }
+    }
+
+    @Test func aResumedImportAppliesOnlyTheRecordsAfterTheCheckpoint() async throws {
+        let dir = TemporaryDirectory()
+        dir.write("schedules/c.yaml", """
+        name: c
+        timezone: UTC
+        schedule: { at: ["02:30"] }
+        destination: { type: sailthru, api_key: "${K}", api_secret: "${S}", base_url: "http://127.0.0.1:9" }
+        goals:
+          - import:
+              lists: [L]
+              match: { email: email }
+              create_profiles: true
+              fields:
+                - { from: order_total, to: lifetime_spend, mode: sum }
+        """)
+        let config = ConfigLoader(environment: ["K": "k", "S": "s"]).load(directory: dir.path + "/schedules")
+        let connection = try #require(config.connection(named: "c"), "\(config.errors)")
+        guard case .sailthruImport(let goal) = connection.goals.first else { Issue.record("no import goal"); return }
+
+        let database = try AppDatabase.inMemory()
+        let kept = dir.write("kept.csv", "Email,order_total\na@x.com,1\nb@x.com,2\nc@x.com,3\nd@x.com,4\n")
+        try ImportCheckpoint.begin(connection: "c", list: "L", file: kept, digest: SailthruImportExecutor.digest(of: URL(fileURLWithPath: kept)),
+                                   runID: 0, at: Date(), db: database)
+        try await database.writer.write { db in
+            try ImportCheckpoint.advance(connection: "c", list: "L", recordsApplied: 2, runID: 0, at: Date(), db: db)
+        }
+
+        let ledger = RunLedger(database: database)
+        let runID = try ledger.start(connection: "c", goal: "import L", trigger: .manual, scheduledAt: nil)
+        let recorder = RunRecorder(ledger: ledger, runID: runID)
+        let context = GoalContext(connection: connection, segments: [], database: database, recorder: recorder,
+                                  progress: SilentProgress(), logger: Logger(label: "test"))
+        let executor = SailthruImportExecutor(goal: goal, api: NoExportAPI(), batchSize: 1,
+                                              stateDirectory: URL(fileURLWithPath: dir.path + "/state"))
+        try await executor.run(in: context)
+
+        let store = ProfileStore(database: database)
+        #expect(try store.count() == 2)
+        #expect(try store.find("a@x.com") == nil)
+        #expect(try store.find("c@x.com")?.profile["lifetime_spend"] == [.number(3)])
+        #expect(try store.find("d@x.com")?.profile["lifetime_spend"] == [.number(4)])
+        #expect(await recorder.counts.read == 2)
+        #expect(try ImportCheckpoint.load(connection: "c", list: "L", db: database) == nil)
+        #expect(!FileManager.default.fileExists(atPath: kept))
+    }
+}
