@@ -56,6 +56,8 @@ struct RunCommand: AsyncParsableCommand {
                     line += " (\(ReportFormat.duration(record.endedAt.map { $0.timeIntervalSince(record.startedAt) })))"
                     if let error = record.error { line += "\n  error: \(error)" }
                     print(line)
+                    // A dry run's plan: counts per outcome with sample profiles.
+                    if dryRun, let plan = try ExportPlan.load(runID: record.id, database: database) { print(plan.text) }
                 }
                 print("details: ferry history show RUN_ID")
                 if records.contains(where: { $0.status != .succeeded }) { throw ExitCode(1) }
@@ -108,7 +110,16 @@ struct LiveGoalFactory: GoalExecutorFactory {
 
     func executor(for goal: Goal, of connection: Connection) throws -> any GoalExecutor {
         switch goal {
-        case .sailthruImport, .sailthruExport, .sendgridExport, .mappExport:
+        case .sailthruExport(let export):
+            guard case .sailthru(let destination) = connection.destination else {
+                throw GoalFailure("a Sailthru export needs a sailthru destination, not \(connection.destination.typeName)")
+            }
+            let client = SailthruClient(
+                configuration: .init(apiKey: destination.apiKey.value, apiSecret: destination.apiSecret.value,
+                                     baseURL: destination.baseURL, initialPollInterval: .milliseconds(200), maxPollInterval: .seconds(10)),
+                transport: CurlHTTPClient(logger: logger))
+            return SailthruExportExecutor(goal: export, api: client)
+        case .sailthruImport, .sendgridExport, .mappExport:
             throw GoalFailure("\(connection.destination.typeName) \(goal.isImport ? "import" : "export") goals are not available in this build yet")
         }
     }

@@ -112,6 +112,7 @@ public struct AppDatabase: Sendable {
                 );
                 """)
         }
+        ExportMigrations.register(in: &migrator)
         return migrator
     }
 }
