@@ -66,6 +66,8 @@ public struct SailthruExportExecutor: GoalExecutor {
             throw GoalFailure("segment '\(goal.segment)' is not defined in segments.yaml")
         }
         var plan = ExportPlan()
+        // The three sending outcomes always show, first, even when zero.
+        for name in ["add", "update", "remove"] { plan.ensure(name) }
 
         // existing_profiles: false — the first run only records who is already there.
         if !goal.existingProfiles {
@@ -100,7 +102,6 @@ public struct SailthruExportExecutor: GoalExecutor {
         let ledger = try state.ledger(lists: goal.lists)
         let outbox = try state.outbox()
         let items = plannedItems(candidates: candidates, ledger: ledger, outbox: outbox, plan: &plan)
-        for name in ["add", "update", "remove"] { plan.ensure(name) }
         let skipped = plan.outcomes.filter { $0.name.hasPrefix("skip") }.reduce(0) { $0 + $1.count }
         await context.recorder.count { $0.skipped += skipped }
         for outcome in plan.outcomes where outcome.name.hasPrefix("skip") {
