@@ -1,0 +1,84 @@
+import Foundation
+import Testing
+
+/// The export under faults: failed batches kept in the outbox, convergence, a killed run.
+@Suite struct SailthruExportFaultTests {
+    /// Users' vars and list names, the part of the sandbox an export decides.
+    static func snapshot(_ h: ExportHarness) throws -> [String: String] {
+        var result: [String: String] = [:]
+        for (email, user) in try h.users() {
+            let vars = user["vars"] as? [String: Any] ?? [:]
+            let lists = (user["lists"] as? [String: Any] ?? [:]).keys.sorted()
+            let data = try JSONSerialization.data(withJSONObject: ["vars": vars, "lists": lists], options: [.sortedKeys])
+            result[email] = String(decoding: data, as: UTF8.self)
+        }
+        return result
+    }
+
+    @Test(arguments: ["job", "user"])
+    func failedBatchesGoToTheOutboxAndTheNextRunSendsThem(method: String) throws {
+        let h = try ExportHarness(["--fail-rate", "1"])
+        h.connection(method: method)
+        try h.load(ExportHarness.profiles(3))
+        let failing = try h.run()
+        #expect(failing.status == 1)
+        #expect(failing.stdout.contains("partial — failed 3"), "\(failing.stdout) \(failing.stderr)")
+        let errors = try h.lastRowErrors()
+        #expect(errors.count == 3)
+        #expect(errors.contains { $0.hasPrefix("profile u0 (u0@example.com): ") }, "\(errors)")
+
+        // Sailthru recovers; meanwhile u2 left the segment, so its unconfirmed add is undone instead.
+        h.server.process.stop()
+        h.server = try SailthruSandboxServer.start([], seeded: false, directory: h.server.directory)
+        try h.load(#"{"id": "u2", "country": "JP"}"# + "\n")
+        let recovered = try h.run()
+        #expect(recovered.status == 0, "\(recovered.stdout) \(recovered.stderr)")
+        #expect(recovered.stdout.contains("created 2 · exported 2 · removed 1"), "\(recovered.stdout)")
+        #expect(try h.members() == ExportHarness.emails(0..<2))
+
+        let quiet = try h.run()
+        #expect(quiet.stdout.contains("succeeded — updated 2 · exported 2 ("), "\(quiet.stdout)")
+    }
+
+    @Test func threeRunsUnderFaultsEndWithTheListEqualToTheSegment() throws {
+        let h = try ExportHarness(["--fail-rate", "0.2", "--drop-connections", "0.1"])
+        try h.load(ExportHarness.profiles(60))
+        _ = try h.run()
+        // Between runs, ten leave and ten new ones arrive.
+        try h.load((0..<10).map { #"{"id": "u\#($0)", "country": "JP"}"# }.joined(separator: "\n") + "\n"
+                   + ExportHarness.profiles(10, start: 60))
+        _ = try h.run()
+        let last = try h.run()
+        #expect(try h.members() == ExportHarness.emails(10..<70), "\(last.stdout) \(last.stderr)")
+    }
+
+    @Test func aRunKilledMidExportThenRerunEndsLikeOneCleanRun() throws {
+        let profiles = ExportHarness.profiles(1500)
+
+        let clean = try ExportHarness()
+        try clean.load(profiles)
+        #expect(try clean.run().status == 0)
+
+        let h = try ExportHarness(jobDelay: 3)
+        try h.load(profiles)
+        let process = Process()
+        process.executableURL = try BuiltProducts.executable("ferry")
+        process.arguments = ["run", "st-export", "--now", "--schedules", h.schedules, "--db", h.ws.db]
+        process.environment = ProcessInfo.processInfo.environment.merging(h.environment) { _, new in new }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        Thread.sleep(forTimeInterval: 1.5)
+        // Mid-export: the jobs are submitted, the ledger not yet advanced.
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+
+        let rerun = try h.run()
+        #expect(rerun.status == 0, "\(rerun.stdout) \(rerun.stderr)")
+        #expect(rerun.stdout.contains("exported 1500"), "\(rerun.stdout)")
+        let history = try BuiltProducts.ferry(["history", "st-export", "--json", "--schedules", h.schedules, "--db", h.ws.db])
+        #expect(history.stdout.contains("\"interrupted\""), "\(history.stdout)")
+        #expect(try h.members() == ExportHarness.emails(0..<1500))
+        #expect(try Self.snapshot(h) == (try Self.snapshot(clean)))
+    }
+}
