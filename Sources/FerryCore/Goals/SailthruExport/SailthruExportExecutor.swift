@@ -90,18 +90,22 @@ public struct SailthruExportExecutor: GoalExecutor {
 
         // Who: segment members with an identifier, consenting, (known to exist), past the baseline.
         var (candidates, toCheck) = try scan(context: context, state: state, plan: &plan)
+        // Users whose existence could not be checked this run are neither sent nor taken off lists.
+        var unresolved = Set<Int64>()
         if !toCheck.isEmpty {
             if context.isDryRun {
                 for candidate in toCheck { plan.add("check in Sailthru first (create_users: false)", sample: candidate.profileIDLabel) }
             } else {
-                candidates += try await lookUp(toCheck, context: context, state: state, plan: &plan)
+                let found = try await lookUp(toCheck, context: context, state: state, plan: &plan)
+                candidates += found.found
+                unresolved = found.unresolved
             }
         }
 
         // What to send: upserts of candidates, removals of leavers; unconfirmed users first.
         let ledger = try state.ledger(lists: goal.lists)
         let outbox = try state.outbox()
-        let items = plannedItems(candidates: candidates, ledger: ledger, outbox: outbox, plan: &plan)
+        let items = plannedItems(candidates: candidates, unresolved: unresolved, ledger: ledger, outbox: outbox, plan: &plan)
         let skipped = plan.outcomes.filter { $0.name.hasPrefix("skip") }.reduce(0) { $0 + $1.count }
         await context.recorder.count { $0.skipped += skipped }
         for outcome in plan.outcomes where outcome.name.hasPrefix("skip") {
@@ -124,8 +128,8 @@ public struct SailthruExportExecutor: GoalExecutor {
         if !goal.removeWhenLeaving {
             // Unconfirmed users who are no longer eligible: nothing to do for them without removal.
             try await context.database.writer.write { db in
-                let eligible = Set(items.map(\.pk))
-                for entry in outbox where !eligible.contains(entry.pk) {
+                let planned = Set(items.map { "\($0.pk)\u{1F}\($0.identifier)" })
+                for entry in outbox where !planned.contains("\(entry.pk)\u{1F}\(entry.identifier)") {
                     try db.execute(sql: "DELETE FROM export_outbox WHERE connection = ? AND profile_pk = ? AND identifier = ?",
                                    arguments: [connection, entry.pk, entry.identifier])
                 }
@@ -204,7 +208,8 @@ public struct SailthruExportExecutor: GoalExecutor {
     }
 
     /// `create_users: false`: asks Sailthru once per unknown user whether it exists, and remembers the answer.
-    func lookUp(_ candidates: [Candidate], context: GoalContext, state: ExportState, plan: inout ExportPlan) async throws -> [Candidate] {
+    func lookUp(_ candidates: [Candidate], context: GoalContext, state: ExportState,
+                plan: inout ExportPlan) async throws -> (found: [Candidate], unresolved: Set<Int64>) {
         let key = goal.matchKey.rawValue
         let results = try await forEach(candidates, concurrency: userConcurrency) { candidate -> (Candidate, Bool?, String?) in
             do {
@@ -218,23 +223,27 @@ public struct SailthruExportExecutor: GoalExecutor {
             }
         }
         var found: [Candidate] = []
+        var unresolved = Set<Int64>()
         for (candidate, exists, failure) in results {
             if let exists {
                 try state.remember(key: key, identifier: candidate.identifier, found: exists, now: context.now)
                 if exists { found.append(candidate) }
                 else { plan.add("skip (not in Sailthru, create_users: false)", sample: candidate.profileIDLabel) }
             } else {
+                unresolved.insert(candidate.pk)
                 await context.recorder.fail(RunRowError(location: "profile \(candidate.profileIDLabel)",
                                                         reason: "could not check whether the user exists: \(failure ?? "unknown error")"))
             }
         }
-        return found
+        return (found, unresolved)
     }
 
-    func plannedItems(candidates: [Candidate], ledger: [Int64: ExportState.LedgerEntry], outbox: [ExportState.OutboxEntry],
-                      plan: inout ExportPlan) -> [Item] {
+    /// Upserts for candidates, removals for ledger users no longer eligible, and a removal for every
+    /// unconfirmed (outbox) user no other item covers, since its call may have reached Sailthru.
+    func plannedItems(candidates: [Candidate], unresolved: Set<Int64> = [], ledger: [Int64: ExportState.LedgerEntry],
+                      outbox: [ExportState.OutboxEntry], plan: inout ExportPlan) -> [Item] {
         let pending = Set(outbox.map(\.pk))
-        let eligible = Set(candidates.map(\.pk))
+        let eligible = Set(candidates.map(\.pk)).union(unresolved)
         var first: [Item] = []
         var rest: [Item] = []
         for candidate in candidates {
@@ -247,22 +256,22 @@ public struct SailthruExportExecutor: GoalExecutor {
             if pending.contains(candidate.pk) { first.append(item) } else { rest.append(item) }
             if let entry, entry.identifier != candidate.identifier, goal.removeWhenLeaving {
                 // The identifier changed: the old user keeps ferry's lists unless taken off.
-                first.append(Item(pk: candidate.pk, profileID: candidate.profileID, identifier: entry.identifier,
-                                  operation: .remove, lists: entry.lists.sorted(), touchesLedger: false))
+                let old = Item(pk: candidate.pk, profileID: candidate.profileID, identifier: entry.identifier,
+                               operation: .remove, lists: entry.lists.sorted(), touchesLedger: false)
+                plan.add("remove", sample: old.label)
+                first.append(old)
             }
         }
         guard goal.removeWhenLeaving else { return first + rest }
-        var removing = Set<Int64>()
         for (pk, entry) in ledger.sorted(by: { $0.key < $1.key }) where !eligible.contains(pk) {
             let item = Item(pk: pk, profileID: entry.profileID, identifier: entry.identifier, operation: .remove,
                             lists: entry.lists.sorted(), touchesLedger: true)
             plan.add("remove", sample: item.label)
-            removing.insert(pk)
             if pending.contains(pk) { first.append(item) } else { rest.append(item) }
         }
-        // Unconfirmed adds (a failed batch, a killed run) of users no longer eligible may have reached Sailthru.
-        for entry in outbox where entry.operation != "remove" && !eligible.contains(entry.pk) && !removing.contains(entry.pk) {
-            removing.insert(entry.pk)
+        var covered = Set((first + rest).map { "\($0.pk)\u{1F}\($0.identifier)" })
+        for entry in outbox where !unresolved.contains(entry.pk) && !goal.lists.isEmpty {
+            guard covered.insert("\(entry.pk)\u{1F}\(entry.identifier)").inserted else { continue }
             let item = Item(pk: entry.pk, profileID: entry.profileID, identifier: entry.identifier, operation: .remove,
                             lists: goal.lists, touchesLedger: false)
             plan.add("remove", sample: item.label)
