@@ -85,6 +85,7 @@ final class RecordingSailthru: SailthruAPI, @unchecked Sendable {
         #expect(identifiers == ["new@x.com"])
         let outbox = try await database.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM export_outbox") }
         #expect(outbox == 0)
+        #expect(try DataExchange.counts(database: database) == ["c": 1])
     }
 
     func run(_ executor: SailthruExportExecutor, database: AppDatabase, segments: [SegmentDefinition]) async throws {

@@ -14,6 +14,11 @@ final class ExportHarness: @unchecked Sendable {
         connection()
     }
 
+    /// Starts the harness with its sandbox off the cooperative pool (starting waits for the readiness line).
+    static func make(_ sandboxArguments: [String] = [], seeded: Bool = false, jobDelay: Double = 0.2) async throws -> ExportHarness {
+        try await offPool { try ExportHarness(sandboxArguments, seeded: seeded, jobDelay: jobDelay) }
+    }
+
     deinit { server.stop() }
 
     var schedules: String { ws.path + "/Schedules" }
@@ -69,20 +74,30 @@ final class ExportHarness: @unchecked Sendable {
     }
 
     /// Loads JSON Lines profiles into the store.
-    func load(_ jsonl: String) throws {
+    func load(_ jsonl: String) async throws {
         let file = ws.write("profiles-\(UUID().uuidString).jsonl", jsonl)
-        let result = try BuiltProducts.ferry(["profiles", "load", file, "--schedules", schedules, "--db", ws.db])
+        let arguments = ["profiles", "load", file, "--schedules", schedules, "--db", ws.db]
+        let result = try await offPool { try BuiltProducts.ferry(arguments) }
         #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
     }
 
     /// `ferry run st-export --now` plus `extra`.
-    func run(_ extra: [String] = []) throws -> CommandResult {
-        try BuiltProducts.ferry(["run", "st-export", "--now", "--schedules", schedules, "--db", ws.db] + extra, environment: environment)
+    func run(_ extra: [String] = []) async throws -> CommandResult {
+        let arguments = ["run", "st-export", "--now", "--schedules", schedules, "--db", ws.db] + extra
+        let environment = environment
+        return try await offPool { try BuiltProducts.ferry(arguments, environment: environment) }
+    }
+
+    /// The sandbox's state (`ferry-sandbox sailthru dump`), read off the cooperative pool.
+    func dump() async throws -> [String: Any] {
+        let server = server
+        let data = try await offPool { try JSONSerialization.data(withJSONObject: try server.dump()) }
+        return (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
     }
 
     /// The sandbox's users, by email.
-    func users() throws -> [String: [String: Any]] {
-        let dump = try server.dump()
+    func users() async throws -> [String: [String: Any]] {
+        let dump = try await self.dump()
         var users: [String: [String: Any]] = [:]
         for user in dump["users"] as? [[String: Any]] ?? [] {
             if let email = (user["keys"] as? [String: Any])?["email"] as? String { users[email] = user }
@@ -91,29 +106,39 @@ final class ExportHarness: @unchecked Sendable {
     }
 
     /// The emails on a sandbox list.
-    func members(of list: String = ExportHarness.list) throws -> Set<String> {
-        Set(try users().filter { (($0.value["lists"] as? [String: Any]) ?? [:])[list] != nil }.keys)
+    func members(of list: String = ExportHarness.list) async throws -> Set<String> {
+        Set(try await users().filter { (($0.value["lists"] as? [String: Any]) ?? [:])[list] != nil }.keys)
     }
 
     /// The names of the sandbox's lists.
-    func listNames() throws -> Set<String> {
-        Set((try server.dump()["lists"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String })
+    func listNames() async throws -> Set<String> {
+        let dump = try await self.dump()
+        return Set((dump["lists"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String })
     }
 
     /// The newest run as `ferry history --json` shows it.
-    func lastRun() throws -> [String: Any] {
-        let history = try BuiltProducts.ferry(["history", "st-export", "--json", "--limit", "1", "--schedules", schedules, "--db", ws.db])
+    func lastRun() async throws -> [String: Any] {
+        let arguments = ["history", "st-export", "--json", "--limit", "1", "--schedules", schedules, "--db", ws.db]
+        let history = try await offPool { try BuiltProducts.ferry(arguments) }
         let object = (try? JSONSerialization.jsonObject(with: Data(history.stdout.utf8))) as? [String: Any] ?? [:]
         return (object["runs"] as? [[String: Any]])?.first ?? [:]
     }
 
     /// The newest run's row errors as `location: reason` lines.
-    func lastRowErrors() throws -> [String] {
-        ((try lastRun()["row_errors"] as? [[String: Any]]) ?? []).map { "\($0["location"] ?? ""): \($0["reason"] ?? "")" }
+    func lastRowErrors() async throws -> [String] {
+        ((try await lastRun()["row_errors"] as? [[String: Any]]) ?? []).map { "\($0["location"] ?? ""): \($0["reason"] ?? "")" }
     }
 
     /// Emails `prefixN@example.com` for `range`.
     static func emails(_ range: Range<Int>, prefix: String = "u") -> Set<String> {
         Set(range.map { "\(prefix)\($0)@example.com" })
+    }
+}
+
+/// Runs a blocking call (a child process) on a plain thread, so waiting never holds a cooperative-pool
+/// thread that other tests' async work needs (on 2 cores the pool has only 2).
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
     }
 }

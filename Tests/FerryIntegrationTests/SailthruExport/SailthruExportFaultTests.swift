@@ -4,9 +4,9 @@ import Testing
 /// The export under faults: failed batches kept in the outbox, convergence, a killed run.
 @Suite struct SailthruExportFaultTests {
     /// Users' vars and list names, the part of the sandbox an export decides.
-    static func snapshot(_ h: ExportHarness) throws -> [String: String] {
+    static func snapshot(_ h: ExportHarness) async throws -> [String: String] {
         var result: [String: String] = [:]
-        for (email, user) in try h.users() {
+        for (email, user) in try await h.users() {
             let vars = user["vars"] as? [String: Any] ?? [:]
             let lists = (user["lists"] as? [String: Any] ?? [:]).keys.sorted()
             let data = try JSONSerialization.data(withJSONObject: ["vars": vars, "lists": lists], options: [.sortedKeys])
@@ -16,51 +16,52 @@ import Testing
     }
 
     @Test(arguments: ["job", "user"])
-    func failedBatchesGoToTheOutboxAndTheNextRunSendsThem(method: String) throws {
-        let h = try ExportHarness(["--fail-rate", "1"])
+    func failedBatchesGoToTheOutboxAndTheNextRunSendsThem(method: String) async throws {
+        let h = try await ExportHarness.make(["--fail-rate", "1"])
         h.connection(method: method)
-        try h.load(ExportHarness.profiles(3))
-        let failing = try h.run()
+        try await h.load(ExportHarness.profiles(3))
+        let failing = try await h.run()
         #expect(failing.status == 1)
         #expect(failing.stdout.contains("partial — failed 3"), "\(failing.stdout) \(failing.stderr)")
-        let errors = try h.lastRowErrors()
+        let errors = try await h.lastRowErrors()
         #expect(errors.count == 3)
         #expect(errors.contains { $0.hasPrefix("profile u0 (u0@example.com): ") }, "\(errors)")
 
         // Sailthru recovers; meanwhile u2 left the segment, so its unconfirmed add is undone instead.
         h.server.process.stop()
-        h.server = try SailthruSandboxServer.start([], seeded: false, directory: h.server.directory)
-        try h.load(#"{"id": "u2", "country": "JP"}"# + "\n")
-        let recovered = try h.run()
+        let directory = h.server.directory
+        h.server = try await offPool { try SailthruSandboxServer.start([], seeded: false, directory: directory) }
+        try await h.load(#"{"id": "u2", "country": "JP"}"# + "\n")
+        let recovered = try await h.run()
         #expect(recovered.status == 0, "\(recovered.stdout) \(recovered.stderr)")
         #expect(recovered.stdout.contains("created 2 · exported 2 · removed 1"), "\(recovered.stdout)")
-        #expect(try h.members() == ExportHarness.emails(0..<2))
+        #expect(try await h.members() == ExportHarness.emails(0..<2))
 
-        let quiet = try h.run()
+        let quiet = try await h.run()
         #expect(quiet.stdout.contains("succeeded — updated 2 · exported 2 ("), "\(quiet.stdout)")
     }
 
-    @Test func threeRunsUnderFaultsEndWithTheListEqualToTheSegment() throws {
-        let h = try ExportHarness(["--fail-rate", "0.2", "--drop-connections", "0.1"])
-        try h.load(ExportHarness.profiles(60))
-        _ = try h.run()
+    @Test func threeRunsUnderFaultsEndWithTheListEqualToTheSegment() async throws {
+        let h = try await ExportHarness.make(["--fail-rate", "0.2", "--drop-connections", "0.1"])
+        try await h.load(ExportHarness.profiles(60))
+        _ = try await h.run()
         // Between runs, ten leave and ten new ones arrive.
-        try h.load((0..<10).map { #"{"id": "u\#($0)", "country": "JP"}"# }.joined(separator: "\n") + "\n"
+        try await h.load((0..<10).map { #"{"id": "u\#($0)", "country": "JP"}"# }.joined(separator: "\n") + "\n"
                    + ExportHarness.profiles(10, start: 60))
-        _ = try h.run()
-        let last = try h.run()
-        #expect(try h.members() == ExportHarness.emails(10..<70), "\(last.stdout) \(last.stderr)")
+        _ = try await h.run()
+        let last = try await h.run()
+        #expect(try await h.members() == ExportHarness.emails(10..<70), "\(last.stdout) \(last.stderr)")
     }
 
-    @Test func aRunKilledMidExportThenRerunEndsLikeOneCleanRun() throws {
-        let profiles = ExportHarness.profiles(1500)
+    @Test func aRunKilledMidExportThenRerunEndsLikeOneCleanRun() async throws {
+        let profiles = ExportHarness.profiles(400)
 
-        let clean = try ExportHarness()
-        try clean.load(profiles)
-        #expect(try clean.run().status == 0)
+        let clean = try await ExportHarness.make()
+        try await clean.load(profiles)
+        #expect(try await clean.run().status == 0)
 
-        let h = try ExportHarness(jobDelay: 3)
-        try h.load(profiles)
+        let h = try await ExportHarness.make(jobDelay: 3)
+        try await h.load(profiles)
         let process = Process()
         process.executableURL = try BuiltProducts.executable("ferry")
         process.arguments = ["run", "st-export", "--now", "--schedules", h.schedules, "--db", h.ws.db]
@@ -68,17 +69,18 @@ import Testing
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        Thread.sleep(forTimeInterval: 1.5)
+        try await Task.sleep(for: .milliseconds(1500))
         // Mid-export: the jobs are submitted, the ledger not yet advanced.
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
 
-        let rerun = try h.run()
+        let rerun = try await h.run()
         #expect(rerun.status == 0, "\(rerun.stdout) \(rerun.stderr)")
-        #expect(rerun.stdout.contains("exported 1500"), "\(rerun.stdout)")
-        let history = try BuiltProducts.ferry(["history", "st-export", "--json", "--schedules", h.schedules, "--db", h.ws.db])
+        #expect(rerun.stdout.contains("exported 400"), "\(rerun.stdout)")
+        let arguments = ["history", "st-export", "--json", "--schedules", h.schedules, "--db", h.ws.db]
+        let history = try await offPool { try BuiltProducts.ferry(arguments) }
         #expect(history.stdout.contains("\"interrupted\""), "\(history.stdout)")
-        #expect(try h.members() == ExportHarness.emails(0..<1500))
-        #expect(try Self.snapshot(h) == (try Self.snapshot(clean)))
+        #expect(try await h.members() == ExportHarness.emails(0..<400))
+        #expect(try await Self.snapshot(h) == (try await Self.snapshot(clean)))
     }
 }

@@ -494,7 +494,8 @@ public struct SailthruExportExecutor: GoalExecutor {
 
     /// Errors after which no call can succeed: the run stops at once and sends nothing more.
     static func rethrowIfFatal(_ error: any Error) throws {
-        if error is CancellationError { throw error }
+        // Already decided (a nested send hit a fatal error): pass it on unchanged.
+        if error is CancellationError || error is GoalFailure { throw error }
         guard let error = error as? SailthruError else { return }
         switch error.kind {
         case .signatureMismatch:
