@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// The Sailthru export goal end to end: the built `ferry` against `ferry-sandbox sailthru`.
-@Suite struct SailthruExportTests {
+@Suite struct SailthruExportGoalTests {
     /// Runs of spaces as one (plan columns are padded).
     static func squeezed(_ text: String) -> String {
         text.replacingOccurrences(of: " {2,}", with: " ", options: .regularExpression)
