@@ -19,7 +19,11 @@ final class ExportHarness: @unchecked Sendable {
         try await offPool { try ExportHarness(sandboxArguments, seeded: seeded, jobDelay: jobDelay) }
     }
 
-    deinit { server.stop() }
+    // Stopping waits for the process: do it on the child-process queue, never on a pool thread.
+    deinit {
+        let server = server
+        childProcessQueue.async { server.stop() }
+    }
 
     var schedules: String { ws.path + "/Schedules" }
 
@@ -135,10 +139,15 @@ final class ExportHarness: @unchecked Sendable {
     }
 }
 
-/// Runs a blocking call (a child process) on a plain thread, so waiting never holds a cooperative-pool
-/// thread that other tests' async work needs (on 2 cores the pool has only 2).
+/// Runs a blocking call (a child process) off the cooperative pool, so waiting never holds a pool
+/// thread other tests' async work needs (on 2 cores the pool has only 2). Calls go through one serial
+/// queue: Foundation's `Process` on Linux can miss a child's exit when many are spawned and awaited
+/// from several threads at once, which hung a whole test run.
 func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+        childProcessQueue.async { continuation.resume(with: Result { try body() }) }
     }
 }
+
+/// The one queue the export tests start and await child processes on.
+let childProcessQueue = DispatchQueue(label: "ferry.export-tests.child-processes")

@@ -62,23 +62,29 @@ import Testing
 
         let h = try await ExportHarness.make(jobDelay: 3)
         try await h.load(profiles)
-        let process = Process()
-        process.executableURL = try BuiltProducts.executable("ferry")
-        process.arguments = ["run", "st-export", "--now", "--schedules", h.schedules, "--db", h.ws.db]
-        process.environment = ProcessInfo.processInfo.environment.merging(h.environment) { _, new in new }
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let arguments = ["run", "st-export", "--now", "--schedules", h.schedules, "--db", h.ws.db]
+        let environment = ProcessInfo.processInfo.environment.merging(h.environment) { _, new in new }
+        let executable = try BuiltProducts.executable("ferry")
+        let process = try await offPool {
+            let process = Process()
+            process.executableURL = executable
+            process.arguments = arguments
+            process.environment = environment
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            return process.processIdentifier
+        }
         try await Task.sleep(for: .milliseconds(1500))
         // Mid-export: the jobs are submitted, the ledger not yet advanced.
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        kill(process, SIGKILL)
+        try await Task.sleep(for: .milliseconds(200))
 
         let rerun = try await h.run()
         #expect(rerun.status == 0, "\(rerun.stdout) \(rerun.stderr)")
         #expect(rerun.stdout.contains("exported 400"), "\(rerun.stdout)")
-        let arguments = ["history", "st-export", "--json", "--schedules", h.schedules, "--db", h.ws.db]
-        let history = try await offPool { try BuiltProducts.ferry(arguments) }
+        let historyArguments = ["history", "st-export", "--json", "--schedules", h.schedules, "--db", h.ws.db]
+        let history = try await offPool { try BuiltProducts.ferry(historyArguments) }
         #expect(history.stdout.contains("\"interrupted\""), "\(history.stdout)")
         #expect(try await h.members() == ExportHarness.emails(0..<400))
         #expect(try await Self.snapshot(h) == (try await Self.snapshot(clean)))
