@@ -56,6 +56,8 @@ struct RunCommand: AsyncParsableCommand {
                     line += " (\(ReportFormat.duration(record.endedAt.map { $0.timeIntervalSince(record.startedAt) })))"
                     if let error = record.error { line += "\n  error: \(error)" }
                     print(line)
+                    // A dry run's plan: counts per outcome with sample profiles.
+                    if dryRun, let plan = try ExportPlan.load(runID: record.id, database: database) { print(plan.text) }
                 }
                 print("details: ferry history show RUN_ID")
                 if records.contains(where: { $0.status != .succeeded }) { throw ExitCode(1) }
@@ -109,12 +111,11 @@ struct LiveGoalFactory: GoalExecutorFactory {
     func executor(for goal: Goal, of connection: Connection) throws -> any GoalExecutor {
         switch (goal, connection.destination) {
         case (.sailthruImport(let importGoal), .sailthru(let destination)):
-            let client = SailthruClient(
-                configuration: .init(apiKey: destination.apiKey.value, apiSecret: destination.apiSecret.value, baseURL: destination.baseURL),
-                transport: CurlHTTPClient(logger: logger))
             // FERRY_IMPORT_BATCH_SIZE: rows per transaction and checkpoint (tests make it small to land a kill mid-list).
             let batchSize = ProcessInfo.processInfo.environment["FERRY_IMPORT_BATCH_SIZE"].flatMap(Int.init) ?? 2000
-            return SailthruImportExecutor(goal: importGoal, api: client, batchSize: batchSize)
+            return SailthruImportExecutor(goal: importGoal, api: sailthruClient(destination), batchSize: batchSize)
+        case (.sailthruExport(let export), .sailthru(let destination)):
+            return SailthruExportExecutor(goal: export, api: sailthruClient(destination))
         case (.mappExport(let export), .mapp(let destination)):
             // A tuning knob for file splitting (and for tests that split small files); Mapp's limit is 50 MB.
             let limit = ProcessInfo.processInfo.environment["FERRY_MAPP_MAX_FILE_BYTES"].flatMap(Int.init) ?? 50_000_000
@@ -122,7 +123,16 @@ struct LiveGoalFactory: GoalExecutorFactory {
         case (.sendgridExport(let export), .sendgrid(let destination)):
             return SendGridExportExecutor.live(goal: export, destination: destination, transport: CurlHTTPClient(logger: logger))
         case (.sailthruImport, _), (.sailthruExport, _), (.sendgridExport, _), (.mappExport, _):
-            throw GoalFailure("\(connection.destination.typeName) \(goal.isImport ? "import" : "export") goals are not available in this build yet")
+            // The config parser pairs goals with their destination type; this guards hand-built connections.
+            throw GoalFailure("the goal '\(goal.label)' does not fit a \(connection.destination.typeName) destination")
         }
+    }
+
+    /// A Sailthru client on libcurl; job polls start at 200 ms (the sandbox and small jobs finish fast) and back off to 10 s.
+    private func sailthruClient(_ destination: SailthruDestination) -> SailthruClient {
+        SailthruClient(
+            configuration: .init(apiKey: destination.apiKey.value, apiSecret: destination.apiSecret.value,
+                                 baseURL: destination.baseURL, initialPollInterval: .milliseconds(200), maxPollInterval: .seconds(10)),
+            transport: CurlHTTPClient(logger: logger))
     }
 }

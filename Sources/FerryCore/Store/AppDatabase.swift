@@ -119,6 +119,7 @@ public struct AppDatabase: Sendable {
         }
         SendGridSyncStore.register(in: &migrator)
         ImportMigrations.register(in: &migrator)
+        ExportMigrations.register(in: &migrator)
         return migrator
     }
 }

@@ -1,13 +1,5 @@
 import Foundation
 
-/// Runs blocking work (waiting for a child process, polling a file) on its own thread, so the two-core
-/// machine's cooperative pool stays free for the tests running alongside (their timing checks notice).
-func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
-    }
-}
-
 extension SailthruSandboxServer {
     /// `with`, but started and stopped off the cooperative pool.
     static func withOffPool<T: Sendable>(_ extra: [String], _ body: @Sendable (SailthruSandboxServer) async throws -> T) async throws -> T {

@@ -1,0 +1,124 @@
+import Foundation
+import GRDB
+
+/// One connection's export sync state: the membership ledger, the outbox, known users and the baseline.
+///
+/// The ledger holds who ferry put on which list (and with which identifier); it changes only after
+/// Sailthru accepted the call or job. The outbox holds users whose call is in flight or failed: rows are
+/// written before sending and deleted after acceptance, so a crash or a failed batch leaves them for the
+/// next run, which sends them first (with fresh data) or takes them off the lists if they left since.
+struct ExportState: Sendable {
+    let database: AppDatabase
+    let connection: String
+
+    /// A ledger entry: the lists a profile is on through ferry, and the identifier it was sent with.
+    struct LedgerEntry: Sendable {
+        var profileID: String
+        var identifier: String
+        var lists: Set<String>
+    }
+
+    /// A user whose last call was not confirmed.
+    struct OutboxEntry: Sendable {
+        var pk: Int64
+        var profileID: String
+        var identifier: String
+        var operation: String
+        var reason: String?
+    }
+
+    func ledger(lists: [String]) throws -> [Int64: LedgerEntry] {
+        try database.writer.read { db in
+            var entries: [Int64: LedgerEntry] = [:]
+            let cursor = try Row.fetchCursor(db, sql: """
+                SELECT list, profile_pk, profile_id, identifier FROM export_membership WHERE connection = ?
+                """, arguments: [connection])
+            let wanted = Set(lists)
+            while let row = try cursor.next() {
+                let list: String = row["list"]
+                guard wanted.contains(list) else { continue }
+                let pk: Int64 = row["profile_pk"]
+                entries[pk, default: LedgerEntry(profileID: row["profile_id"], identifier: row["identifier"], lists: [])]
+                    .lists.insert(list)
+            }
+            return entries
+        }
+    }
+
+    func outbox() throws -> [OutboxEntry] {
+        try database.writer.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT profile_pk, profile_id, identifier, operation, reason FROM export_outbox
+                WHERE connection = ? ORDER BY queued_at, profile_pk
+                """, arguments: [connection]).map {
+                OutboxEntry(pk: $0["profile_pk"], profileID: $0["profile_id"], identifier: $0["identifier"],
+                            operation: $0["operation"], reason: $0["reason"])
+            }
+        }
+    }
+
+    /// Known users of one key kind: identifier → whether it exists in Sailthru. Negative answers expire
+    /// after `negativeTTL`, so a user created in Sailthru later is picked up.
+    func knownUsers(key: String, now: Date, negativeTTL: TimeInterval) throws -> [String: Bool] {
+        try database.writer.read { db in
+            var known: [String: Bool] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT identifier, found FROM export_known_user
+                WHERE connection = ? AND key = ? AND (found = 1 OR checked_at > ?)
+                """, arguments: [connection, key, now.timeIntervalSince1970 - negativeTTL]) {
+                known[row["identifier"]] = (row["found"] as Int) != 0
+            }
+            return known
+        }
+    }
+
+    func remember(key: String, identifier: String, found: Bool, now: Date) throws {
+        try database.writer.write { db in
+            try Self.remember(connection: connection, key: key, identifier: identifier, found: found, now: now, db: db)
+        }
+    }
+
+    static func remember(connection: String, key: String, identifier: String, found: Bool, now: Date, db: Database) throws {
+        try db.execute(sql: "INSERT OR REPLACE INTO export_known_user (connection, key, identifier, found, checked_at) VALUES (?, ?, ?, ?, ?)",
+                       arguments: [connection, key, identifier, found ? 1 : 0, now.timeIntervalSince1970])
+    }
+
+    // MARK: - Baseline
+
+    func baselineTaken(segment: String) throws -> Date? {
+        try database.writer.read { db in
+            try Double.fetchOne(db, sql: "SELECT taken_at FROM export_baseline_taken WHERE connection = ? AND segment = ?",
+                                arguments: [connection, segment]).map(Date.init(timeIntervalSince1970:))
+        }
+    }
+
+    func memberCount(segment: String) throws -> Int {
+        try database.writer.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM segment_member WHERE segment = ?", arguments: [segment]) ?? 0
+        }
+    }
+
+    /// Records the segment's current members as the baseline; returns how many.
+    func takeBaseline(segment: String, now: Date) throws -> Int {
+        try database.writer.write { db in
+            try db.execute(sql: """
+                INSERT OR IGNORE INTO export_baseline (connection, segment, profile_pk)
+                SELECT ?, segment, profile_pk FROM segment_member WHERE segment = ?
+                """, arguments: [connection, segment])
+            try db.execute(sql: "INSERT OR REPLACE INTO export_baseline_taken (connection, segment, taken_at) VALUES (?, ?, ?)",
+                           arguments: [connection, segment, now.timeIntervalSince1970])
+            return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM export_baseline WHERE connection = ? AND segment = ?",
+                                    arguments: [connection, segment]) ?? 0
+        }
+    }
+
+    /// Baseline members that left the segment lose their baseline status: if they come back, they entered after it.
+    func pruneBaseline(segment: String) throws {
+        try database.writer.write { db in
+            try db.execute(sql: """
+                DELETE FROM export_baseline WHERE connection = ? AND segment = ?
+                  AND profile_pk NOT IN (SELECT profile_pk FROM segment_member WHERE segment = ?)
+                """, arguments: [connection, segment, segment])
+        }
+    }
+}

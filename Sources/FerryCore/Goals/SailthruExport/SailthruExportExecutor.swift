@@ -1,0 +1,548 @@
+import Foundation
+import GRDB
+import Logging
+
+/// Segment → Sailthru users and lists (DESIGN.md "Sailthru export"), through update jobs or `/user` calls.
+public struct SailthruExportExecutor: GoalExecutor {
+    public var goal: SailthruExportGoal
+    public var api: any SailthruAPI
+    /// Users per update job (Sailthru batches are at most 1000).
+    public var batchSize: Int
+    /// Update jobs in flight at once.
+    public var jobConcurrency: Int
+    /// `/user` calls in flight at once.
+    public var userConcurrency: Int
+    /// How long a "not in Sailthru" answer is trusted before the user is looked up again.
+    public var negativeLookupTTL: TimeInterval
+
+    /// A run removing more than this many users of a list (and more than `max_removal_fraction`) is refused.
+    public static let massRemovalMinimum = 1000
+
+    public init(goal: SailthruExportGoal, api: any SailthruAPI, batchSize: Int = 1000, jobConcurrency: Int = 3,
+                userConcurrency: Int = 8, negativeLookupTTL: TimeInterval = 86_400) {
+        self.goal = goal
+        self.api = api
+        self.batchSize = max(1, min(batchSize, 1000))
+        self.jobConcurrency = max(1, jobConcurrency)
+        self.userConcurrency = max(1, userConcurrency)
+        self.negativeLookupTTL = negativeLookupTTL
+    }
+
+    /// One user line to send.
+    struct Item: Sendable {
+        enum Operation: String, Sendable { case add, update, remove }
+        var pk: Int64
+        var profileID: String
+        var identifier: String
+        var operation: Operation
+        /// Lists to take the user off (removals).
+        var lists: [String]
+        /// Whether acceptance changes the ledger (false for taking an old identifier off after it changed,
+        /// or for a user that may have been added by an unconfirmed call).
+        var touchesLedger: Bool
+
+        var label: String { "\(profileID) (\(identifier))" }
+    }
+
+    /// How one item ended.
+    enum Outcome: Sendable {
+        case accepted
+        case failed(reason: String, retryable: Bool)
+    }
+
+    /// A profile that passed every filter.
+    struct Candidate: Sendable {
+        var pk: Int64
+        var profileID: String
+        var identifier: String
+    }
+
+    public func run(in context: GoalContext) async throws {
+        let connection = context.connection.name
+        let state = ExportState(database: context.database, connection: connection)
+        let logger = context.logger
+        try ProfileStore(database: context.database).refreshSegments(context.segments, now: context.now)
+        guard context.segments.contains(where: { $0.name == goal.segment }) else {
+            throw GoalFailure("segment '\(goal.segment)' is not defined in segments.yaml")
+        }
+        var plan = ExportPlan()
+        // The three sending outcomes always show, first, even when zero.
+        for name in ["add", "update", "remove"] { plan.ensure(name) }
+
+        // existing_profiles: false — the first run only records who is already there.
+        if !goal.existingProfiles {
+            if try state.baselineTaken(segment: goal.segment) == nil {
+                if context.isDryRun {
+                    let size = try state.memberCount(segment: goal.segment)
+                    plan.notes.append("first run: \(size) current members of '\(goal.segment)' would become the baseline (existing_profiles: false); nobody would be sent")
+                    try await save(plan, context: context)
+                    return
+                }
+                let size = try state.takeBaseline(segment: goal.segment, now: context.now)
+                plan.notes.append("first run: recorded \(size) current members of '\(goal.segment)' as the baseline (existing_profiles: false); nobody was sent")
+                logger.info("baseline recorded", metadata: ["members": "\(size)"])
+                await context.recorder.count { $0.skipped += size }
+                try await save(plan, context: context)
+                return
+            }
+            if !context.isDryRun { try state.pruneBaseline(segment: goal.segment) }
+        }
+
+        // Who: segment members with an identifier, consenting, (known to exist), past the baseline.
+        var (candidates, toCheck) = try scan(context: context, state: state, plan: &plan)
+        // Users whose existence could not be checked this run are neither sent nor taken off lists.
+        var unresolved = Set<Int64>()
+        if !toCheck.isEmpty {
+            if context.isDryRun {
+                for candidate in toCheck { plan.add("check in Sailthru first (create_users: false)", sample: candidate.profileIDLabel) }
+            } else {
+                let found = try await lookUp(toCheck, context: context, state: state, plan: &plan)
+                candidates += found.found
+                unresolved = found.unresolved
+            }
+        }
+
+        // What to send: upserts of candidates, removals of leavers; unconfirmed users first.
+        let ledger = try state.ledger(lists: goal.lists)
+        let outbox = try state.outbox()
+        let items = plannedItems(candidates: candidates, unresolved: unresolved, ledger: ledger, outbox: outbox, plan: &plan)
+        let skipped = plan.outcomes.filter { $0.name.hasPrefix("skip") }.reduce(0) { $0 + $1.count }
+        await context.recorder.count { $0.skipped += skipped }
+        for outcome in plan.outcomes where outcome.name.hasPrefix("skip") {
+            logger.info("skipped", metadata: ["reason": "\(outcome.name)", "profiles": "\(outcome.count)"])
+        }
+
+        // The circuit breaker: a broken segment must not empty a list.
+        if let refusal = massRemoval(items: items, ledger: ledger, allowed: context.allowsMassRemoval) {
+            plan.notes.append(context.isDryRun ? "a real run would fail: \(refusal)" : refusal)
+            try await save(plan, context: context)
+            if !context.isDryRun { throw GoalFailure(refusal) }
+            return
+        }
+        if context.isDryRun {
+            plan.notes.insert("dry run: nothing was sent", at: 0)
+            try await save(plan, context: context)
+            logger.info("dry run plan", metadata: ["plan": "\(plan.outcomes.map { "\($0.name) \($0.count)" }.joined(separator: ", "))"])
+            return
+        }
+        if !goal.removeWhenLeaving {
+            // Unconfirmed users who are no longer eligible: nothing to do for them without removal.
+            try await context.database.writer.write { db in
+                let planned = Set(items.map { "\($0.pk)\u{1F}\($0.identifier)" })
+                for entry in outbox where !planned.contains("\(entry.pk)\u{1F}\(entry.identifier)") {
+                    try db.execute(sql: "DELETE FROM export_outbox WHERE connection = ? AND profile_pk = ? AND identifier = ?",
+                                   arguments: [connection, entry.pk, entry.identifier])
+                }
+            }
+        }
+
+        try await ensureLists(context: context)
+
+        // Send, a batch at a time; each batch commits its ledger changes with its progress.
+        let batches = stride(from: 0, to: items.count, by: batchSize).map { Array(items[$0..<min($0 + batchSize, items.count)]) }
+        let inFlight = goal.method == .job ? jobConcurrency : 1
+        var done = 0
+        await context.progress.progress(label: "export \(goal.segment)", done: 0, total: items.count)
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            var running = 0
+            for batch in batches {
+                if running == inFlight, let finished = try await group.next() {
+                    running -= 1
+                    done += finished
+                    await context.progress.progress(label: "export \(goal.segment)", done: done, total: items.count)
+                }
+                group.addTask { try await self.send(batch, context: context, state: state) }
+                running += 1
+            }
+            while let finished = try await group.next() {
+                done += finished
+                await context.progress.progress(label: "export \(goal.segment)", done: done, total: items.count)
+            }
+        }
+        try await save(plan, context: context)
+    }
+
+    // MARK: - Planning
+
+    /// Streams the segment's members (one decoded profile at a time) and sorts them into candidates,
+    /// users to look up first, and skips by reason.
+    func scan(context: GoalContext, state: ExportState, plan: inout ExportPlan) throws -> ([Candidate], [Candidate]) {
+        let objectives = Set(context.connection.objectives)
+        let known = goal.createUsers ? [:] : try state.knownUsers(key: goal.matchKey.rawValue, now: context.now,
+                                                                 negativeTTL: negativeLookupTTL)
+        let ledgerIdentifiers = goal.createUsers ? [:] : try state.ledger(lists: goal.lists).mapValues(\.identifier)
+        return try context.database.writer.read { db in
+            var candidates: [Candidate] = []
+            var toCheck: [Candidate] = []
+            let cursor = try Row.fetchCursor(db, sql: """
+                SELECT p.pk, p.id, p.properties, p.created_at, p.updated_at,
+                       EXISTS (SELECT 1 FROM export_baseline b
+                               WHERE b.connection = ? AND b.segment = m.segment AND b.profile_pk = p.pk) AS in_baseline
+                FROM segment_member m JOIN profile p ON p.pk = m.profile_pk
+                WHERE m.segment = ? ORDER BY m.entered_at, p.pk
+                """, arguments: [context.connection.name, goal.segment])
+            while let row = try cursor.next() {
+                let stored = try ProfileStore.decode(row)
+                let profile = stored.profile
+                let identifier = profile[goal.matchProperty].first?.description.trimmingCharacters(in: .whitespaces) ?? ""
+                if !goal.existingProfiles, (row["in_baseline"] as Int) != 0 {
+                    plan.add("skip (in the segment before the first run)", sample: profile.id)
+                } else if identifier.isEmpty {
+                    plan.add("skip (no \(goal.matchProperty))", sample: profile.id)
+                } else if !objectives.isEmpty, objectives.isDisjoint(with: profile.objectives) {
+                    plan.add("skip (no consent to \(context.connection.objectives.joined(separator: " or ")))",
+                             sample: "\(profile.id) (\(identifier))")
+                } else {
+                    let candidate = Candidate(pk: stored.pk, profileID: profile.id, identifier: identifier)
+                    if goal.createUsers || ledgerIdentifiers[stored.pk] == identifier || known[identifier] == true {
+                        candidates.append(candidate)
+                    } else if known[identifier] == false {
+                        plan.add("skip (not in Sailthru, create_users: false)", sample: candidate.profileIDLabel)
+                    } else {
+                        toCheck.append(candidate)
+                    }
+                }
+            }
+            return (candidates, toCheck)
+        }
+    }
+
+    /// `create_users: false`: asks Sailthru once per unknown user whether it exists, and remembers the answer.
+    func lookUp(_ candidates: [Candidate], context: GoalContext, state: ExportState,
+                plan: inout ExportPlan) async throws -> (found: [Candidate], unresolved: Set<Int64>) {
+        let key = goal.matchKey.rawValue
+        let results = try await forEach(candidates, concurrency: userConcurrency) { candidate -> (Candidate, Bool?, String?) in
+            do {
+                _ = try await api.user(id: candidate.identifier, key: key)
+                return (candidate, true, nil)
+            } catch let error as SailthruError where error.kind == .userNotFound {
+                return (candidate, false, nil)
+            } catch {
+                try Self.rethrowIfFatal(error)
+                return (candidate, nil, String(describing: error))
+            }
+        }
+        var found: [Candidate] = []
+        var unresolved = Set<Int64>()
+        for (candidate, exists, failure) in results {
+            if let exists {
+                try state.remember(key: key, identifier: candidate.identifier, found: exists, now: context.now)
+                if exists { found.append(candidate) }
+                else { plan.add("skip (not in Sailthru, create_users: false)", sample: candidate.profileIDLabel) }
+            } else {
+                unresolved.insert(candidate.pk)
+                await context.recorder.fail(RunRowError(location: "profile \(candidate.profileIDLabel)",
+                                                        reason: "could not check whether the user exists: \(failure ?? "unknown error")"))
+            }
+        }
+        return (found, unresolved)
+    }
+
+    /// Upserts for candidates, removals for ledger users no longer eligible, and a removal for every
+    /// unconfirmed (outbox) user no other item covers, since its call may have reached Sailthru.
+    func plannedItems(candidates: [Candidate], unresolved: Set<Int64> = [], ledger: [Int64: ExportState.LedgerEntry],
+                      outbox: [ExportState.OutboxEntry], plan: inout ExportPlan) -> [Item] {
+        let pending = Set(outbox.map(\.pk))
+        let eligible = Set(candidates.map(\.pk)).union(unresolved)
+        var first: [Item] = []
+        var rest: [Item] = []
+        for candidate in candidates {
+            let entry = ledger[candidate.pk]
+            // Without lists there is no ledger to tell new from known: every send counts as an update.
+            let isNew = !goal.lists.isEmpty && !(entry?.lists.isSuperset(of: goal.lists) ?? false)
+            let item = Item(pk: candidate.pk, profileID: candidate.profileID, identifier: candidate.identifier,
+                            operation: isNew ? .add : .update, lists: [], touchesLedger: true)
+            plan.add(item.operation.rawValue, sample: item.label)
+            if pending.contains(candidate.pk) { first.append(item) } else { rest.append(item) }
+            if let entry, entry.identifier != candidate.identifier, goal.removeWhenLeaving {
+                // The identifier changed: the old user keeps ferry's lists unless taken off.
+                let old = Item(pk: candidate.pk, profileID: candidate.profileID, identifier: entry.identifier,
+                               operation: .remove, lists: entry.lists.sorted(), touchesLedger: false)
+                plan.add("remove", sample: old.label)
+                first.append(old)
+            }
+        }
+        guard goal.removeWhenLeaving else { return first + rest }
+        for (pk, entry) in ledger.sorted(by: { $0.key < $1.key }) where !eligible.contains(pk) {
+            let item = Item(pk: pk, profileID: entry.profileID, identifier: entry.identifier, operation: .remove,
+                            lists: entry.lists.sorted(), touchesLedger: true)
+            plan.add("remove", sample: item.label)
+            if pending.contains(pk) { first.append(item) } else { rest.append(item) }
+        }
+        var covered = Set((first + rest).map { "\($0.pk)\u{1F}\($0.identifier)" })
+        for entry in outbox where !unresolved.contains(entry.pk) && !goal.lists.isEmpty {
+            guard covered.insert("\(entry.pk)\u{1F}\(entry.identifier)").inserted else { continue }
+            let item = Item(pk: entry.pk, profileID: entry.profileID, identifier: entry.identifier, operation: .remove,
+                            lists: goal.lists, touchesLedger: false)
+            plan.add("remove", sample: item.label)
+            first.append(item)
+        }
+        return first + rest
+    }
+
+    /// The refusal message when removals would exceed the breaker on some list, nil otherwise.
+    func massRemoval(items: [Item], ledger: [Int64: ExportState.LedgerEntry], allowed: Bool) -> String? {
+        guard !allowed else { return nil }
+        for list in goal.lists {
+            let onList = ledger.values.filter { $0.lists.contains(list) }.count
+            let leaving = items.filter { $0.operation == .remove && $0.touchesLedger && $0.lists.contains(list) }.count
+            if leaving > Self.massRemovalMinimum, Double(leaving) > goal.maxRemovalFraction * Double(onList) {
+                let percent = Int((Double(leaving) / Double(max(onList, 1)) * 100).rounded())
+                return "refusing to remove \(leaving) of the \(onList) profiles ferry put on list '\(list)' (\(percent)%, more than max_removal_fraction \(PropertyValue.format(number: goal.maxRemovalFraction)) and more than \(Self.massRemovalMinimum)); a segment rule or a profile load may be broken. Nothing was sent. If the removal is intended, rerun with --allow-mass-removal (ferry run NAME --now --allow-mass-removal) or raise max_removal_fraction"
+            }
+        }
+        return nil
+    }
+
+    // MARK: - Sending
+
+    func ensureLists(context: GoalContext) async throws {
+        for name in goal.lists {
+            do {
+                _ = try await api.list(named: name)
+            } catch let error as SailthruError where error.kind == .unknownList {
+                do {
+                    _ = try await api.saveList(SailthruListDefinition(name: name, type: .normal))
+                    context.logger.info("created list", metadata: ["list": "\(name)"])
+                } catch {
+                    try Self.rethrowIfFatal(error)
+                    context.logger.warning("could not create list; adding members creates it", metadata: ["list": "\(name)", "error": "\(error)"])
+                }
+            } catch {
+                try Self.rethrowIfFatal(error)
+                context.logger.warning("could not check list; adding members creates it", metadata: ["list": "\(name)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Sends one batch and commits what Sailthru accepted; returns how many items it handled.
+    func send(_ batch: [Item], context: GoalContext, state: ExportState) async throws -> Int {
+        let connection = context.connection.name
+        let updates = try updates(for: batch, database: context.database)
+        let sendable = batch.filter { updates[$0.key] != nil }
+        // Intents first: if the process dies from here on, the next run knows these users are unconfirmed.
+        try await context.database.writer.write { db in
+            let insert = try db.cachedStatement(sql: """
+                INSERT INTO export_outbox (connection, profile_pk, profile_id, identifier, operation, reason, queued_at)
+                VALUES (?, ?, ?, ?, ?, NULL, ?)
+                ON CONFLICT (connection, profile_pk, identifier) DO UPDATE SET operation = excluded.operation
+                """)
+            for item in sendable {
+                try insert.execute(arguments: [connection, item.pk, item.profileID, item.identifier, item.operation.rawValue,
+                                               context.now.timeIntervalSince1970])
+            }
+        }
+        let outcomes: [Outcome]
+        switch goal.method {
+        case .user:
+            outcomes = try await sendEach(sendable.map { updates[$0.key]! })
+        case .job:
+            outcomes = try await sendJob(sendable.map { updates[$0.key]! }, logger: context.logger)
+        }
+        try await commit(Array(zip(sendable, outcomes)), context: context)
+        return batch.count
+    }
+
+    /// The `/user` fields of each item: vars and lists for upserts, `{list: 0}` for removals.
+    func updates(for batch: [Item], database: AppDatabase) throws -> [String: SailthruUserUpdate] {
+        let upsertPKs = batch.filter { $0.operation != .remove }.map(\.pk)
+        var profiles: [Int64: Profile] = [:]
+        var segments: [Int64: [String]] = [:]
+        if !upsertPKs.isEmpty {
+            try database.writer.read { db in
+                let placeholders = upsertPKs.map { _ in "?" }.joined(separator: ",")
+                for row in try Row.fetchAll(db, sql: "SELECT pk, id, properties, created_at, updated_at FROM profile WHERE pk IN (\(placeholders))",
+                                            arguments: StatementArguments(upsertPKs)) {
+                    let stored = try ProfileStore.decode(row)
+                    profiles[stored.pk] = stored.profile
+                }
+                for row in try Row.fetchAll(db, sql: "SELECT profile_pk, segment FROM segment_member WHERE profile_pk IN (\(placeholders)) ORDER BY segment",
+                                            arguments: StatementArguments(upsertPKs)) {
+                    segments[row["profile_pk"], default: []].append(row["segment"])
+                }
+            }
+        }
+        var updates: [String: SailthruUserUpdate] = [:]
+        for item in batch {
+            switch item.operation {
+            case .remove:
+                updates[item.key] = SailthruUserUpdate(id: item.identifier, key: goal.matchKey.rawValue,
+                                                       lists: Dictionary(uniqueKeysWithValues: item.lists.map { ($0, false) }))
+            case .add, .update:
+                // A profile deleted since planning is skipped; its ledger rows go on a later run.
+                guard let profile = profiles[item.pk] else { continue }
+                updates[item.key] = SailthruUserUpdate(
+                    id: item.identifier, key: goal.matchKey.rawValue,
+                    vars: ExportWireValues.vars(for: goal.fields, profile: profile, segments: segments[item.pk] ?? []),
+                    lists: goal.lists.isEmpty ? nil : Dictionary(uniqueKeysWithValues: goal.lists.map { ($0, true) }))
+            }
+        }
+        return updates
+    }
+
+    /// `method: user`: one POST /user each, a few at a time; every call has its own outcome.
+    func sendEach(_ updates: [SailthruUserUpdate]) async throws -> [Outcome] {
+        try await forEach(updates, concurrency: userConcurrency) { update in
+            do {
+                try await api.saveUser(update)
+                return .accepted
+            } catch {
+                try Self.rethrowIfFatal(error)
+                return Self.failure(error)
+            }
+        }
+    }
+
+    /// `method: job`: one update job; when it reports errors, its users are resent one by one to find whose.
+    func sendJob(_ updates: [SailthruUserUpdate], logger: Logger) async throws -> [Outcome] {
+        guard !updates.isEmpty else { return [] }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-export-\(UUID().uuidString).jsonl")
+        defer { try? FileManager.default.removeItem(at: file) }
+        do {
+            try Data(SailthruUserUpdate.jsonLines(updates).utf8).write(to: file)
+            let started = try await api.startUpdateJob(file: file, update: nil)
+            let job = try await api.waitForJob(id: started.id)
+            let errors = Int(job.raw["errors"]?.numberValue ?? 0)
+            guard errors > 0 else { return updates.map { _ in .accepted } }
+            // The job reply counts errors but does not name the users: /user calls do, and repeating an update is harmless.
+            logger.info("update job reported errors; resending its users one by one to find them",
+                        metadata: ["job": "\(job.id)", "errors": "\(errors)"])
+            return try await sendEach(updates)
+        } catch {
+            try Self.rethrowIfFatal(error)
+            let failure = Self.failure(error)
+            if case .failed(let reason, _) = failure {
+                // A job that failed as a whole is retried next run, whatever the error.
+                return updates.map { _ in .failed(reason: reason, retryable: true) }
+            }
+            return updates.map { _ in failure }
+        }
+    }
+
+    /// Applies accepted items to the ledger and counts, keeps failed ones in the outbox, in one transaction.
+    func commit(_ results: [(Item, Outcome)], context: GoalContext) async throws {
+        let recorder = context.recorder
+        for (item, outcome) in results {
+            switch outcome {
+            case .accepted:
+                let operation = item.operation
+                await recorder.count {
+                    switch operation {
+                    case .add: $0.created += 1; $0.exported += 1
+                    case .update: $0.updated += 1; $0.exported += 1
+                    case .remove: $0.removed += 1
+                    }
+                }
+                await recorder.touch(TouchedProfile(profileID: item.profileID, identifier: item.identifier,
+                                                    action: item.operation == .remove ? "removed from \(item.lists.joined(separator: ", "))"
+                                                        : item.operation == .add ? "added" : "updated"))
+            case .failed(let reason, _):
+                await recorder.fail(RunRowError(location: "profile \(item.label)", reason: reason))
+            }
+        }
+        let counts = await recorder.counts
+        let rowErrors = await recorder.rowErrors
+        let touched = await recorder.touched
+        let connection = context.connection.name
+        let key = goal.matchKey.rawValue
+        let lists = goal.lists
+        let now = context.now
+        try await context.database.writer.write { db in
+            let deleteOutbox = try db.cachedStatement(sql: "DELETE FROM export_outbox WHERE connection = ? AND profile_pk = ? AND identifier = ?")
+            let upsertLedger = try db.cachedStatement(sql: """
+                INSERT INTO export_membership (connection, list, profile_pk, profile_id, identifier, since) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (connection, list, profile_pk) DO UPDATE SET identifier = excluded.identifier, profile_id = excluded.profile_id
+                """)
+            let deleteLedger = try db.cachedStatement(sql: "DELETE FROM export_membership WHERE connection = ? AND list = ? AND profile_pk = ?")
+            var exported: [Int64] = []
+            for (item, outcome) in results {
+                switch outcome {
+                case .accepted:
+                    try deleteOutbox.execute(arguments: [connection, item.pk, item.identifier])
+                    if item.operation == .remove {
+                        if item.touchesLedger {
+                            for list in item.lists { try deleteLedger.execute(arguments: [connection, list, item.pk]) }
+                        }
+                    } else {
+                        for list in lists {
+                            try upsertLedger.execute(arguments: [connection, list, item.pk, item.profileID, item.identifier, now.timeIntervalSince1970])
+                        }
+                        try ExportState.remember(connection: connection, key: key, identifier: item.identifier, found: true, now: now, db: db)
+                        exported.append(item.pk)
+                    }
+                case .failed(let reason, let retryable):
+                    if retryable {
+                        try db.execute(sql: "UPDATE export_outbox SET reason = ? WHERE connection = ? AND profile_pk = ? AND identifier = ?",
+                                       arguments: [reason, connection, item.pk, item.identifier])
+                    } else {
+                        // Sending the same data again cannot succeed; the next run plans (and reports) it afresh.
+                        try deleteOutbox.execute(arguments: [connection, item.pk, item.identifier])
+                    }
+                }
+            }
+            try DataExchange.record(connection: connection, profiles: exported, at: now, db: db)
+            try RunLedger.update(runID: recorder.runID, counts: counts, rowErrors: rowErrors, touched: touched, db: db)
+        }
+    }
+
+    // MARK: - Helpers
+
+    func save(_ plan: ExportPlan, context: GoalContext) async throws {
+        let runID = context.recorder.runID
+        try await context.database.writer.write { db in try plan.save(runID: runID, db: db) }
+    }
+
+    /// Errors after which no call can succeed: the run stops at once and sends nothing more.
+    static func rethrowIfFatal(_ error: any Error) throws {
+        // Already decided (a nested send hit a fatal error): pass it on unchanged.
+        if error is CancellationError || error is GoalFailure { throw error }
+        guard let error = error as? SailthruError else { return }
+        switch error.kind {
+        case .signatureMismatch:
+            throw GoalFailure("signature mismatch: check api_secret (Sailthru \(error.endpoint) refused the request); nothing more was sent")
+        case .invalidAPIKey:
+            throw GoalFailure("invalid api_key (Sailthru \(error.endpoint) refused the request); nothing more was sent")
+        default:
+            return
+        }
+    }
+
+    /// A failed item: retryable ones stay in the outbox for the next run.
+    static func failure(_ error: any Error) -> Outcome {
+        guard let error = error as? SailthruError else { return .failed(reason: String(describing: error), retryable: true) }
+        let retryable = error.isRetryable || [.transport, .invalidResponse, .jobFailed, .rateLimited].contains(error.kind)
+        return .failed(reason: error.kind == .invalidEmail ? "invalid email: \(error.message)" : error.description, retryable: retryable)
+    }
+
+    /// Runs `body` for each element with at most `concurrency` at once; results keep the input order.
+    func forEach<T: Sendable, R: Sendable>(_ elements: [T], concurrency: Int,
+                                           _ body: @escaping @Sendable (T) async throws -> R) async throws -> [R] {
+        try await withThrowingTaskGroup(of: (Int, R).self) { group in
+            var results = [R?](repeating: nil, count: elements.count)
+            var next = 0
+            while next < elements.count && next < concurrency {
+                let index = next
+                group.addTask { (index, try await body(elements[index])) }
+                next += 1
+            }
+            while let (index, result) = try await group.next() {
+                results[index] = result
+                if next < elements.count {
+                    let index = next
+                    group.addTask { (index, try await body(elements[index])) }
+                    next += 1
+                }
+            }
+            return results.map { $0! }
+        }
+    }
+}
+
+extension SailthruExportExecutor.Item {
+    /// Unique per batch: a profile may appear twice (its new identifier, and its old one being removed).
+    var key: String { "\(pk)\u{1F}\(identifier)\u{1F}\(operation.rawValue)" }
+}
+
+extension SailthruExportExecutor.Candidate {
+    var profileIDLabel: String { "\(profileID) (\(identifier))" }
+}

@@ -1,0 +1,14 @@
+import Foundation
+
+/// Runs a blocking call (a child process) off the cooperative pool, so waiting never holds a pool
+/// thread other tests' async work needs (on 2 cores the pool has only 2). Calls go through one serial
+/// queue: Foundation's `Process` on Linux can miss a child's exit when many are spawned and awaited
+/// from several threads at once, which hung a whole test run.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        childProcessQueue.async { continuation.resume(with: Result { try body() }) }
+    }
+}
+
+/// The one queue integration tests start and await child processes on.
+let childProcessQueue = DispatchQueue(label: "ferry.integration-tests.child-processes")
