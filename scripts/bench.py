@@ -243,14 +243,15 @@ def bench_mapp(work, runs):
                 f"  host: 127.0.0.1\n  port: {port}\n  username: {user}\n  private_key: {key}\n  folder: ferry\n"
                 f"  known_hosts: {known_hosts}\ngoals:\n  - export:\n      segment: everyone\n      file_prefix: bench\n"
                 "      columns:\n" + "".join(f"        - {{ property: {p}, header: {h} }}\n" for p, h in columns))
-    fifo = os.path.join(work, "baseline.fifo")
+    csv = os.path.join(work, "baseline.csv")
     query = "SELECT " + ", ".join(f"json_extract(properties, '$.{p}[0]')" for p, _ in columns) + " FROM profile"
     batch = os.path.join(work, "sftp.batch")
     with open(batch, "w") as f:
-        f.write(f"put {fifo} baseline.csv\n")
-    baseline_script = (f"rm -f {fifo}; mkfifo {fifo}; sqlite3 -csv {db} \"{query}\" > {fifo} & "
+        f.write(f"put {csv} baseline.csv\n")
+    # OpenSSH's sftp refuses to `put` a FIFO, so the baseline writes the CSV to a local file first (both steps timed).
+    baseline_script = (f"set -e; sqlite3 -csv {db} \"{query}\" > {csv}; "
                        f"sftp -q -i {key} -o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes -P {port} "
-                       f"-b {batch} {user}@127.0.0.1 > /dev/null; wait")
+                       f"-b {batch} {user}@127.0.0.1 > /dev/null; test -s {root}/baseline.csv")
     try:
         ferry_s, ferry_rss = median_of(runs, lambda: subprocess.run(["rm", "-rf", os.path.join(root, "ferry")]),
                                        lambda: [os.path.join(RELEASE, "ferry"), "run", "mapp-bench", "--now",
@@ -304,7 +305,7 @@ def main():
               f"({http['posts_failed']} failed) | — | — |")
     if mapp is not None:
         print("\n### Mapp export to OpenSSH sshd on 127.0.0.1 (6 columns, every profile of the load benchmark's store)\n")
-        print("| profiles | ferry | baseline: `sqlite3 -csv` into OpenSSH `sftp` through a FIFO | ratio | MB/s (ferry) | ferry peak RSS |")
+        print("| profiles | ferry | baseline: `sqlite3 -csv` to a file, then OpenSSH `sftp put` | ratio | MB/s (ferry) | ferry peak RSS |")
         print("|---|---|---|---|---|---|")
         print(f"| {mapp['count']:,} | {mapp['ferry_s']:.1f} s | {mapp['base_s']:.1f} s | {mapp['ferry_s'] / mapp['base_s']:.2f}× | "
               f"{mapp['mb'] / mapp['ferry_s']:.1f} | {mapp['ferry_rss']:.0f} MB |")

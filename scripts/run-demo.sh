@@ -99,6 +99,29 @@ for connection in sailthru-nightly sendgrid-daily mapp-weekly; do
     $FERRY next "$connection" --count 3
 done
 
+sailthru_lists() {
+    "$SANDBOX" sailthru dump --state "$DEMO/sailthru-state" | python3 -c '
+import json, sys
+state = json.load(sys.stdin)
+users = state.get("users", {})
+users = users.values() if isinstance(users, dict) else users
+counts = {}
+for user in users:
+    for name in (user.get("lists") or {}):
+        counts[name] = counts.get(name, 0) + 1
+print("users:", len(list(users)) if not isinstance(users, list) else len(users), " list members:", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+'
+}
+
+step "Sailthru sandbox before (ferry-sandbox sailthru dump)"
+sailthru_lists
+step "ferry run sailthru-nightly --now   (import Newsletter + VIP Customers, then export newsletter)"
+$FERRY run sailthru-nightly --now 2>/dev/null || true
+step "Sailthru sandbox after"
+sailthru_lists
+step "ferry profiles show jane.doe@example.com   (created by the import: set_if_empty, add, sum, list names)"
+$FERRY profiles show jane.doe@example.com
+
 step "ferry run sendgrid-daily --now"
 $FERRY run sendgrid-daily --now 2>/dev/null
 step "SendGrid sandbox: segments and contact count (ferry-sandbox sendgrid dump)"
