@@ -264,12 +264,76 @@ def bench_mapp(work, runs):
     return {"count": count, "ferry_s": ferry_s, "ferry_rss": ferry_rss, "base_s": base_s, "mb": size / 1e6}
 
 
+def start_sandbox(kind, work, extra):
+    state = os.path.join(work, f"{kind}-goal-state")
+    subprocess.run(["rm", "-rf", state], check=True)
+    proc = subprocess.Popen([os.path.join(RELEASE, "ferry-sandbox"), kind, "--port", "0", "--state", state] + extra,
+                            stdout=subprocess.PIPE, stderr=open(os.path.join(work, f"{kind}-goal.log"), "w"), text=True)
+    line = proc.stdout.readline()
+    if "listening on" not in line:
+        proc.kill()
+        raise SystemExit(f"{kind} sandbox did not start: {line}")
+    return proc, "http://" + line.strip().split("listening on ")[1]
+
+
+def bench_goals(work, count):
+    """Sailthru export (method: job) and SendGrid export of `count` members, then the Sailthru list imported back."""
+    folder = os.path.join(work, "goal-schedules")
+    subprocess.run(["rm", "-rf", folder], check=True)
+    os.makedirs(folder)
+    profiles = os.path.join(work, f"profiles-{count}.jsonl")
+    if not os.path.exists(profiles):
+        subprocess.run([os.path.join(RELEASE, "ferry-sandbox"), "generate", "profiles", "--count", str(count), "--seed", "2",
+                        "--output", profiles], check=True)
+    db = os.path.join(work, "goals.sqlite")
+    rm(db)
+    with open(os.path.join(folder, "segments.yaml"), "w") as f:
+        f.write("segments:\n  - name: everyone\n    all:\n      - { property: email, exists: true }\n")
+    subprocess.run([os.path.join(RELEASE, "ferry"), "profiles", "load", profiles, "--db", db, "--schedules", folder],
+                   check=True, stdout=subprocess.DEVNULL)
+    sailthru, sailthru_url = start_sandbox("sailthru", work, ["--api-key", "benchkey0123456789", "--secret", "bench-secret",
+                                                              "--job-delay", "0", "--rate-limit", "POST /job=1000000",
+                                                              "--rate-limit", "GET /job=1000000", "--rate-window", "1"])
+    sendgrid, sendgrid_url = start_sandbox("sendgrid", work, ["--api-key", "SG.bench", "--job-delay", "0"])
+    env = dict(os.environ, ST_KEY="benchkey0123456789", ST_SECRET="bench-secret", SG_KEY="SG.bench")
+    common = "timezone: UTC\nschedule: { cron: \"0 3 * * 1\" }\n"
+    sailthru_destination = f"destination: {{ type: sailthru, api_key: \"${{ST_KEY}}\", api_secret: \"${{ST_SECRET}}\", base_url: \"{sailthru_url}\" }}\n"
+    with open(os.path.join(folder, "st-export.yaml"), "w") as f:
+        f.write("name: st-export\n" + common + sailthru_destination +
+                "goals:\n  - export:\n      segment: everyone\n      match: { email: email }\n      method: job\n"
+                "      create_users: true\n      lists: [Bench]\n      fields:\n"
+                "        - { property: first_name, to: first_name }\n        - { property: lifetime_spend, to: spend }\n")
+    with open(os.path.join(folder, "sg-export.yaml"), "w") as f:
+        f.write("name: sg-export\n" + common +
+                f"destination: {{ type: sendgrid, api_key: \"${{SG_KEY}}\", base_url: \"{sendgrid_url}\" }}\n"
+                "goals:\n  - export:\n      segments: [everyone]\n      email: email\n      first_name: first_name\n")
+    with open(os.path.join(folder, "st-import.yaml"), "w") as f:
+        f.write("name: st-import\n" + common + sailthru_destination +
+                "goals:\n  - import:\n      lists: [Bench]\n      match: { email: email }\n      create_profiles: true\n"
+                "      fields:\n        - { from: first_name, to: first_name, mode: set_if_empty }\n"
+                "        - { from: first_name, to: nickname, mode: set }\n        - { from: first_name, to: aliases, mode: add }\n"
+                "        - { from: spend, to: lifetime_spend, mode: sum }\n")
+    results = {}
+    try:
+        for name in ("st-export", "sg-export", "st-import"):
+            seconds, rss = measure([os.path.join(RELEASE, "ferry"), "run", name, "--now", "--db", db, "--schedules", folder], env=env)
+            runs = subprocess.run([os.path.join(RELEASE, "ferry"), "history", name, "--json", "--limit", "1", "--db", db,
+                                   "--schedules", folder], check=True, capture_output=True, text=True, env=env).stdout
+            record = json.loads(runs)["runs"][0]
+            results[name] = (seconds, rss, record["status"], record["counts"])
+    finally:
+        sailthru.terminate()
+        sendgrid.terminate()
+    return count, results
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--profiles", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--work", default=os.path.join(ROOT, ".build", "bench"))
-    parser.add_argument("--only", choices=["load", "schedule", "idle", "http", "mapp"])
+    parser.add_argument("--only", choices=["load", "schedule", "idle", "http", "mapp", "goals"])
+    parser.add_argument("--goal-profiles", type=int, default=100_000)
     parser.add_argument("--idle-seconds", type=int, default=60)
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
@@ -279,6 +343,7 @@ def main():
     idle = bench_idle_daemon(args.work, args.idle_seconds) if parser_only in (None, "idle") else None
     http = bench_http(args.work, args.runs) if parser_only in (None, "http") else None
     mapp = bench_mapp(args.work, args.runs) if parser_only in (None, "mapp") else None
+    goals = bench_goals(args.work, args.goal_profiles) if parser_only in (None, "goals") else None
     print(f"\n## Results ({time.strftime('%Y-%m-%d')}, median of {args.runs} runs, release build, {os.cpu_count()} cores)\n")
     if results:
         print("| benchmark | ferry | baseline | ratio (ferry / baseline) | rate | ferry peak RSS |")
@@ -309,6 +374,17 @@ def main():
         print("|---|---|---|---|---|---|")
         print(f"| {mapp['count']:,} | {mapp['ferry_s']:.1f} s | {mapp['base_s']:.1f} s | {mapp['ferry_s'] / mapp['base_s']:.2f}× | "
               f"{mapp['mb'] / mapp['ferry_s']:.1f} | {mapp['ferry_rss']:.0f} MB |")
+    if goals is not None:
+        count, results = goals
+        print(f"\n### Goals against the sandboxes on 127.0.0.1 ({count:,} profiles, one run each, client wall time)\n")
+        print("| goal | wall time | status | counts | rows/s | peak RSS |")
+        print("|---|---|---|---|---|---|")
+        labels = {"st-export": "Sailthru export, `method: job`, 1 list, 2 vars", "sg-export": "SendGrid export, 1 segment",
+                  "st-import": "Sailthru import of that list, 4 fields (set_if_empty, set, add, sum)"}
+        for name, (seconds, rss, status, counts) in results.items():
+            moved = counts.get("exported", 0) or counts.get("read", 0)
+            shown = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+            print(f"| {labels[name]} | {seconds:.1f} s | {status} | {shown} | {moved / seconds:,.0f} | {rss:.0f} MB |")
     if idle is not None:
         print(f"\n### Idle daemon\n\n20 connections, {args.idle_seconds} s idle: {idle:.2f} s of CPU time (target < 0.1 s).")
 

@@ -159,4 +159,26 @@ import Testing
         #expect(runs.first?.status == .interrupted, "\(runs)")
         #expect(runs.first?.trigger == .schedule)
     }
+
+    @Test func aFireWhileTheLastRunStillRunsIsRecordedSkippedOverlap() throws {
+        // Requests take 3 s and the clock runs 60× (a minute a second): the every-minute fires overlap the run.
+        let sandbox = try SendGridSandboxServer.start(["--latency", "3000"])
+        defer { sandbox.stop() }
+        let everyMinute = Self.hourly.replacingOccurrences(of: "0 * * * *", with: "* * * * *")
+            .replacingOccurrences(of: "api_key: \"${SENDGRID_API_KEY}\" }", with: "api_key: \"${SENDGRID_API_KEY}\", base_url: \"\(sandbox.baseURL)\" }")
+        let ws = workspace(["h.yaml": everyMinute])
+        let profiles = ws.write("p.jsonl", "{\"id\": \"p1\", \"email\": \"a@example.com\", \"segments\": [\"vip\"]}\n")
+        #expect(try BuiltProducts.ferry(["profiles", "load", profiles, "--schedules", ws.path + "/s", "--db", ws.db]).status == 0)
+        let daemon = try DaemonProcess(arguments: ["--schedules", ws.path + "/s", "--db", ws.db, "--grace", "20s",
+                                                   "--clock-start", "2026-06-01T05:59:59Z", "--clock-scale", "60"],
+                                       environment: ["SENDGRID_API_KEY": SendGridSandboxServer.apiKey], logPath: ws.path + "/d.log")
+        #expect(daemon.waitForLog("skipped (overlap)"), "\(daemon.log)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 60) == 0)
+        let runs = try RunLedger(database: try AppDatabase.open(path: ws.db)).runs(limit: 100)
+        let skipped = runs.filter { $0.status == .skipped }
+        #expect(!skipped.isEmpty)
+        #expect(skipped.allSatisfy { $0.error == "skipped (overlap): the previous run is still running" && $0.trigger == .schedule })
+        #expect(runs.filter { $0.status != .skipped }.count >= 1)
+    }
 }
