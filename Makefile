@@ -7,6 +7,8 @@ N          ?= 1500000
 
 .PHONY: deps build run test bench fixtures clean
 
+# Installs the Debian packages ferry needs with apt-get (apt-get update once, then apt-get install),
+# only when some are missing; as root, or through sudo. The list is in scripts/install-deps.sh.
 deps:
 	@scripts/install-deps.sh
 
