@@ -58,6 +58,8 @@ struct RunCommand: AsyncParsableCommand {
                     print(line)
                     // A dry run's plan: counts per outcome with sample profiles.
                     if dryRun, let plan = try ExportPlan.load(runID: record.id, database: database) { print(plan.text) }
+                    // What the goal noted for people: files written, a plan.
+                    for note in record.notes { print("  " + note) }
                 }
                 print("details: ferry history show RUN_ID")
                 if records.contains(where: { $0.status != .succeeded }) { throw ExitCode(1) }

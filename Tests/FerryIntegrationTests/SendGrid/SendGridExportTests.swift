@@ -186,8 +186,9 @@ import Testing
             let ws = try Self.workspace(server, profiles: Self.people)
             let result = try Self.run(ws, server, ["--dry-run"])
             #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
-            #expect(result.stderr.contains("upsert 3 contacts"), "\(result.stderr)")
-            #expect(result.stderr.contains("skip 1 (no email)"))
+            // The plan is in the run's notes, which `ferry run` prints.
+            #expect(result.stdout.contains("upsert 3 contacts"), "\(result.stdout)")
+            #expect(result.stdout.contains("skip 1 (no email)"))
             let dump = try server.dump()
             #expect((dump["contacts"] as? [Any])?.isEmpty == true)
             #expect((dump["fields"] as? [Any])?.isEmpty == true)

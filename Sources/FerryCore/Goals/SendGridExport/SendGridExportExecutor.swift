@@ -242,7 +242,8 @@ public struct SendGridExportExecutor: GoalExecutor {
             await context.recorder.touch(TouchedProfile(profileID: item.profileID, identifier: item.email, action: "would clear membership"))
         }
         for skip in plan.skipped.prefix(5) { lines.append("  e.g. skip \(skip.profileID): \(skip.reason)") }
-        FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+        // The plan goes into the run's notes: `ferry run --dry-run` prints them, `ferry history show` keeps them.
+        for line in lines { await context.recorder.note(line) }
         context.logger.info("dry run plan", metadata: ["upsert": "\(upserts.count)", "clear": "\(clears.count)",
                                                        "skipped": "\(plan.skipped.count)"])
     }
