@@ -276,7 +276,7 @@ def start_sandbox(kind, work, extra):
     return proc, "http://" + line.strip().split("listening on ")[1]
 
 
-def bench_goals(work, count):
+def bench_goals(work, count, names=("st-export", "sg-export", "st-import")):
     """Sailthru export (method: job) and SendGrid export of `count` members, then the Sailthru list imported back."""
     folder = os.path.join(work, "goal-schedules")
     subprocess.run(["rm", "-rf", folder], check=True)
@@ -315,7 +315,7 @@ def bench_goals(work, count):
                 "        - { from: spend, to: lifetime_spend, mode: sum }\n")
     results = {}
     try:
-        for name in ("st-export", "sg-export", "st-import"):
+        for name in names:
             seconds, rss = measure([os.path.join(RELEASE, "ferry"), "run", name, "--now", "--db", db, "--schedules", folder], env=env)
             runs = subprocess.run([os.path.join(RELEASE, "ferry"), "history", name, "--json", "--limit", "1", "--db", db,
                                    "--schedules", folder], check=True, capture_output=True, text=True, env=env).stdout
@@ -334,6 +334,7 @@ def main():
     parser.add_argument("--work", default=os.path.join(ROOT, ".build", "bench"))
     parser.add_argument("--only", choices=["load", "schedule", "idle", "http", "mapp", "goals"])
     parser.add_argument("--goal-profiles", type=int, default=100_000)
+    parser.add_argument("--goals", default="st-export,sg-export,st-import", help="which goal benchmarks, comma-separated")
     parser.add_argument("--idle-seconds", type=int, default=60)
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
@@ -343,7 +344,7 @@ def main():
     idle = bench_idle_daemon(args.work, args.idle_seconds) if parser_only in (None, "idle") else None
     http = bench_http(args.work, args.runs) if parser_only in (None, "http") else None
     mapp = bench_mapp(args.work, args.runs) if parser_only in (None, "mapp") else None
-    goals = bench_goals(args.work, args.goal_profiles) if parser_only in (None, "goals") else None
+    goals = bench_goals(args.work, args.goal_profiles, args.goals.split(",")) if parser_only in (None, "goals") else None
     print(f"\n## Results ({time.strftime('%Y-%m-%d')}, median of {args.runs} runs, release build, {os.cpu_count()} cores)\n")
     if results:
         print("| benchmark | ferry | baseline | ratio (ferry / baseline) | rate | ferry peak RSS |")
