@@ -89,17 +89,25 @@ public struct ConfigLoader: Sendable {
             return .failure(ConfigError(.io, file: path, line: 0, column: 0, "cannot read the file"))
         }
         guard let text = String(validating: data, as: UTF8.self) else {
-            var line = 1, column = 1
-            var valid = 0
-            // Find the first invalid byte to point at it.
-            let bytes = [UInt8](data)
-            while valid < bytes.count, String(validating: bytes[..<(valid + 1)], as: UTF8.self) != nil || bytes[valid] >= 0x80 && valid + 4 <= bytes.count && String(validating: bytes[..<min(valid + 4, bytes.count)], as: UTF8.self) != nil {
-                if bytes[valid] == 10 { line += 1; column = 1 } else { column += 1 }
-                valid += 1
-            }
+            let (line, column) = firstInvalidUTF8(in: data)
             return .failure(ConfigError(.yamlSyntax, file: path, line: line, column: column, "the file is not valid UTF-8"))
         }
         return .success(text)
+    }
+
+    /// The line and column (in characters) of the first byte that is not valid UTF-8.
+    static func firstInvalidUTF8(in data: Data) -> (line: Int, column: Int) {
+        var parser = Unicode.UTF8.ForwardParser()
+        var iterator = data.makeIterator()
+        var line = 1, column = 1
+        while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let encoded):
+                if encoded.count == 1 && encoded.first == 10 { line += 1; column = 1 } else { column += 1 }
+            case .emptyInput, .error:
+                return (line, column)
+            }
+        }
     }
 
     private static func segmentNamesLeniently(_ path: String) -> Set<String> {
