@@ -56,9 +56,7 @@ struct RunCommand: AsyncParsableCommand {
                     line += " (\(ReportFormat.duration(record.endedAt.map { $0.timeIntervalSince(record.startedAt) })))"
                     if let error = record.error { line += "\n  error: \(error)" }
                     print(line)
-                    // A dry run's plan: counts per outcome with sample profiles.
-                    if dryRun, let plan = try ExportPlan.load(runID: record.id, database: database) { print(plan.text) }
-                    // What the goal noted for people: files written, a plan.
+                    // What the goal noted for people: files written, a dry run's plan.
                     for note in record.notes { print("  " + note) }
                 }
                 print("details: ferry history show RUN_ID")

@@ -106,8 +106,7 @@ public struct Scheduler: Service {
                         continue
                     }
                     if isCatchUp && connection.catchUp == .skip {
-                        _ = try? ledger.recordSkipped(connection: connection.name, goal: "all goals", trigger: .catchUp, scheduledAt: latest,
-                                                      reason: "missed \(due.count) fire(s) while ferry was not running (catch_up: skip)", at: now)
+                        recordSkipped(connection.name, trigger: .catchUp, scheduledAt: latest, reason: "missed \(due.count) fire(s) while ferry was not running (catch_up: skip)", at: now)
                         continue
                     }
                     logger.info("fire", metadata: ["connection": "\(connection.name)", "scheduled": "\(ISO8601.format(latest))", "trigger": "\(trigger.rawValue)"])
@@ -118,7 +117,12 @@ public struct Scheduler: Service {
                 }
                 isCatchUp = false
                 lastChecked = now
-                try? writeState(lastChecked: now)
+                do {
+                    try writeState(lastChecked: now)
+                } catch {
+                    // The heartbeat and catch-up mark are lost for this round; the next round writes them again.
+                    logger.error("cannot write the daemon state: \(error)")
+                }
 
                 let next = config.connections.filter(\.isEnabled)
                     .compactMap { engine.nextFire(of: $0.schedule, after: now) }.min()
@@ -137,18 +141,15 @@ public struct Scheduler: Service {
     /// Runs one fire, unless the connection is already running here (recorded `skipped (overlap)`).
     private func execute(_ connection: Connection, segments: [SegmentDefinition], trigger: RunTrigger,
                          scheduledAt: Date, slots: RunSlots) async {
-        let ledger = RunLedger(database: database)
         guard await slots.begin(connection.name) else {
-            _ = try? ledger.recordSkipped(connection: connection.name, goal: "all goals", trigger: trigger, scheduledAt: scheduledAt,
-                                          reason: "skipped (overlap): the previous run is still running", at: clock.now())
+            recordSkipped(connection.name, trigger: trigger, scheduledAt: scheduledAt, reason: "skipped (overlap): the previous run is still running", at: clock.now())
             logger.info("skipped (overlap)", metadata: ["connection": "\(connection.name)"])
             return
         }
         await slots.waitForCapacity()
         if Task.isCancelled || Task.isShuttingDownGracefully {
             // The daemon is stopping: a fire still waiting for a slot is not started.
-            _ = try? ledger.recordSkipped(connection: connection.name, goal: "all goals", trigger: trigger, scheduledAt: scheduledAt,
-                                          reason: "the daemon stopped before this run could start", at: clock.now())
+            recordSkipped(connection.name, trigger: trigger, scheduledAt: scheduledAt, reason: "the daemon stopped before this run could start", at: clock.now())
             await slots.end(connection.name)
             return
         }
@@ -160,6 +161,16 @@ public struct Scheduler: Service {
             logger.error("run could not be recorded: \(error)", metadata: ["connection": "\(connection.name)"])
         }
         await slots.end(connection.name)
+    }
+
+    /// Records a fire that did not run; a failure to record it is logged, never thrown (the fire itself is already claimed).
+    private func recordSkipped(_ connection: String, trigger: RunTrigger, scheduledAt: Date, reason: String, at now: Date) {
+        do {
+            try RunLedger(database: database).recordSkipped(connection: connection, goal: "all goals", trigger: trigger,
+                                                            scheduledAt: scheduledAt, reason: reason, at: now)
+        } catch {
+            logger.error("cannot record a skipped fire (\(reason)): \(error)", metadata: ["connection": "\(connection)"])
+        }
     }
 
     /// Claims a (connection, instant) slot; false when it was already claimed (by this or another daemon).

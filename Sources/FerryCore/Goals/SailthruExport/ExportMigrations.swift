@@ -47,10 +47,6 @@ public enum ExportMigrations {
                     taken_at REAL NOT NULL,
                     PRIMARY KEY (connection, segment)
                 ) WITHOUT ROWID;
-                CREATE TABLE export_plan (
-                    run_id INTEGER PRIMARY KEY,
-                    plan TEXT NOT NULL
-                );
                 """)
         }
     }

@@ -49,21 +49,4 @@ public struct ExportPlan: Codable, Hashable, Sendable {
         }
         return lines.joined(separator: "\n")
     }
-
-    /// Saves the plan of a run (inside the caller's transaction).
-    public func save(runID: Int64, db: Database) throws {
-        let data = try JSONEncoder().encode(self)
-        try db.execute(sql: "INSERT OR REPLACE INTO export_plan (run_id, plan) VALUES (?, ?)",
-                       arguments: [runID, String(decoding: data, as: UTF8.self)])
-    }
-
-    /// The saved plan of a run, if the run was an export that saved one.
-    public static func load(runID: Int64, database: AppDatabase) throws -> ExportPlan? {
-        try database.writer.read { db in
-            guard let text = try String.fetchOne(db, sql: "SELECT plan FROM export_plan WHERE run_id = ?", arguments: [runID]) else {
-                return nil
-            }
-            return try JSONDecoder().decode(ExportPlan.self, from: Data(text.utf8))
-        }
-    }
 }

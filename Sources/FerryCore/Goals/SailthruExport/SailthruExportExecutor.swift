@@ -487,9 +487,10 @@ public struct SailthruExportExecutor: GoalExecutor {
 
     // MARK: - Helpers
 
+    /// Keeps the plan in the run's notes, where `ferry run` prints it and `ferry history show` keeps it.
     func save(_ plan: ExportPlan, context: GoalContext) async throws {
-        let runID = context.recorder.runID
-        try await context.database.writer.write { db in try plan.save(runID: runID, db: db) }
+        await context.recorder.note((context.isDryRun ? "plan (dry run, nothing sent):" : "plan:"))
+        for line in plan.text.split(separator: "\n") { await context.recorder.note(String(line)) }
     }
 
     /// Errors after which no call can succeed: the run stops at once and sends nothing more.
