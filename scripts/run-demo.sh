@@ -13,19 +13,20 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-# Starts a sandbox in the background and prints the port from its "listening on 127.0.0.1:PORT" line.
+# Starts a sandbox in the background and sets the variable named $1 to its port (from its
+# "listening on 127.0.0.1:PORT" line). Not called in $( … ): the pid must reach the exit trap.
 start_sandbox() {
-    local log="$1"; shift
+    local var="$1" log="$2"; shift 2
     "$SANDBOX" "$@" > "$log" 2>&1 &
     pids+=($!)
+    local port=""
     for _ in $(seq 1 100); do
-        if port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$log" | head -n1 | cut -d: -f2) && [ -n "$port" ]; then
-            echo "$port"; return 0
-        fi
+        port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$log" | head -n1 | cut -d: -f2 || true)
+        [ -n "$port" ] && break
         sleep 0.1
     done
-    echo "sandbox did not start: $(cat "$log")" >&2
-    return 1
+    [ -n "$port" ] || { echo "sandbox did not start: $(cat "$log")" >&2; return 1; }
+    printf -v "$var" '%s' "$port"
 }
 
 # Example credentials for the local sandboxes only; real deployments set their own.
@@ -74,13 +75,13 @@ CONFIG
 }
 
 rm -rf "$DEMO/sailthru-state"
-sailthru_port=$(start_sandbox "$DEMO/sailthru.log" sailthru --port 0 --api-key "$SAILTHRU_API_KEY" \
-    --secret "$SAILTHRU_API_SECRET" --state "$DEMO/sailthru-state" --job-delay 0.2 --seed-file Fixtures/sailthru-seed.json)
+start_sandbox sailthru_port "$DEMO/sailthru.log" sailthru --port 0 --api-key "$SAILTHRU_API_KEY" \
+    --secret "$SAILTHRU_API_SECRET" --state "$DEMO/sailthru-state" --job-delay 0.2 --seed-file Fixtures/sailthru-seed.json
 export SAILTHRU_BASE_URL="http://127.0.0.1:$sailthru_port"
 echo "Sailthru sandbox on $SAILTHRU_BASE_URL (state in $DEMO/sailthru-state)"
 rm -rf "$DEMO/sendgrid-state"
-sendgrid_port=$(start_sandbox "$DEMO/sendgrid.log" sendgrid --port 0 --api-key "$SENDGRID_API_KEY" \
-    --state "$DEMO/sendgrid-state" --job-delay 0.2)
+start_sandbox sendgrid_port "$DEMO/sendgrid.log" sendgrid --port 0 --api-key "$SENDGRID_API_KEY" \
+    --state "$DEMO/sendgrid-state" --job-delay 0.2
 export SENDGRID_BASE_URL="http://127.0.0.1:$sendgrid_port"
 echo "SendGrid sandbox on $SENDGRID_BASE_URL (state in $DEMO/sendgrid-state)"
 start_sshd

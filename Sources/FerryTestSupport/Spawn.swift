@@ -25,6 +25,25 @@ public enum Spawn {
         return pid
     }
 
+    /// Runs `path` to completion with the environment `environment`, stdin from /dev/null, stdout and stderr
+    /// into separate files; returns the exit status (or 128 + signal).
+    public static func run(_ path: String, _ arguments: [String], environment: [String: String],
+                           stdoutPath: String, stderrPath: String) throws -> Int32 {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        guard rc == 0 else { throw SSHDSetupError(description: "cannot start \(path): \(String(cString: strerror(rc)))") }
+        return wait(pid)
+    }
+
     /// Waits for `pid` and returns its exit status (or 128 + signal).
     public static func wait(_ pid: pid_t) -> Int32 {
         var status: Int32 = 0

@@ -47,7 +47,7 @@ final class DaemonProcess: @unchecked Sendable {
     deinit {
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            stopWaiting(for: process)
         }
     }
 }

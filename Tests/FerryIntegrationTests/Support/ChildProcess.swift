@@ -87,7 +87,7 @@ final class ChildProcess: @unchecked Sendable {
         stderrPipe.fileHandleForReading.readabilityHandler = nil
         if process.isRunning {
             process.terminate()
-            process.waitUntilExit()
+            stopWaiting(for: process)
         }
     }
 

@@ -1,3 +1,4 @@
+import FerryTestSupport
 import Foundation
 
 /// What a finished command printed and how it exited.
@@ -14,39 +15,28 @@ extension BuiltProducts {
         .deletingLastPathComponent().deletingLastPathComponent()
 
     /// Runs `product` with `arguments` and waits for it; output goes through files so large output cannot block.
-    static func run(_ product: String, _ arguments: [String], environment: [String: String] = [:],
-                    currentDirectory: String? = nil) throws -> CommandResult {
-        let process = Process()
-        process.executableURL = try executable(product)
-        process.arguments = arguments
+    /// posix_spawn + waitpid, not Foundation's `Process`: on Linux its `waitUntilExit` can miss a child's exit
+    /// when many tests spawn at once, and a whole test run once hung on such a zombie.
+    static func run(_ product: String, _ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         env["FERRY_DB"] = nil
-        process.environment = env
-        if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
-        let outURL = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
-        let errURL = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        let outPath = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString).path
+        let errPath = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString).path
         defer {
-            try? FileManager.default.removeItem(at: outURL)
-            try? FileManager.default.removeItem(at: errURL)
+            try? FileManager.default.removeItem(atPath: outPath)
+            try? FileManager.default.removeItem(atPath: errPath)
         }
-        process.standardOutput = try FileHandle(forWritingTo: outURL)
-        process.standardError = try FileHandle(forWritingTo: errURL)
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        return CommandResult(stdout: try String(contentsOf: outURL, encoding: .utf8),
-                             stderr: try String(contentsOf: errURL, encoding: .utf8),
-                             status: process.terminationStatus)
+        let status = try Spawn.run(try executable(product).path, arguments, environment: env, stdoutPath: outPath, stderrPath: errPath)
+        return CommandResult(stdout: try String(contentsOfFile: outPath, encoding: .utf8),
+                             stderr: try String(contentsOfFile: errPath, encoding: .utf8),
+                             status: status)
     }
 
-    static func ferry(_ arguments: [String], environment: [String: String] = [:], currentDirectory: String? = nil) throws -> CommandResult {
-        try run("ferry", arguments, environment: environment, currentDirectory: currentDirectory)
+    static func ferry(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
+        try run("ferry", arguments, environment: environment)
     }
 }
-
 /// A fresh temporary folder per test, removed when released.
 final class Workspace: @unchecked Sendable {
     let path: String

@@ -12,3 +12,11 @@ func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thro
 
 /// The one queue integration tests start and await child processes on.
 let childProcessQueue = DispatchQueue(label: "ferry.integration-tests.child-processes")
+
+/// Waits up to ten seconds for a terminated child, then kills it: Foundation's `waitUntilExit` on Linux can
+/// miss an exit when many children run at once, and a test run must never hang on that.
+func stopWaiting(for process: Process) {
+    let deadline = Date().addingTimeInterval(10)
+    while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+}

@@ -53,14 +53,8 @@ struct SailthruSandboxServer: Sendable {
 
     /// `ferry-sandbox sailthru dump` of this server's state, parsed.
     func dump() throws -> [String: Any] {
-        let dumper = Process()
-        dumper.executableURL = try BuiltProducts.executable("ferry-sandbox")
-        dumper.arguments = ["sailthru", "dump", "--state", directory.url.appendingPathComponent("state").path]
-        let pipe = Pipe()
-        dumper.standardOutput = pipe
-        try dumper.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        dumper.waitUntilExit()
+        let result = try BuiltProducts.run("ferry-sandbox", ["sailthru", "dump", "--state", directory.url.appendingPathComponent("state").path])
+        let data = Data(result.stdout.utf8)
         return (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
     }
 }
