@@ -197,6 +197,12 @@ public final class SSHDServer: @unchecked Sendable {
         for child in Self.descendants(of: pid) { kill(child, SIGSTOP) }
     }
 
+    /// Kills (SIGKILL) every per-connection process but keeps the listener: a client's connection drops
+    /// mid-transfer as if the network failed, and the next connection is served as usual.
+    public func killSessions() {
+        for child in Self.descendants(of: pid) { kill(child, SIGKILL) }
+    }
+
     /// Signals sshd and its descendants by pid: connection handlers are separate processes (sshd forks
     /// and calls setsid for each), so killing the listener alone would leave a session running.
     private func signalTree(_ signal: Int32) {

@@ -29,6 +29,13 @@ public enum Spawn {
     /// into separate files; returns the exit status (or 128 + signal).
     public static func run(_ path: String, _ arguments: [String], environment: [String: String],
                            stdoutPath: String, stderrPath: String) throws -> Int32 {
+        wait(try launch(path, arguments, environment: environment, stdoutPath: stdoutPath, stderrPath: stderrPath))
+    }
+
+    /// Starts `path` like `run` but returns at once with its pid; the caller reaps it with `wait`
+    /// (tests that kill a run part-way through watch it from outside meanwhile).
+    public static func launch(_ path: String, _ arguments: [String], environment: [String: String],
+                              stdoutPath: String, stderrPath: String) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -41,7 +48,7 @@ public enum Spawn {
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, path, &actions, nil, argv, envp)
         guard rc == 0 else { throw SSHDSetupError(description: "cannot start \(path): \(String(cString: strerror(rc)))") }
-        return wait(pid)
+        return pid
     }
 
     /// Waits for `pid` and returns its exit status (or 128 + signal).

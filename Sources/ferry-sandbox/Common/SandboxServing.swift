@@ -9,6 +9,9 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Added latency per request, in milliseconds.") var latency: Int = 0
     @Option(help: "Fraction of API requests whose connection drops mid-body.") var dropConnections: Double = 0
     @Option(help: "Seed for the fault dice (random when absent).") var seed: UInt64?
+    @Option(help: "Fraction of API requests that start a 429 burst: every request answers 429 until the platform's reset time.")
+    var throttleRate: Double = 0
+    @Option(help: "Length of a 429 burst, in seconds.") var throttleSeconds: Double = 1
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
@@ -16,14 +19,98 @@ struct ServerOptions: ParsableArguments {
             throw ValidationError("--fail-rate and --drop-connections are fractions in 0...1")
         }
         guard latency >= 0 else { throw ValidationError("--latency must not be negative") }
+        guard (0...1).contains(throttleRate) else { throw ValidationError("--throttle-rate is a fraction in 0...1") }
+        guard throttleSeconds > 0 else { throw ValidationError("--throttle-seconds must be positive") }
     }
 
     /// The seed the fault dice use.
     var faultSeed: UInt64 { seed ?? UInt64.random(in: .min ... .max) }
 
-    /// A server on 127.0.0.1 at the chosen port.
-    func makeServer(handler: some HTTPHandler) throws -> HTTPServer {
-        HTTPServer(address: try .inet(ip4: "127.0.0.1", port: UInt16(port)), timeout: 60, logger: .disabled, handler: handler)
+    /// A server on 127.0.0.1 at the chosen port, behind the shared front (request counter, 429 bursts).
+    func makeServer(handler: some HTTPHandler, platform: ThrottlePlatform) throws -> HTTPServer {
+        // Its own dice, derived from the seed, so adding bursts does not move the other faults.
+        let front = SandboxFront(handler: handler, platform: platform,
+                                 throttle: Throttle(rate: throttleRate, seconds: throttleSeconds, seed: faultSeed ^ 0x7468_726F_7474_6C65))
+        return HTTPServer(address: try .inet(ip4: "127.0.0.1", port: UInt16(port)), timeout: 60, logger: .disabled, handler: front)
+    }
+}
+
+/// How a platform says "too many requests", as the research notes describe it.
+enum ThrottlePlatform: Sendable {
+    /// HTTP 429, `{"error":43,...}`, `X-Rate-Limit-Reset` as a UNIX time (sailthru.md §5).
+    case sailthru
+    /// HTTP 429, `{"errors":[{"field":null,"message":"too many requests"}]}`, `X-RateLimit-Reset` as a UNIX time
+    /// (mapp_sendgrid.md, SendGrid "Rate limits").
+    case sendgrid
+}
+
+/// Counts API requests and starts 429 bursts with a seeded die.
+actor Throttle {
+    private let rate: Double
+    private let seconds: Double
+    private var rng: SplitMix64
+    private var burstEnds: Date?
+    private(set) var requests = 0
+    private(set) var throttled = 0
+    private(set) var bursts = 0
+
+    init(rate: Double, seconds: Double, seed: UInt64) {
+        self.rate = rate
+        self.seconds = seconds
+        rng = SplitMix64(seed: seed)
+    }
+
+    /// Counts one request; returns the burst's reset time (a whole UNIX second) when it is to be refused.
+    func admit(now: Date) -> Int? {
+        requests += 1
+        if let end = burstEnds, now < end {
+            throttled += 1
+            return Int(end.timeIntervalSince1970.rounded(.up))
+        }
+        burstEnds = nil
+        guard rate > 0, rng.nextUnit() < rate else { return nil }
+        // The burst lasts until a whole second, as the platforms' reset headers count in seconds.
+        let end = Date(timeIntervalSince1970: (now.timeIntervalSince1970 + seconds).rounded(.up))
+        burstEnds = end
+        bursts += 1
+        throttled += 1
+        return Int(end.timeIntervalSince1970)
+    }
+
+    /// `{"requests":N,"throttled":N,"bursts":N}`.
+    func report() -> String { #"{"requests":\#(requests),"throttled":\#(throttled),"bursts":\#(bursts)}"# }
+}
+
+/// Sits in front of a platform handler: answers `GET /_sandbox/requests` (what tests watch to pick the
+/// moment to kill a client) and refuses requests in a 429 burst the way the platform does.
+struct SandboxFront<Handler: HTTPHandler>: HTTPHandler {
+    let handler: Handler
+    let platform: ThrottlePlatform
+    let throttle: Throttle
+
+    func handleRequest(_ request: HTTPRequest) async throws -> HTTPResponse {
+        if request.path == "/_sandbox/requests" {
+            return HTTPResponse(statusCode: .ok, headers: [.contentType: "application/json"], body: Data(await throttle.report().utf8))
+        }
+        // Test helpers and Sailthru's export file downloads are not API calls: never counted or refused.
+        if request.path.hasPrefix("/_") { return try await handler.handleRequest(request) }
+        guard let reset = await throttle.admit(now: Date()) else { return try await handler.handleRequest(request) }
+        var headers: HTTPHeaders = [.contentType: "application/json"]
+        let body: String
+        switch platform {
+        case .sailthru:
+            headers[HTTPHeader("X-Rate-Limit-Limit")] = "0"
+            headers[HTTPHeader("X-Rate-Limit-Remaining")] = "0"
+            headers[HTTPHeader("X-Rate-Limit-Reset")] = String(reset)
+            body = #"{"error":43,"errormsg":"Too many \#(request.method.rawValue) requests this minute to \#(request.path) API"}"#
+        case .sendgrid:
+            headers[HTTPHeader("X-RateLimit-Limit")] = "0"
+            headers[HTTPHeader("X-RateLimit-Remaining")] = "0"
+            headers[HTTPHeader("X-RateLimit-Reset")] = String(reset)
+            body = #"{"errors":[{"field":null,"message":"too many requests"}]}"#
+        }
+        _ = try? await request.bodyData  // read the upload so the client sees the answer, not a reset
+        return HTTPResponse(statusCode: HTTPStatusCode(429, phrase: "Too Many Requests"), headers: headers, body: Data(body.utf8))
     }
 }
 

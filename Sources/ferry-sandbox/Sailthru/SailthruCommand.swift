@@ -60,7 +60,7 @@ struct SailthruCommand: AsyncParsableCommand {
             let address = ListeningAddress()
             let handler = SailthruHandler(apiKey: apiKey, secret: secret, store: store, gate: gate, faults: faults,
                                           baseURL: { await address.baseURL })
-            try await serve(try server.makeServer(handler: handler), onListening: { await address.set("http://127.0.0.1:\($0)") }) {
+            try await serve(try server.makeServer(handler: handler, platform: .sailthru), onListening: { await address.set("http://127.0.0.1:\($0)") }) {
                 try await store.advance()
             }
         }

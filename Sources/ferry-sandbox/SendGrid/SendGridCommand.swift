@@ -30,7 +30,7 @@ struct SendGridCommand: AsyncParsableCommand {
             let limit = rateLimit > 0 ? rateLimit : 1_000_000
             let gate = RequestGate(faults: faults, limits: RateLimits(limits: ["ANY /all": limit], window: 60), seed: server.faultSeed)
             let handler = SendGridHandler(apiKey: apiKey, store: store, gate: gate, faults: faults)
-            try await serve(try server.makeServer(handler: handler)) { try await store.advance() }
+            try await serve(try server.makeServer(handler: handler, platform: .sendgrid)) { try await store.advance() }
         }
     }
 

@@ -62,23 +62,12 @@ import Testing
 
         let h = try await ExportHarness.make(jobDelay: 3)
         try await h.load(profiles)
-        let arguments = ["run", "st-export", "--now", "--schedules", h.schedules, "--db", h.ws.db]
-        let environment = ProcessInfo.processInfo.environment.merging(h.environment) { _, new in new }
-        let executable = try BuiltProducts.executable("ferry")
-        let process = try await offPool {
-            let process = Process()
-            process.executableURL = executable
-            process.arguments = arguments
-            process.environment = environment
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            return process.processIdentifier
-        }
-        try await Task.sleep(for: .milliseconds(1500))
-        // Mid-export: the jobs are submitted, the ledger not yet advanced.
-        kill(process, SIGKILL)
-        try await Task.sleep(for: .milliseconds(200))
+        // Mid-export: killed from outside once the sandbox has answered the job's submission (list lookup,
+        // list creation, job POST), while the job is still pending and the ledger not yet advanced.
+        let port = h.server.port
+        let killed = try await runAndKill(connection: "st-export", schedules: h.schedules, db: h.ws.db, environment: h.environment,
+                                          measure: { SandboxCounters.read(port: port)?.requests ?? 0 }, killAt: 3)
+        #expect(killed.killed, "\(killed)")
 
         let rerun = try await h.run()
         #expect(rerun.status == 0, "\(rerun.stdout) \(rerun.stderr)")

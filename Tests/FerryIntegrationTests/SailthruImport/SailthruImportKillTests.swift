@@ -36,33 +36,11 @@ import FerryCore
             // Create and migrate the store first, so this process can watch the checkpoint while ferry writes.
             let database = try AppDatabase.open(path: ws.db)
 
-            let process = Process()
-            process.executableURL = try BuiltProducts.executable("ferry")
-            process.arguments = ["run", "st-import", "--now", "--schedules", schedules, "--db", ws.db]
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, b in b }
-            process.standardOutput = FileHandle.nullDevice
-            let stderrPath = ws.write("ferry-stderr.txt", "")
-            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
-            try process.run()
-            // Poll on its own thread: a suspended poll on a busy two-core pool could miss the whole import.
-            let pid = process.processIdentifier
-            let killedAt: Int? = try await offPool {
-                let deadline = Date().addingTimeInterval(60)
-                while process.isRunning, Date() < deadline {
-                    if let checkpoint = try ImportCheckpoint.load(connection: "st-import", list: "Big", db: database),
-                       checkpoint.recordsApplied > 0 {
-                        kill(pid, SIGKILL)
-                        return checkpoint.recordsApplied
-                    }
-                    usleep(2000)
-                }
-                return nil
-            }
-            try await offPool { process.waitUntilExit() }
-            let stderr = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
-            #expect(process.terminationReason == .uncaughtSignal,
-                    "the kill must land mid-import; ferry exited \(process.terminationStatus): \(stderr.suffix(2000))")
-            _ = try #require(killedAt)
+            // Killed from outside the moment the store shows the second list's first committed batch.
+            let killed = try await runAndKill(connection: "st-import", schedules: schedules, db: ws.db, environment: environment, measure: {
+                (try? ImportCheckpoint.load(connection: "st-import", list: "Big", db: database))??.recordsApplied ?? 0
+            }, killAt: 1)
+            #expect(killed.killed, "the kill must land mid-import: \(killed)")
 
             // The store holds exactly the checkpointed rows: batches commit with their checkpoint.
             let checkpoint = try #require(try ImportCheckpoint.load(connection: "st-import", list: "Big", db: database))

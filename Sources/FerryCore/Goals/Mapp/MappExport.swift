@@ -58,6 +58,8 @@ public struct MappExport: GoalExecutor {
         var partBytes = 0
         var totalBytes = 0
         do {
+            // A run killed mid-upload (kill -9, power loss) could not remove its `.part` files; this run does.
+            await upload.removeLeftovers(prefix: "\(goal.filePrefix)-\(goal.segment)-")
             try await upload.start(Self.fileName(prefix: goal.filePrefix, segment: goal.segment, at: context.now, part: part))
             while true {
                 try Task.checkCancellation()
@@ -190,6 +192,15 @@ struct PartUploads {
 
     private func path(_ name: String) -> String {
         folder.isEmpty ? name : (folder.hasSuffix("/") ? folder + name : folder + "/" + name)
+    }
+
+    /// Removes `.part` files an earlier, killed run of this goal left behind (names starting with `prefix`).
+    /// Best effort: a folder that does not exist yet has none, and a file that cannot be removed is not published anyway.
+    func removeLeftovers(prefix: String) async {
+        guard let store, let entries = try? await store.list(folder.isEmpty ? "." : folder) else { return }
+        for entry in entries where !entry.isDirectory && entry.name.hasPrefix(prefix) && entry.name.hasSuffix(".csv.part") {
+            try? await store.remove(path(entry.name))
+        }
     }
 
     mutating func start(_ name: String) async throws {
