@@ -53,6 +53,7 @@ actor Throttle {
     private(set) var requests = 0
     private(set) var throttled = 0
     private(set) var bursts = 0
+    private(set) var serverErrors = 0
 
     init(rate: Double, seconds: Double, seed: UInt64) {
         self.rate = rate
@@ -77,8 +78,13 @@ actor Throttle {
         return Int(end.timeIntervalSince1970)
     }
 
-    /// `{"requests":N,"throttled":N,"bursts":N}`.
-    func report() -> String { #"{"requests":\#(requests),"throttled":\#(throttled),"bursts":\#(bursts)}"# }
+    /// Counts an answer the platform handler gave with a 5xx status (its `--fail-rate` faults among them).
+    func countServerError() { serverErrors += 1 }
+
+    /// `{"requests":N,"throttled":N,"bursts":N,"server_errors":N}`.
+    func report() -> String {
+        #"{"requests":\#(requests),"throttled":\#(throttled),"bursts":\#(bursts),"server_errors":\#(serverErrors)}"#
+    }
 }
 
 /// Sits in front of a platform handler: answers `GET /_sandbox/requests` (what tests watch to pick the
@@ -94,7 +100,11 @@ struct SandboxFront<Handler: HTTPHandler>: HTTPHandler {
         }
         // Test helpers and Sailthru's export file downloads are not API calls: never counted or refused.
         if request.path.hasPrefix("/_") { return try await handler.handleRequest(request) }
-        guard let reset = await throttle.admit(now: Date()) else { return try await handler.handleRequest(request) }
+        guard let reset = await throttle.admit(now: Date()) else {
+            let response = try await handler.handleRequest(request)
+            if response.statusCode.code >= 500 { await throttle.countServerError() }
+            return response
+        }
         var headers: HTTPHeaders = [.contentType: "application/json"]
         let body: String
         switch platform {

@@ -16,9 +16,11 @@ import Testing
     }
 
     /// The killed runs are `interrupted`, the ones that finished before their kill point `succeeded`, then the final run.
-    static func expectStatuses(_ kills: [KilledRun], connection: String, db: String, final: RunStatus = .succeeded) throws {
-        let expected = kills.map { $0.killed ? RunStatus.interrupted : .succeeded } + [final]
-        #expect(try runStatuses(connection: connection, db: db) == expected, "\(kills)")
+    /// Read back through `ferry history --json`, what a person would look at.
+    static func expectStatuses(_ kills: [KilledRun], connection: String, schedules: String, db: String) async throws {
+        let expected = kills.map { $0.killed ? "interrupted" : "succeeded" } + ["succeeded"]
+        let history = try await historyRuns(connection: connection, schedules: schedules, db: db)
+        #expect(history.map { $0["status"] as? String ?? "?" } == expected, "\(kills)")
         #expect(kills.contains { $0.killed }, "no kill landed mid-run: \(kills)")
     }
 
@@ -58,7 +60,7 @@ import Testing
         let ledger = "SELECT list, profile_id, identifier FROM export_membership ORDER BY 1, 2"
         #expect(try Self.rows(h.ws.db, ledger) == (try Self.rows(clean.ws.db, ledger)))
         #expect(try Self.rows(h.ws.db, "SELECT * FROM export_outbox").isEmpty)
-        try Self.expectStatuses(kills, connection: "st-export", db: h.ws.db)
+        try await Self.expectStatuses(kills, connection: "st-export", schedules: h.schedules, db: h.ws.db)
     }
 
     // MARK: Sailthru import
@@ -139,7 +141,7 @@ import Testing
         #expect(try ImportCheckpoint.load(connection: "st-import", list: "Big", db: database) == nil)
         #expect(try ImportCheckpoint.load(connection: "st-import", list: "Small", db: database) == nil)
         #expect(try DataExchange.counts(database: database)["st-import"] == small + members)
-        try Self.expectStatuses(kills, connection: "st-import", db: ws.db)
+        try await Self.expectStatuses(kills, connection: "st-import", schedules: schedules, db: ws.db)
     }
 
     // MARK: SendGrid export
@@ -190,7 +192,7 @@ import Testing
         let sync = "SELECT email, membership FROM sendgrid_sync ORDER BY 1"
         #expect(try Self.rows(ws.db, sync) == (try Self.rows(cleanWS.db, sync)))
         #expect(try Self.rows(ws.db, "SELECT * FROM sendgrid_outbox").isEmpty)
-        try Self.expectStatuses(kills, connection: "sg", db: ws.db)
+        try await Self.expectStatuses(kills, connection: "sg", schedules: ws.path + "/s", db: ws.db)
     }
 
     // MARK: Mapp export
@@ -271,7 +273,7 @@ import Testing
             // Each file a run published is whole: byte for byte the clean run's file.
             #expect(try Data(contentsOf: folder.appendingPathComponent(name)) == cleanBytes, "\(name) differs from the clean run's file")
         }
-        try Self.expectStatuses(kills, connection: "mapp-test", db: ws.db)
+        try await Self.expectStatuses(kills, connection: "mapp-test", schedules: ws.path + "/s", db: ws.db)
     }
 
     static func count(_ needle: String, in path: String) -> Int {

@@ -65,7 +65,7 @@ import Testing
         }
         let counters = try #require(SandboxCounters.read(port: h.server.port))
         reliabilityLog("fault soak sailthru \(method): statuses \(statuses); \(counters.requests) requests, "
-                       + "\(counters.throttled) answered 429 in \(counters.bursts) bursts")
+                       + "\(counters.serverErrors) answered 500, \(counters.throttled) answered 429 in \(counters.bursts) bursts")
         #expect(try await SailthruExportFaultTests.snapshot(h) == (try await SailthruExportFaultTests.snapshot(reference)))
         #expect(try await h.members() == (try await reference.members()))
         // Nothing lost: whatever the last run could not send is in the outbox for the next one, and nothing else.
@@ -109,7 +109,7 @@ import Testing
         }
         let counters = try #require(SandboxCounters.read(port: server.port))
         reliabilityLog("fault soak sendgrid: statuses \(statuses); \(counters.requests) requests, "
-                       + "\(counters.throttled) answered 429 in \(counters.bursts) bursts")
+                       + "\(counters.serverErrors) answered 500, \(counters.throttled) answered 429 in \(counters.bursts) bursts")
         #expect(try CrashSafetyTests.sendGridState(server) == (try CrashSafetyTests.sendGridState(reference)))
         #expect(try server.contacts().count == (try reference.contacts().count))
         let last = try #require(try await historyRuns(connection: "sg", schedules: ws.path + "/s", db: ws.db).last)

@@ -127,6 +127,7 @@ struct SandboxCounters: Sendable {
     var requests = 0
     var throttled = 0
     var bursts = 0
+    var serverErrors = 0
 
     /// Asks the sandbox on 127.0.0.1:`port` with a plain blocking socket (cheap enough to poll every millisecond).
     static func read(port: Int) -> SandboxCounters? {
@@ -157,7 +158,8 @@ struct SandboxCounters: Sendable {
         }
         guard let text = String(bytes: received, encoding: .utf8), let split = text.range(of: "\r\n\r\n"),
               let object = try? JSONSerialization.jsonObject(with: Data(text[split.upperBound...].utf8)) as? [String: Int] else { return nil }
-        return SandboxCounters(requests: object["requests"] ?? 0, throttled: object["throttled"] ?? 0, bursts: object["bursts"] ?? 0)
+        return SandboxCounters(requests: object["requests"] ?? 0, throttled: object["throttled"] ?? 0, bursts: object["bursts"] ?? 0,
+                               serverErrors: object["server_errors"] ?? 0)
     }
 }
 
