@@ -171,6 +171,27 @@ import Testing
         }
     }
 
+    @Test func validateWarnsWhenNotifyIsSetWithoutFERRY_SMTP_URLButStillPasses() throws {
+        let ws = Workspace()
+        ws.write("s/segments.yaml", "segments:\n  - name: everyone\n")
+        let file = ws.write("s/sg.yaml", """
+            name: sg
+            timezone: UTC
+            schedule: { at: ["02:00"] }
+            notify: { email: [ops@example.com] }
+            destination: { type: sendgrid, api_key: "${SENDGRID_API_KEY}", base_url: "http://127.0.0.1:9" }
+            goals:
+              - export: { segments: [everyone], list: l, membership_field: f, email: email }
+            """)
+        let unset = try BuiltProducts.ferry(["validate", "--schedules", ws.path + "/s"],
+                                            environment: ["SENDGRID_API_KEY": "SG.x-key", "FERRY_SMTP_URL": ""])
+        #expect(unset.status == 0, "\(unset.stdout) \(unset.stderr)")
+        #expect(unset.stderr == "ferry: warning: \(file): notify is set but FERRY_SMTP_URL is not; its notifications will not be sent\n")
+        let set = try BuiltProducts.ferry(["validate", "--schedules", ws.path + "/s"],
+                                          environment: ["SENDGRID_API_KEY": "SG.x-key", "FERRY_SMTP_URL": "smtp://127.0.0.1:25"])
+        #expect(set.status == 0 && set.stderr.isEmpty, "\(set.stderr)")
+    }
+
     @Test func curlDeliversDotStuffedLinesAndUTF8IntactThroughAUTH() async throws {
         try await SMTP.with { smtp in
             let sender = CurlMailSender(configuration: .init(url: smtp.url, user: SMTP.user,
