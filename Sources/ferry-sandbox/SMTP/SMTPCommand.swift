@@ -83,7 +83,7 @@ final class SMTPMailbox: @unchecked Sendable {
             counter += 1
             return counter
         }
-        let name = String(format: "%013d-%05d", Int(Date().timeIntervalSince1970 * 1000), number)
+        let name = String(format: "%013lld-%05lld", Int64(Date().timeIntervalSince1970 * 1000), Int64(number))
         let temporary = directory.appendingPathComponent(".\(name).tmp")
         try message.write(to: temporary)
         try FileManager.default.moveItem(at: temporary, to: directory.appendingPathComponent("\(name).eml"))
