@@ -171,6 +171,29 @@ import Testing
         }
     }
 
+    @Test func theDaemonMailsAScheduledRunThatFailed() async throws {
+        try await SendGrid.with { sendgrid in
+            try await SMTP.with { smtp in
+                let ws = try Self.workspace()
+                var environment = Self.smtpEnvironment(smtp)
+                environment["SENDGRID_API_KEY"] = Self.wrongKey
+                environment["SENDGRID_BASE_URL"] = sendgrid.baseURL
+                environment["FERRY_SMTP_FROM"] = "ferry@example.com"
+                let daemon = try DaemonProcess(arguments: ["--schedules", ws.path + "/s", "--db", ws.db,
+                                                           "--clock-start", "2026-11-23T01:59:58Z"],
+                                               environment: environment, logPath: ws.path + "/daemon.log")
+                #expect(daemon.waitForLog("notification sent", timeout: 60), "\(daemon.log)")
+                daemon.signal(SIGTERM)
+                #expect(daemon.waitForExit() == 0)
+                let mails = try smtp.messages()
+                try #require(mails.count == 1, "\(daemon.log)")
+                #expect(mails[0].contains("\r\nSubject: [ferry] failed: sg / export everyone (run 1)\r\n"))
+                #expect(mails[0].contains("\r\nRun:        1 (schedule)\r\n"))
+                Self.expectNoSecrets(daemon.log + mails[0] + Self.storeBytes(ws), "the daemon's log, mail or store")
+            }
+        }
+    }
+
     @Test func validateWarnsWhenNotifyIsSetWithoutFERRY_SMTP_URLButStillPasses() throws {
         let ws = Workspace()
         ws.write("s/segments.yaml", "segments:\n  - name: everyone\n")
