@@ -39,7 +39,7 @@ public struct MailMessage: Sendable, Hashable {
             encodedBody = QuotedPrintable.encode(lines)
             transferEncoding = "quoted-printable"
         }
-        var headers = [
+        let headers = [
             "Date: " + Self.rfc5322Date(date),
             "From: " + Self.headerSafe(from),
             "To: " + to.map(Self.headerSafe).joined(separator: ", "),
@@ -48,8 +48,9 @@ public struct MailMessage: Sendable, Hashable {
             "MIME-Version: 1.0",
             "Content-Type: text/plain; charset=utf-8",
             "Content-Transfer-Encoding: " + transferEncoding,
+            // RFC 3834: tells vacation responders not to answer a machine.
+            "Auto-Submitted: auto-generated",
         ]
-        headers.append("Auto-Submitted: auto-generated")
         return headers.joined(separator: "\r\n") + "\r\n\r\n" + encodedBody + "\r\n"
     }
 
