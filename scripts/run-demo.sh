@@ -84,6 +84,10 @@ start_sandbox sendgrid_port "$DEMO/sendgrid.log" sendgrid --port 0 --api-key "$S
     --state "$DEMO/sendgrid-state" --job-delay 0.2
 export SENDGRID_BASE_URL="http://127.0.0.1:$sendgrid_port"
 echo "SendGrid sandbox on $SENDGRID_BASE_URL (state in $DEMO/sendgrid-state)"
+rm -rf "$DEMO/mail"
+start_sandbox smtp_port "$DEMO/smtp.log" smtp --port 0 --dir "$DEMO/mail"
+export FERRY_SMTP_URL="smtp://127.0.0.1:$smtp_port" FERRY_SMTP_FROM="${FERRY_SMTP_FROM:-ferry@localhost}"
+echo "SMTP sandbox on $FERRY_SMTP_URL (mail in $DEMO/mail)"
 start_sshd
 
 step "ferry validate"
@@ -133,6 +137,11 @@ print("contacts:", len(state.get("contacts", [])))
 for segment in state.get("segments", []):
     print("segment", segment.get("name"), "->", segment.get("contact_count", len(segment.get("members", []))), "contacts")
 '
+
+step "Mail from sendgrid-daily's notify block (ferry-sandbox smtp, $DEMO/mail)"
+for mail in "$DEMO"/mail/*.eml; do
+    echo "$mail: $(grep -m1 '^X-Sandbox-Rcpt-To:' "$mail" | cut -d' ' -f2-) — $(grep -m1 '^Subject:' "$mail" | cut -d' ' -f2-)"
+done
 
 step "ferry run mapp-weekly --now"
 $FERRY run mapp-weekly --now 2>/dev/null

@@ -6,6 +6,6 @@ import Foundation
 struct Sandbox: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ferry-sandbox",
-        abstract: "Local Sailthru- and SendGrid-compatible servers and fixture generators.",
-        subcommands: [SailthruCommand.self, SendGridCommand.self, GenerateCommand.self])
+        abstract: "Local Sailthru- and SendGrid-compatible servers, an SMTP server and fixture generators.",
+        subcommands: [SailthruCommand.self, SendGridCommand.self, SMTPCommand.self, GenerateCommand.self])
 }

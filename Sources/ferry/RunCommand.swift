@@ -107,6 +107,25 @@ actor ConsoleProgress: ProgressSink {
 /// The goals this build can run, wired to the real transports.
 struct LiveGoalFactory: GoalExecutorFactory {
     let logger: Logging.Logger
+    /// Mail through `FERRY_SMTP_URL`; made once per process, so the "not configured" warning is logged once.
+    var notifier: RunNotifier = LiveGoalFactory.notifier(environment: ProcessInfo.processInfo.environment)
+
+    /// The notifier the `FERRY_SMTP_*` variables describe.
+    static func notifier(environment: [String: String]) -> RunNotifier {
+        let from = environment["FERRY_SMTP_FROM"].flatMap { $0.isEmpty ? nil : $0 } ?? "ferry@\(hostName())"
+        guard let configuration = CurlMailSender.Configuration.fromEnvironment(environment) else {
+            return RunNotifier(sender: nil, from: from)
+        }
+        return RunNotifier(sender: CurlMailSender(configuration: configuration), from: from)
+    }
+
+    /// This machine's name, for the default sender address.
+    private static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty ? "localhost" : name
+    }
 
     func executor(for goal: Goal, of connection: Connection) throws -> any GoalExecutor {
         switch (goal, connection.destination) {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FerryCore
+import Foundation
 
 /// `ferry validate`: every problem in every file, as `file:line:column: message`.
 struct ValidateCommand: AsyncParsableCommand {
@@ -12,6 +13,11 @@ struct ValidateCommand: AsyncParsableCommand {
         let config = options.loadConfig()
         for error in config.errors {
             print(error.description)
+        }
+        // Not an error: runs still work, only their mail is not sent (and each run notes that).
+        let smtpURL = ProcessInfo.processInfo.environment["FERRY_SMTP_URL"] ?? ""
+        for connection in config.connections where connection.notify != nil && smtpURL.isEmpty {
+            printError("warning: \(connection.file): notify is set but FERRY_SMTP_URL is not; its notifications will not be sent")
         }
         if config.errors.isEmpty {
             print("ok: \(config.connections.count) connection\(config.connections.count == 1 ? "" : "s"), \(config.segments.count) segment\(config.segments.count == 1 ? "" : "s")")

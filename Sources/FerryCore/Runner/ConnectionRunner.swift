@@ -68,7 +68,15 @@ public struct ConnectionRunner: Sendable {
             try await recorder.finish(status: status, error: message, endedAt: now())
             let summary = await recorder.counts.summary
             goalLogger.info("run finished", metadata: ["status": "\(status.rawValue)", "counts": "\(summary)"])
-            if let record = try ledger.run(id: runID) { records.append(record) }
+            if var record = try ledger.run(id: runID) {
+                // Mail never changes the run: a failed send is only a note on it.
+                if !isDryRun, let settings = connection.notify,
+                   let note = await factory.notifier.notify(record, settings: settings, logger: goalLogger) {
+                    try ledger.appendNote(runID: runID, note)
+                    record.notes.append(note)
+                }
+                records.append(record)
+            }
             if status == .interrupted { break }
         }
         return .ran(records)

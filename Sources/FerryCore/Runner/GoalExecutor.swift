@@ -53,6 +53,12 @@ public protocol GoalExecutor: Sendable {
 /// Makes the executor for a configured goal; the `ferry` executable wires in the real transports.
 public protocol GoalExecutorFactory: Sendable {
     func executor(for goal: Goal, of connection: Connection) throws -> any GoalExecutor
+    /// Mails the `notify` recipients about finished runs; the default has no mail server.
+    var notifier: RunNotifier { get }
+}
+
+extension GoalExecutorFactory {
+    public var notifier: RunNotifier { .unconfigured }
 }
 
 /// A goal whose whole run failed, with a message for the history and the person reading it.

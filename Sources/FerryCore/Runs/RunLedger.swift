@@ -69,6 +69,15 @@ public struct RunLedger: Sendable {
         }
     }
 
+    /// Adds a line to a run's notes after it finished (how its notification went).
+    public func appendNote(runID: Int64, _ note: String) throws {
+        try database.writer.write { db in
+            let current: String = try String.fetchOne(db, sql: "SELECT notes FROM run WHERE id = ?", arguments: [runID]) ?? "[]"
+            let notes: [String] = Self.decode(current) + [note]
+            try db.execute(sql: "UPDATE run SET notes = ? WHERE id = ?", arguments: [Self.encode(notes), runID])
+        }
+    }
+
     /// Marks `running` runs whose process is gone as `interrupted`; returns how many.
     @discardableResult
     public func recoverInterrupted(isAlive: (Int32) -> Bool, now: Date = Date()) throws -> Int {
