@@ -1,0 +1,8 @@
+import FuzzHarness
+
+/// libFuzzer's entry point: one input through the config harness.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
+    FuzzHarness.config(Array(UnsafeBufferPointer(start: data, count: data == nil ? 0 : size)))
+    return 0
+}
