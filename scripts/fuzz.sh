@@ -13,7 +13,10 @@ for target in "$@"; do
     log=.build-fuzz/fuzz-$target.log
     echo "== fuzz-$target for ${seconds}s (log: $log)"
     # New inputs go to the scratch corpus; a crash's input goes to the regression folder, to keep once fixed.
-    "$bin/fuzz-$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+    # Leak checks are off: Foundation's file reading (not instrumented) leaks 4 KiB on an empty file
+    # (regressions/config/empty-input-foundation-read-leak), which would end every run at the first input.
+    ASAN_OPTIONS="detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}" \
+    "$bin/fuzz-$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 -detect_leaks=0 \
         -print_final_stats=1 -artifact_prefix="$regressions/" \
         "$work" "Fuzz/corpus/$target" "$regressions" >"$log" 2>&1
     rc=$?

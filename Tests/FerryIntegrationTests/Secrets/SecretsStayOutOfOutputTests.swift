@@ -174,6 +174,7 @@ import Testing
         }
         #expect(files.contains { $0.0 == ws.db + "-wal" || $0.0 == backup })
 
+        // FERRY_SECRETS_DUMP=FILE writes every captured output there, to see what the scan looked at.
         if let dump = ProcessInfo.processInfo.environment["FERRY_SECRETS_DUMP"] {
             try outputs.map { "### \($0.label)\n\($0.text)" }.joined(separator: "\n").write(toFile: dump, atomically: true, encoding: .utf8)
         }
