@@ -47,7 +47,7 @@ struct YAMLValue {
     /// A mapping's entries, or nil (reported) when the node is not a mapping.
     func mapping(allowedKeys: [String], required: [String] = []) -> YAMLMapping? {
         guard case .mapping(let m) = node else {
-            diagnostics.report(.wrongType, at: mark, "\(path) must be a mapping (key: value), found \(kindName)")
+            diagnostics.report(.wrongType, at: mark, "\(path.isEmpty ? "the file" : path) must be a mapping (key: value), found \(kindName)")
             return nil
         }
         var entries: [(key: String, keyMark: SourceMark, value: YAMLValue)] = []
@@ -200,13 +200,17 @@ struct YAMLMapping {
 enum YAMLLoader {
     /// The most nodes a configuration file may hold (after aliases are expanded).
     static let maximumNodes = 100_000
+    /// The deepest nesting a configuration file may use.
+    static let maximumDepth = 64
+    /// The longest single value: configuration values are names, times and short texts, never data.
+    static let maximumScalarBytes = 65_536
 
     static func load(text: String, diagnostics: Diagnostics) -> YAMLValue? {
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
         } catch let error as YamlError {
-            let (mark, problem) = describe(error)
+            let (mark, problem) = describe(error, text: text)
             diagnostics.report(.yamlSyntax, at: mark, "YAML syntax: \(problem)")
             return nil
         } catch {
@@ -218,40 +222,66 @@ enum YAMLLoader {
             return nil
         }
         var budget = maximumNodes
-        guard withinBudget(root, &budget, depth: 0) else {
-            diagnostics.report(.invalidValue, at: .start,
-                               "the document is too large or too deeply nested (more than \(maximumNodes) nodes or 64 levels, counting aliases)")
+        if let problem = firstProblem(root, &budget, depth: 0) {
+            diagnostics.report(.invalidValue, at: problem.mark, problem.message)
             return nil
         }
         return YAMLValue(node: root, path: "", diagnostics: diagnostics)
     }
 
-    private static func withinBudget(_ node: Node, _ budget: inout Int, depth: Int) -> Bool {
+    /// The first node that breaks a limit (node count with aliases expanded, depth, value size), and why.
+    private static func firstProblem(_ node: Node, _ budget: inout Int, depth: Int) -> (mark: SourceMark, message: String)? {
         budget -= 1
-        guard budget >= 0, depth < 64 else { return false }
+        let mark = node.mark.map { SourceMark(line: $0.line, column: $0.column) } ?? .start
+        if budget < 0 {
+            return (mark, "the document is too large: more than \(maximumNodes) values counting aliases (an alias bomb?)")
+        }
+        if depth >= maximumDepth {
+            return (mark, "the document is nested more than \(maximumDepth) levels deep")
+        }
         switch node {
-        case .scalar, .alias: return true
-        case .sequence(let s): return s.allSatisfy { withinBudget($0, &budget, depth: depth + 1) }
+        case .scalar(let s):
+            let size = s.string.utf8.count
+            return size > maximumScalarBytes ? (mark, "a value of \(size) bytes is over the \(maximumScalarBytes)-byte limit") : nil
+        case .alias: return nil
+        case .sequence(let items):
+            for item in items { if let p = firstProblem(item, &budget, depth: depth + 1) { return p } }
+            return nil
         case .mapping(let m):
             for (k, v) in m {
-                guard withinBudget(k, &budget, depth: depth + 1), withinBudget(v, &budget, depth: depth + 1) else { return false }
+                if let p = firstProblem(k, &budget, depth: depth + 1) ?? firstProblem(v, &budget, depth: depth + 1) { return p }
             }
-            return true
+            return nil
         }
     }
 
-    private static func describe(_ error: YamlError) -> (SourceMark, String) {
+    private static func describe(_ error: YamlError, text: String) -> (SourceMark, String) {
         switch error {
         case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _),
              let .composer(context, problem, mark, _):
+            if problem.contains("nesting level") {
+                return (SourceMark(line: mark.line, column: mark.column), "the document is nested too deeply")
+            }
             let where_ = context.map { "\($0.text) " } ?? ""
             return (SourceMark(line: mark.line, column: mark.column), "\(where_)\(problem)".trimmingCharacters(in: .whitespaces))
         case let .reader(problem, offset, _, _):
-            return (.start, "\(problem)\(offset.map { " at byte \($0)" } ?? "") (is the file UTF-8?)")
+            // The offset counts characters from the start of the text.
+            return (offset.map { mark(ofCharacterOffset: $0, in: text) } ?? .start, problem)
         case let .duplicatedKeysInMapping(duplicates, context):
-            return (.start, "duplicate keys \(duplicates.joined(separator: ", ")) \(context)")
+            let keys = duplicates.map { "'\($0)'" }.joined(separator: ", ")
+            return (SourceMark(line: context.mark.line, column: context.mark.column),
+                    "key \(keys) appears more than once in the same mapping (first here)")
         default:
             return (.start, "\(error)")
         }
+    }
+
+    /// The line and column of the character `offset` characters into `text`.
+    private static func mark(ofCharacterOffset offset: Int, in text: String) -> SourceMark {
+        var line = 1, column = 1
+        for character in text.prefix(offset) {
+            if character == "\n" || character == "\r\n" { line += 1; column = 1 } else { column += 1 }
+        }
+        return SourceMark(line: line, column: column)
     }
 }

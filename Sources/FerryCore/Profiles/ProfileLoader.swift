@@ -93,8 +93,11 @@ public struct ProfileLoader: Sendable {
         case .csv:
             let reader = CSVReader(stream: try ByteStream(path: path), maximumFieldBytes: maximumValueBytes)
             guard let headerRecord = try reader.nextRecord() else { break }
-            guard case .success(let header) = headerRecord.result else {
-                throw InputError(file: path, message: "line \(headerRecord.line): the header row cannot be read")
+            let header: [String]
+            switch headerRecord.result {
+            case .success(let fields): header = fields
+            case .failure(let error):
+                throw InputError(file: path, message: "line \(headerRecord.line): the header row cannot be read: \(error.message)")
             }
             let columns = header.map { $0.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "\u{FEFF}", with: "") }
             if let duplicate = Dictionary(grouping: columns, by: { $0 }).first(where: { $0.value.count > 1 })?.key {

@@ -32,7 +32,11 @@ public enum ImportMerge {
             guard let base = first.numberValue else {
                 return .failure(ImportValueError("the profile holds '\(first)', not a number, so '\(text)' cannot be added to it"))
             }
-            return .success([.number(base + incoming)] + current.dropFirst())
+            let sum = base + incoming
+            guard sum.isFinite else {
+                return .failure(ImportValueError("\(base) + '\(text)' is out of range for a number"))
+            }
+            return .success([.number(sum)] + current.dropFirst())
         }
     }
 
@@ -121,8 +125,8 @@ public enum ImportCell {
             guard !exp.isEmpty else { return nil }
             rest = rest.dropFirst(exp.count)
         }
-        guard rest.isEmpty else { return nil }
-        return Double(t)
+        guard rest.isEmpty, let value = Double(t), value.isFinite else { return nil }  // 1e400 parses as infinity
+        return value
     }
 }
 

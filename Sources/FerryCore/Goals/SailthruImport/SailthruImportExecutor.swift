@@ -226,8 +226,10 @@ public struct SailthruImportExecutor: GoalExecutor {
         let first: CSVRecord?
         do { first = try reader.nextRecord() } catch { throw GoalFailure("list \(list): \(error.message)") }
         guard let first else { throw GoalFailure("list \(list): the export is empty (no header row)") }
-        guard case .success(let header) = first.result else {
-            throw GoalFailure("list \(list): the export's header row cannot be read")
+        let header: [String]
+        switch first.result {
+        case .success(let fields): header = fields
+        case .failure(let error): throw GoalFailure("list \(list): the export's header row cannot be read: \(error.message)")
         }
         var index: [String: Int] = [:]
         for (i, name) in header.enumerated() where index[CSVReader.foldedName(name)] == nil {
