@@ -103,7 +103,7 @@ import Testing
                 row("p1", ["email": [.string("new@x.com")]]),
                 row("p2", ["email": [.string("a@x.com")]]),
                 row(nil, ["email": [.string("new@x.com")], "spend": [.number(101)]]),
-                row("p3", []),
+                row("p3", [:]),
             ],
         ])
         #expect(outcomes.suffix(4) == [.updated(pk: 1, id: "p1"), .created(pk: 2, id: "p2"), .updated(pk: 1, id: "p1"),
