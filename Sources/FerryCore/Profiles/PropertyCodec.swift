@@ -115,7 +115,10 @@ public enum Identifiers {
     /// The form identifier values are indexed and looked up by: emails trimmed and lower-cased.
     public static func normalized(_ value: String, property: String) -> String {
         let trimmed = value.trimmedOfSpaces
-        return property == "email" ? trimmed.lowercased() : trimmed
+        guard property == "email" else { return trimmed }
+        // Most emails are already lower-case ASCII: keep the string instead of building a new one.
+        if !trimmed.utf8.contains(where: { $0 >= 0x80 || ($0 >= 65 && $0 <= 90) }) { return trimmed }
+        return trimmed.lowercased()
     }
 }
 

@@ -102,7 +102,13 @@ struct ProfileBatchWriter {
         try db.cachedStatement(sql: "INSERT INTO profile (id, properties, created_at, updated_at) VALUES (?, ?, ?, ?)")
             .execute(arguments: [id, encoded ?? PropertyCodec.encode(profile.properties), time, time])
         let pk = db.lastInsertedRowID
-        try ProfileStore.reindexIdentifiers(pk: pk, old: Profile(id: id), new: profile, db: db, owners: &owners)
+        // A new profile's identifiers are exactly the row's, already normalized: insert each once.
+        let insert = try db.cachedStatement(sql: "INSERT INTO identifier (property, value, profile_pk) VALUES (?, ?, ?)")
+        for (index, (property, value)) in identifiers.enumerated()
+        where !identifiers[..<index].contains(where: { $0.0 == property && $0.1 == value }) {
+            try insert.execute(arguments: [property, value, pk])
+            owners[IdentifierKey(property: property, value: value)] = pk
+        }
         pkByID[id] = pk
         profiles[pk] = profile
         return .created(pk: pk, id: id)
