@@ -73,6 +73,14 @@ public enum ISO8601 {
 
     /// `2024-01-15T10:30:00.000Z`: UTC with milliseconds, the form ferry writes.
     public static func format(_ date: Date) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(24)
+        append(date, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends `format(date)`'s 24 bytes to `out` (no String in between: the store encodes many dates).
+    static func append(_ date: Date, to out: inout [UInt8]) {
         let totalMillis = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
         let millis = Int(((totalMillis % 1000) + 1000) % 1000)
         let totalSeconds = (totalMillis - Int64(millis)) / 1000
@@ -80,18 +88,18 @@ public enum ISO8601 {
         let secondOfDay = Int(totalSeconds - Int64(days) * 86_400)
         let (y, m, d) = civilFromDays(days)
         // Digits written by hand: String(format:) costs more than the rest of a profile's encoding.
-        var bytes = [UInt8](repeating: 0, count: 24)
+        let base = out.count
+        out.append(contentsOf: repeatElement(0, count: 24))
         func put(_ value: Int, _ width: Int, at index: Int) {
             var v = value
-            for i in stride(from: index + width - 1, through: index, by: -1) {
-                bytes[i] = UInt8(48 + v % 10)
+            for i in stride(from: base + index + width - 1, through: base + index, by: -1) {
+                out[i] = UInt8(48 + v % 10)
                 v /= 10
             }
         }
-        put(y, 4, at: 0); bytes[4] = 45; put(m, 2, at: 5); bytes[7] = 45; put(d, 2, at: 8); bytes[10] = 84
-        put(secondOfDay / 3600, 2, at: 11); bytes[13] = 58; put(secondOfDay / 60 % 60, 2, at: 14); bytes[16] = 58
-        put(secondOfDay % 60, 2, at: 17); bytes[19] = 46; put(millis, 3, at: 20); bytes[23] = 90
-        return String(decoding: bytes, as: UTF8.self)
+        put(y, 4, at: 0); out[base + 4] = 45; put(m, 2, at: 5); out[base + 7] = 45; put(d, 2, at: 8); out[base + 10] = 84
+        put(secondOfDay / 3600, 2, at: 11); out[base + 13] = 58; put(secondOfDay / 60 % 60, 2, at: 14); out[base + 16] = 58
+        put(secondOfDay % 60, 2, at: 17); out[base + 19] = 46; put(millis, 3, at: 20); out[base + 23] = 90
     }
 
     /// `YYYY-MM-DD` of the instant in UTC.

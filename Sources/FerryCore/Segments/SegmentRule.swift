@@ -83,7 +83,8 @@ public struct SegmentDefinition: Hashable, Sendable {
 
     /// Whether `profile` belongs: it matches the rule, or it was explicitly placed in the segment.
     public func contains(_ profile: Profile, now: Date) -> Bool {
-        if profile.explicitSegments.contains(name) { return true }
+        // Not `explicitSegments`: that builds an array per segment per profile, and loads test millions.
+        if profile[Profile.segmentsProperty].contains(where: { $0.description == name }) { return true }
         return rule?.matches(profile, now: now) ?? false
     }
 }

@@ -43,30 +43,21 @@ public struct ProfileStore: Sendable {
     ///
     /// A row whose identifiers belong to another profile is rejected, not merged; the others still apply.
     public func upsert(_ batch: [ProfileUpsert], segments: [SegmentDefinition], now: Date = Date()) throws -> [UpsertOutcome] {
+        try upsert(batch, encoded: nil, segments: segments, now: now)
+    }
+
+    /// `upsert(_:segments:now:)` with each row's `PropertyCodec.encode(properties)` already computed (by a parsing thread).
+    func upsert(_ batch: [ProfileUpsert], encoded: [String]?, segments: [SegmentDefinition], now: Date) throws -> [UpsertOutcome] {
         try database.writer.write { db in
-            var outcomes: [UpsertOutcome] = []
-            outcomes.reserveCapacity(batch.count)
-            var touched: [(Int64, Profile)] = []
-            for row in batch {
-                let (outcome, profile) = try Self.upsert(row, db: db, now: now)
-                outcomes.append(outcome)
-                switch outcome {
-                case .created(let pk, _), .updated(let pk, _):
-                    if let profile { touched.append((pk, profile)) }
-                default: break
-                }
-            }
+            var writer = ProfileBatchWriter(db: db, now: now)
+            let (outcomes, touched) = try writer.upsert(batch, encoded: encoded)
             try Self.refreshMembership(of: touched, segments: segments, db: db, now: now)
             return outcomes
         }
     }
 
     static func upsert(_ row: ProfileUpsert, db: Database, now: Date) throws -> (UpsertOutcome, Profile?) {
-        let identifierValues = row.properties
-            .filter { Identifiers.isIdentifier($0.key) }
-            .sorted { ($0.key == "email" ? "" : $0.key) < ($1.key == "email" ? "" : $1.key) }
-            .flatMap { key, values in values.map { (key, Identifiers.normalized($0.description, property: key)) } }
-            .filter { !$0.1.isEmpty }
+        let identifierValues = identifierValues(of: row)
 
         var existing: (pk: Int64, profile: Profile)?
         if let id = row.id {
@@ -118,19 +109,8 @@ public struct ProfileStore: Sendable {
     }
 
     private static func reindexIdentifiers(pk: Int64, old: Profile, new: Profile, db: Database) throws {
-        for property in Set(old.properties.keys).union(new.properties.keys) where Identifiers.isIdentifier(property) {
-            let before = Set(old[property].map { Identifiers.normalized($0.description, property: property) })
-            let after = Set(new[property].map { Identifiers.normalized($0.description, property: property) })
-            guard before != after else { continue }
-            for value in before.subtracting(after) {
-                try db.cachedStatement(sql: "DELETE FROM identifier WHERE property = ? AND value = ? AND profile_pk = ?")
-                    .execute(arguments: [property, value, pk])
-            }
-            for value in after.subtracting(before) where !value.isEmpty {
-                try db.cachedStatement(sql: "INSERT INTO identifier (property, value, profile_pk) VALUES (?, ?, ?)")
-                    .execute(arguments: [property, value, pk])
-            }
-        }
+        var owners: [IdentifierKey: Int64] = [:]
+        try reindexIdentifiers(pk: pk, old: old, new: new, db: db, owners: &owners)
     }
 
     // MARK: - Reading
@@ -217,18 +197,25 @@ public struct ProfileStore: Sendable {
 
     /// Re-evaluates the segments of just these profiles (after a load or an import touched them).
     public static func refreshMembership(of profiles: [(Int64, Profile)], segments: [SegmentDefinition], db: Database, now: Date) throws {
+        try refreshMembership(of: profiles.map { ProfileBatchWriter.Touched(pk: $0.0, profile: $0.1, isNew: false) },
+                              segments: segments, db: db, now: now)
+    }
+
+    /// Profiles the batch created have no stored memberships, so only changed ones are read back.
+    static func refreshMembership(of profiles: [ProfileBatchWriter.Touched], segments: [SegmentDefinition], db: Database, now: Date) throws {
         guard !profiles.isEmpty, !segments.isEmpty else { return }
         let select = try db.cachedStatement(sql: "SELECT segment FROM segment_member WHERE profile_pk = ?")
         let insert = try db.cachedStatement(sql: "INSERT INTO segment_member (segment, profile_pk, entered_at) VALUES (?, ?, ?)")
         let delete = try db.cachedStatement(sql: "DELETE FROM segment_member WHERE segment = ? AND profile_pk = ?")
-        for (pk, profile) in profiles {
-            let current = Set(try String.fetchAll(select, arguments: [pk]))
+        let time = now.timeIntervalSince1970
+        for touched in profiles {
+            let current: Set<String> = touched.isNew ? [] : Set(try String.fetchAll(select, arguments: [touched.pk]))
             for segment in segments {
-                let isMember = segment.contains(profile, now: now)
+                let isMember = segment.contains(touched.profile, now: now)
                 if isMember && !current.contains(segment.name) {
-                    try insert.execute(arguments: [segment.name, pk, now.timeIntervalSince1970])
+                    try insert.execute(arguments: [segment.name, touched.pk, time])
                 } else if !isMember && current.contains(segment.name) {
-                    try delete.execute(arguments: [segment.name, pk])
+                    try delete.execute(arguments: [segment.name, touched.pk])
                 }
             }
         }

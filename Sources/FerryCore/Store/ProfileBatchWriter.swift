@@ -1,0 +1,215 @@
+import Foundation
+import GRDB
+
+/// An identifier as the `identifier` table keys it: the property and its normalized value.
+struct IdentifierKey: Hashable, Sendable {
+    var property: String
+    var value: String
+}
+
+/// Upserts a batch with the same outcome as upserting its rows one by one, in far fewer statements.
+///
+/// The rows' profiles (by id) and identifier owners are read with a few `IN (…)` queries up front;
+/// the batch then runs in order against that snapshot, which it keeps current as it writes, so a
+/// later row sees what earlier rows of the same batch created, changed or re-indexed. Only writes
+/// reach SQLite per row.
+struct ProfileBatchWriter {
+    /// Rows per `IN (…)` list: well under SQLite's bound-parameter limit.
+    static let chunkSize = 500
+
+    let db: Database
+    let now: Date
+    /// Row key of each id looked up or written; an id looked up and absent has no entry.
+    private var pkByID: [String: Int64] = [:]
+    /// The profiles read or written so far, by row key.
+    private var profiles: [Int64: Profile] = [:]
+    /// Owner of each identifier looked up or written; looked up and absent has no entry.
+    private var owners: [IdentifierKey: Int64] = [:]
+
+    init(db: Database, now: Date) {
+        self.db = db
+        self.now = now
+    }
+
+    /// A profile the batch created or changed, for segment membership.
+    struct Touched {
+        var pk: Int64
+        var profile: Profile
+        /// Created by this batch: it has no stored memberships yet.
+        var isNew: Bool
+    }
+
+    /// Runs `batch`; `encoded[i]`, when given, is `PropertyCodec.encode(batch[i].properties)` computed elsewhere.
+    mutating func upsert(_ batch: [ProfileUpsert], encoded: [String]? = nil) throws -> (outcomes: [UpsertOutcome], touched: [Touched]) {
+        let identifiers = batch.map(ProfileStore.identifierValues)
+        try preload(batch, identifiers: identifiers)
+        var outcomes: [UpsertOutcome] = []
+        outcomes.reserveCapacity(batch.count)
+        var touched: [Touched] = []
+        touched.reserveCapacity(batch.count)
+        for (index, row) in batch.enumerated() {
+            let outcome = try upsert(row, identifiers: identifiers[index], encoded: encoded?[index])
+            outcomes.append(outcome)
+            switch outcome {
+            case .created(let pk, _): touched.append(Touched(pk: pk, profile: profiles[pk]!, isNew: true))
+            case .updated(let pk, _): touched.append(Touched(pk: pk, profile: profiles[pk]!, isNew: false))
+            default: break
+            }
+        }
+        return (outcomes, touched)
+    }
+
+    /// Mirrors `ProfileStore.upsert(_:db:now:)` row for row, reading the snapshot instead of the database.
+    private mutating func upsert(_ row: ProfileUpsert, identifiers: [(String, String)], encoded: String?) throws -> UpsertOutcome {
+        var existing: (pk: Int64, profile: Profile)?
+        if let id = row.id {
+            if let pk = pkByID[id] { existing = (pk, profiles[pk]!) }
+        } else {
+            for (property, value) in identifiers {
+                if let pk = owners[IdentifierKey(property: property, value: value)] {
+                    existing = profiles[pk].map { (pk, $0) }
+                    break
+                }
+            }
+        }
+        for (property, value) in identifiers {
+            if let owner = owners[IdentifierKey(property: property, value: value)], owner != existing?.pk {
+                let ownerID = try profiles[owner]?.id
+                    ?? String.fetchOne(db, sql: "SELECT id FROM profile WHERE pk = ?", arguments: [owner]) ?? "?"
+                return .rejected(reason: "\(property) '\(value)' already belongs to profile \(ownerID)")
+            }
+        }
+
+        if let existing {
+            var merged = existing.profile
+            for (key, values) in row.properties { merged[key] = values }
+            guard merged != existing.profile else { return .unchanged(pk: existing.pk, id: merged.id) }
+            try db.cachedStatement(sql: "UPDATE profile SET properties = ?, updated_at = ? WHERE pk = ?")
+                .execute(arguments: [PropertyCodec.encode(merged.properties), now.timeIntervalSince1970, existing.pk])
+            try ProfileStore.reindexIdentifiers(pk: existing.pk, old: existing.profile, new: merged, db: db, owners: &owners)
+            profiles[existing.pk] = merged
+            return .updated(pk: existing.pk, id: merged.id)
+        }
+
+        guard let id = row.id ?? identifiers.first?.1 else {
+            return .rejected(reason: "no id and no identifier (email or a property ending in _id)")
+        }
+        if pkByID[id] != nil {
+            return .rejected(reason: "the id '\(id)' made from the first identifier is already another profile's id")
+        }
+        let profile = Profile(id: id, properties: row.properties)
+        let time = now.timeIntervalSince1970
+        try db.cachedStatement(sql: "INSERT INTO profile (id, properties, created_at, updated_at) VALUES (?, ?, ?, ?)")
+            .execute(arguments: [id, encoded ?? PropertyCodec.encode(profile.properties), time, time])
+        let pk = db.lastInsertedRowID
+        // A new profile's identifiers are exactly the row's, already normalized: insert each once.
+        let insert = try db.cachedStatement(sql: "INSERT INTO identifier (property, value, profile_pk) VALUES (?, ?, ?)")
+        for (index, (property, value)) in identifiers.enumerated()
+        where !identifiers[..<index].contains(where: { $0.0 == property && $0.1 == value }) {
+            try insert.execute(arguments: [property, value, pk])
+            owners[IdentifierKey(property: property, value: value)] = pk
+        }
+        pkByID[id] = pk
+        profiles[pk] = profile
+        return .created(pk: pk, id: id)
+    }
+
+    /// Reads every profile and identifier owner the batch can ask about.
+    private mutating func preload(_ batch: [ProfileUpsert], identifiers: [[(String, String)]]) throws {
+        var ids: Set<String> = []
+        var valuesByProperty: [String: Set<String>] = [:]
+        for (row, rowIdentifiers) in zip(batch, identifiers) {
+            if let id = row.id { ids.insert(id) } else if let made = rowIdentifiers.first?.1 { ids.insert(made) }
+            for (property, value) in rowIdentifiers { valuesByProperty[property, default: []].insert(value) }
+        }
+        try forEachChunk(of: Array(ids)) { chunk in
+            let rows = try Row.fetchCursor(try statement(
+                "SELECT pk, id, properties, created_at, updated_at FROM profile WHERE id IN", count: chunk.count),
+                arguments: StatementArguments(chunk))
+            while let row = try rows.next() {
+                let stored = try ProfileStore.decode(row)
+                pkByID[stored.profile.id] = stored.pk
+                profiles[stored.pk] = stored.profile
+            }
+        }
+        var ownersToLoad: Set<Int64> = []
+        for (property, values) in valuesByProperty {
+            try forEachChunk(of: Array(values)) { chunk in
+                let rows = try Row.fetchCursor(try statement(
+                    "SELECT value, profile_pk FROM identifier WHERE property = ? AND value IN", count: chunk.count),
+                    arguments: StatementArguments([property] + chunk))
+                while let row = try rows.next() {
+                    let pk: Int64 = row[1]
+                    owners[IdentifierKey(property: property, value: row[0])] = pk
+                    if profiles[pk] == nil { ownersToLoad.insert(pk) }
+                }
+            }
+        }
+        try forEachChunk(of: Array(ownersToLoad)) { chunk in
+            let rows = try Row.fetchCursor(try statement(
+                "SELECT pk, id, properties, created_at, updated_at FROM profile WHERE pk IN", count: chunk.count),
+                arguments: StatementArguments(chunk))
+            while let row = try rows.next() {
+                let stored = try ProfileStore.decode(row)
+                pkByID[stored.profile.id] = stored.pk
+                profiles[stored.pk] = stored.profile
+            }
+        }
+    }
+
+    private func forEachChunk<T>(of items: [T], _ body: ([T]) throws -> Void) throws {
+        var start = 0
+        while start < items.count {
+            let end = min(start + Self.chunkSize, items.count)
+            try body(Array(items[start..<end]))
+            start = end
+        }
+    }
+
+    /// `prefix (?, ?, …)` with `count` placeholders, cached (full chunks repeat).
+    private func statement(_ prefix: String, count: Int) throws -> Statement {
+        var sql = prefix
+        sql += " ("
+        for i in 0..<count { sql += i == 0 ? "?" : ",?" }
+        sql += ")"
+        return try db.cachedStatement(sql: sql)
+    }
+}
+
+extension ProfileStore {
+    /// A row's identifier values, normalized: email first, then other identifiers by name; empty ones dropped.
+    static func identifierValues(of row: ProfileUpsert) -> [(String, String)] {
+        var keys: [String] = []
+        for key in row.properties.keys where Identifiers.isIdentifier(key) { keys.append(key) }
+        if keys.isEmpty { return [] }
+        keys.sort { ($0 == "email" ? "" : $0) < ($1 == "email" ? "" : $1) }
+        var result: [(String, String)] = []
+        for key in keys {
+            for value in row.properties[key]! {
+                let normalized = Identifiers.normalized(value.description, property: key)
+                if !normalized.isEmpty { result.append((key, normalized)) }
+            }
+        }
+        return result
+    }
+
+    /// Brings the identifier index of `pk` from `old`'s identifiers to `new`'s, keeping `owners` in step.
+    static func reindexIdentifiers(pk: Int64, old: Profile, new: Profile, db: Database, owners: inout [IdentifierKey: Int64]) throws {
+        for property in Set(old.properties.keys).union(new.properties.keys) where Identifiers.isIdentifier(property) {
+            let before = Set(old[property].map { Identifiers.normalized($0.description, property: property) })
+            let after = Set(new[property].map { Identifiers.normalized($0.description, property: property) })
+            guard before != after else { continue }
+            for value in before.subtracting(after) {
+                try db.cachedStatement(sql: "DELETE FROM identifier WHERE property = ? AND value = ? AND profile_pk = ?")
+                    .execute(arguments: [property, value, pk])
+                let key = IdentifierKey(property: property, value: value)
+                if owners[key] == pk { owners[key] = nil }
+            }
+            for value in after.subtracting(before) where !value.isEmpty {
+                try db.cachedStatement(sql: "INSERT INTO identifier (property, value, profile_pk) VALUES (?, ?, ?)")
+                    .execute(arguments: [property, value, pk])
+                owners[IdentifierKey(property: property, value: value)] = pk
+            }
+        }
+    }
+}
