@@ -37,7 +37,7 @@ import Testing
         let reference = Result { try PropertyCodec.foundationDecode(text) }
         switch (fast, reference) {
         case (.success(let a), .success(let b)): #expect(a == b, "\(text)")
-        case (.failure(let a), .failure(let b)): #expect(a == b, "\(text)")
+        case (.failure(let a), .failure(let b)): #expect("\(a)" == "\(b)", "\(text)")
         default: Issue.record("\(text): fast \(fast) but Foundation \(reference)")
         }
     }

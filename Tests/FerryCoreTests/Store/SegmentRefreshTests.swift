@@ -107,7 +107,7 @@ struct MembershipReadingGoal: GoalExecutor {
 
     func run(in context: GoalContext) async throws {
         try context.ensureSegmentsCurrent()
-        let count = try context.database.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM segment_member WHERE segment = 'vip'") ?? 0 }
+        let count = try await context.database.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM segment_member WHERE segment = 'vip'") ?? 0 }
         journal.append("\(context.segmentsAreCurrent ? "current" : "stale") \(count)")
     }
 }

@@ -282,7 +282,7 @@ public struct SendGridBatcher: Sendable {
             let separator = indices.isEmpty ? 0 : 1
             if indices.count >= maxContacts || overhead + body.count + separator + encoded.count > maxBytes { flush() }
             if !indices.isEmpty { body.append(UInt8(ascii: ",")) }
-            body.append(encoded)
+            body.append(contentsOf: encoded)
             indices.append(index)
         }
         flush()
