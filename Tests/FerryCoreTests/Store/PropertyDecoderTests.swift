@@ -56,25 +56,29 @@ import Testing
         var generator = SeededGenerator(seed: 0x5EED)
         let alphabet: [Character] = ["a", "Z", "0", " ", ",", "\"", "\\", "/", "\n", "\t", "\u{01}", "\u{1F}", "é", "ß", "😀", "{", "[", ":"]
         func text() -> String { String((0..<Int.random(in: 0...12, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }) }
-        func value() -> PropertyValue {
+        func value(fractions: Bool) -> PropertyValue {
             switch Int.random(in: 0..<5, using: &generator) {
             case 0, 1: return .string(text())
             case 2: return .number(Double(Int.random(in: -1_000_000...1_000_000, using: &generator)))
-            case 3: return .number(Double.random(in: -1e9...1e9, using: &generator))
+            case 3 where fractions: return .number(Double.random(in: -1e9...1e9, using: &generator))
             default:
-                let millis = Double(Int64.random(in: -2_000_000_000_000...4_000_000_000_000, using: &generator))
-                return .date(Date(timeIntervalSince1970: millis / 1000))
+                // Whole seconds: ISO8601's millisecond formatting is not what is under test here.
+                return .date(Date(timeIntervalSince1970: Double(Int64.random(in: -2_000_000_000...4_000_000_000, using: &generator))))
             }
         }
-        for _ in 0..<2000 {
+        for round in 0..<2000 {
+            let fractions = round % 2 == 0
             var properties: [String: [PropertyValue]] = [:]
             for _ in 0..<Int.random(in: 0...6, using: &generator) {
-                properties[text()] = (0..<Int.random(in: 1...4, using: &generator)).map { _ in value() }
+                properties[text()] = (0..<Int.random(in: 1...4, using: &generator)).map { _ in value(fractions: fractions) }
             }
             let encoded = PropertyCodec.encode(properties)
             let decoded = try PropertyCodec.decode(encoded)
-            #expect(decoded == (try PropertyCodec.foundationDecode(encoded)), "\(encoded)")
-            #expect(PropertyCodec.encode(decoded) == encoded)
+            #expect(decoded == properties, "\(encoded)")
+            if !fractions {
+                // Foundation reads long fractions up to an ulp off (the fast reader is exact), so compare it on the rest.
+                #expect(decoded == (try PropertyCodec.foundationDecode(encoded)), "\(encoded)")
+            }
         }
     }
 }
