@@ -19,7 +19,8 @@ struct SegmentsCommand: AsyncParsableCommand {
         try await reportingErrors {
             let segments = try options.loadSegments()
             let store = ProfileStore(database: try options.openDatabase())
-            let sizes = try store.refreshSegments(segments)
+            try store.refreshSegmentsIfNeeded(segments)
+            let sizes = try store.segmentSizes()
             if let name {
                 guard segments.contains(where: { $0.name == name }) else {
                     throw CLIError.badInput("unknown segment '\(name)'; known: \(segments.map(\.name).joined(separator: ", "))")

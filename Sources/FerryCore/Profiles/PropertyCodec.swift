@@ -62,6 +62,21 @@ public enum PropertyCodec {
 
     /// Reads what `encode` wrote.
     public static func decode(_ text: String) throws(PropertyCodecError) -> [String: [PropertyValue]] {
+        var text = text
+        if let fast = text.withUTF8({ PropertyDecoder.decode($0) }) { return fast }
+        return try foundationDecode(text)
+    }
+
+    /// Reads what `encode` wrote from UTF-8 `bytes`, keeping only the properties named in `keys` (all when nil).
+    public static func decode(utf8 bytes: UnsafeBufferPointer<UInt8>, keys: Set<String>? = nil) throws(PropertyCodecError) -> [String: [PropertyValue]] {
+        if let fast = PropertyDecoder.decode(bytes, keys: keys) { return fast }
+        var all = try foundationDecode(String(decoding: bytes, as: UTF8.self))
+        if let keys { all = all.filter { keys.contains($0.key) } }
+        return all
+    }
+
+    /// The reference reading, through Foundation: the fast parser defers to it whenever it is unsure.
+    static func foundationDecode(_ text: String) throws(PropertyCodecError) -> [String: [PropertyValue]] {
         guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
             throw PropertyCodecError(message: "stored properties are not a JSON object")
         }

@@ -37,7 +37,13 @@ public struct ConnectionRunner: Sendable {
         defer { try? lock.release(connection.name) }
 
         var records: [RunRecord] = []
+        var segmentsAreCurrent = false
         for goal in connection.goals {
+            if !goal.isImport && !segmentsAreCurrent {
+                // Once per run, after the imports: every export then reads the same, current membership.
+                // If it fails, each export tries again itself and its run records the error.
+                segmentsAreCurrent = (try? ProfileStore(database: database).refreshSegmentsIfNeeded(segments, now: scheduledAt ?? now())) != nil
+            }
             let runID = try ledger.start(connection: connection.name, goal: goal.label + (isDryRun ? " (dry run)" : ""),
                                          trigger: trigger, scheduledAt: scheduledAt, startedAt: now())
             let recorder = RunRecorder(ledger: ledger, runID: runID)
@@ -45,9 +51,10 @@ public struct ConnectionRunner: Sendable {
             goalLogger[metadataKey: "connection"] = "\(connection.name)"
             goalLogger[metadataKey: "run"] = "\(runID)"
             goalLogger.info("run started", metadata: ["goal": "\(goal.label)", "trigger": "\(trigger.rawValue)"])
-            let context = GoalContext(connection: connection, segments: segments, database: database, recorder: recorder,
+            var context = GoalContext(connection: connection, segments: segments, database: database, recorder: recorder,
                                       progress: progress, logger: goalLogger, isDryRun: isDryRun,
                                       allowsMassRemoval: allowsMassRemoval, now: scheduledAt ?? now())
+            context.segmentsAreCurrent = segmentsAreCurrent
             let status: RunStatus
             var message: String?
             do {

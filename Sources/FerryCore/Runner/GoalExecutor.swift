@@ -27,6 +27,8 @@ public struct GoalContext: Sendable {
     public var allowsMassRemoval: Bool
     /// The instant the run counts as happening at (a scheduled fire, or now).
     public var now: Date
+    /// Set when the runner has already brought segment membership up to date for this run: goals then trust it.
+    public var segmentsAreCurrent = false
 
     public init(connection: Connection, segments: [SegmentDefinition], database: AppDatabase, recorder: RunRecorder,
                 progress: any ProgressSink, logger: Logger, isDryRun: Bool = false, allowsMassRemoval: Bool = false, now: Date = Date()) {
@@ -66,4 +68,12 @@ public struct GoalFailure: Error, Hashable, Sendable, CustomStringConvertible {
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+}
+
+extension GoalContext {
+    /// Makes segment membership current unless the runner already did for this run (once per run, not per goal).
+    public func ensureSegmentsCurrent() throws {
+        guard !segmentsAreCurrent else { return }
+        try ProfileStore(database: database).refreshSegmentsIfNeeded(segments, now: now)
+    }
 }

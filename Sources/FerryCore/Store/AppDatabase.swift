@@ -120,6 +120,7 @@ public struct AppDatabase: Sendable {
         SendGridSyncStore.register(in: &migrator)
         ImportMigrations.register(in: &migrator)
         ExportMigrations.register(in: &migrator)
+        SegmentRefreshState.register(in: &migrator)
         return migrator
     }
 }

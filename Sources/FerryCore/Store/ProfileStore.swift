@@ -165,31 +165,15 @@ public struct ProfileStore: Sendable {
     // MARK: - Segments
 
     /// Re-evaluates every segment for every profile, recording entries (with their time) and removing leavers.
-    /// Returns each segment's size.
+    /// Returns each segment's size. Records the definitions' fingerprint, so later runs can skip the work.
     @discardableResult
     public func refreshSegments(_ segments: [SegmentDefinition], now: Date = Date()) throws -> [String: Int] {
         try database.writer.write { db in
-            var members: [String: Set<Int64>] = Dictionary(uniqueKeysWithValues: segments.map { ($0.name, []) })
-            let cursor = try Row.fetchCursor(db, sql: "SELECT pk, id, properties, created_at, updated_at FROM profile")
-            while let row = try cursor.next() {
-                let stored = try Self.decode(row)
-                for segment in segments where segment.contains(stored.profile, now: now) {
-                    members[segment.name]!.insert(stored.pk)
-                }
-            }
-            let names = segments.map(\.name)
-            // Segments no longer defined lose their members.
-            let placeholders = names.map { _ in "?" }.joined(separator: ",")
-            try db.execute(sql: "DELETE FROM segment_member WHERE segment NOT IN (\(placeholders.isEmpty ? "''" : placeholders))",
-                           arguments: StatementArguments(names))
-            var sizes: [String: Int] = [:]
-            for (name, wanted) in members {
-                let current = Set(try Int64.fetchAll(db, sql: "SELECT profile_pk FROM segment_member WHERE segment = ?", arguments: [name]))
-                let insert = try db.cachedStatement(sql: "INSERT INTO segment_member (segment, profile_pk, entered_at) VALUES (?, ?, ?)")
-                for pk in wanted.subtracting(current) { try insert.execute(arguments: [name, pk, now.timeIntervalSince1970]) }
-                let delete = try db.cachedStatement(sql: "DELETE FROM segment_member WHERE segment = ? AND profile_pk = ?")
-                for pk in current.subtracting(wanted) { try delete.execute(arguments: [name, pk]) }
-                sizes[name] = wanted.count
+            try Self.refreshAll(segments, now: now, db: db)
+            var sizes: [String: Int] = Dictionary(uniqueKeysWithValues: segments.map { ($0.name, 0) })
+            for row in try Row.fetchAll(db, sql: "SELECT segment, COUNT(*) AS n FROM segment_member GROUP BY segment") {
+                let name: String = row["segment"]
+                if sizes[name] != nil { sizes[name] = row["n"] }
             }
             return sizes
         }

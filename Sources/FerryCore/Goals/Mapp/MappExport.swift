@@ -32,16 +32,15 @@ public struct MappExport: GoalExecutor {
     }
 
     public func run(in context: GoalContext) async throws {
-        let store = ProfileStore(database: context.database)
-        try store.refreshSegments(context.segments, now: context.now)
+        try context.ensureSegmentsCurrent()
         let headers = goal.columns.map(\.header)
-        var csv: MappCSVWriter<[UInt8]>
         do {
-            csv = try MappCSVWriter(columnHeaders: headers)
+            _ = try MappCSVWriter(columnHeaders: headers)
         } catch {
             throw GoalFailure("mapp export of segment \(goal.segment): \(error)")
         }
-        let objectives = Set(context.connection.objectives)
+        let header = Self.headerRow(headers)
+        let rows = RowFormat(columns: goal.columns.map(\.property), objectives: Set(context.connection.objectives))
 
         var remote: (any RemoteFileStore)?
         if !context.isDryRun {
@@ -53,57 +52,45 @@ public struct MappExport: GoalExecutor {
         }
         var upload = PartUploads(store: remote, folder: destination.folder)
         var exported: [Int64] = []
-        var lastPK: Int64 = 0
         var part = 1
         var partBytes = 0
-        var totalBytes = 0
         do {
             // A run killed mid-upload (kill -9, power loss) could not remove its `.part` files; this run does.
             await upload.removeLeftovers(prefix: "\(goal.filePrefix)-\(goal.segment)-")
             try await upload.start(Self.fileName(prefix: goal.filePrefix, segment: goal.segment, at: context.now, part: part))
-            while true {
+            try await upload.write(header[...])
+            partBytes = header.count
+            let segment = goal.segment, pageSize = pageSize, database = context.database
+            var page = try Self.page(of: segment, after: 0, limit: pageSize, format: rows, db: database)
+            while let lastPK = page.lastPK {
                 try Task.checkCancellation()
-                let page = try Self.members(of: goal.segment, after: lastPK, limit: pageSize, db: context.database)
-                guard let last = page.last else { break }
-                lastPK = last.pk
-                for member in page {
-                    await context.recorder.count { $0.read += 1 }
-                    if !objectives.isEmpty && Set(member.profile.objectives).isDisjoint(with: objectives) {
-                        await context.recorder.count { $0.skipped += 1 }
-                        continue
-                    }
-                    let values = goal.columns.map { column in member.profile[column.property].map(\.description) }
-                    guard values[0].contains(where: { !$0.isEmpty }) else {
-                        await context.recorder.count { $0.skipped += 1 }
-                        continue
-                    }
-                    try csv.append(values: values, segments: member.segments)
-                    var bytes = csv.takeBytes()
-                    if partBytes > 0 && partBytes + bytes.count > maximumFileBytes {
+                // The next page is read and formatted while this one uploads.
+                async let following = Self.page(of: segment, after: lastPK, limit: pageSize, format: rows, db: database)
+                var start = 0
+                for end in page.rowEnds {
+                    let row = end - start
+                    if partBytes > header.count && partBytes + row > maximumFileBytes {
                         try await upload.finishPart()
                         part += 1
-                        partBytes = 0
                         try await upload.start(Self.fileName(prefix: goal.filePrefix, segment: goal.segment, at: context.now, part: part))
+                        try await upload.write(header[...])
+                        partBytes = header.count
                     }
-                    if partBytes == 0 && !bytes.starts(with: Self.headerRow(headers)) {
-                        bytes = Self.headerRow(headers) + bytes
-                    }
-                    try await upload.write(bytes)
-                    partBytes += bytes.count
-                    totalBytes += bytes.count
-                    exported.append(member.pk)
-                    await context.recorder.count { $0.exported += 1 }
-                    await context.recorder.touch(TouchedProfile(profileID: member.profile.id,
-                                                                identifier: values[0].first ?? "", action: "exported"))
+                    try await upload.write(page.bytes[start..<end])
+                    partBytes += row
+                    start = end
                 }
+                exported += page.exported
+                let counts = (page.read, page.skipped, page.exported.count)
+                await context.recorder.count {
+                    $0.read += counts.0
+                    $0.skipped += counts.1
+                    $0.exported += counts.2
+                }
+                for touched in page.touched { await context.recorder.touch(touched) }
                 await context.progress.progress(label: "export \(goal.segment)", done: exported.count, total: nil)
                 try await context.recorder.flush()
-            }
-            if partBytes == 0 {
-                // An empty segment still publishes a file with the header row, so Mapp sees the run.
-                let header = Self.headerRow(headers)
-                try await upload.write(header)
-                totalBytes += header.count
+                page = try await following
             }
             try await upload.finishPart()
             let published = try await upload.publishAll()
@@ -147,33 +134,116 @@ public struct MappExport: GoalExecutor {
         return writer.takeBytes()
     }
 
-    /// One segment member with the names of every segment it is in.
-    struct Member {
-        var pk: Int64
-        var profile: Profile
-        var segments: [String]
+    /// How members become CSV rows: the properties of the columns, and the objectives a member needs one of.
+    struct RowFormat: Sendable {
+        var columns: [String]
+        var objectives: Set<String>
+        /// The only properties decoded: the columns', and the objectives when they filter.
+        var keys: Set<String> { Set(columns).union(objectives.isEmpty ? [] : [Profile.objectivesProperty]) }
     }
 
-    /// Members with row keys above `after`, in key order (keyset paging: each page is a short read).
-    static func members(of segment: String, after: Int64, limit: Int, db database: AppDatabase) throws -> [Member] {
+    /// One page of members as CSV rows, ready to upload.
+    struct Page: Sendable {
+        /// The last member's row key (nil when there were no more members).
+        var lastPK: Int64?
+        var bytes: [UInt8] = []
+        /// Where each row ends in `bytes`, so files can be split between rows.
+        var rowEnds: [Int] = []
+        var exported: [Int64] = []
+        var read = 0
+        var skipped = 0
+        /// The newest exported members, for the run record.
+        var touched: [TouchedProfile] = []
+    }
+
+    /// Members with row keys above `after`, in key order (keyset paging: each page is a short read), as CSV rows.
+    ///
+    /// Only the columns' properties are decoded, and rows are written straight into one byte buffer; the
+    /// membership column comes from a second cursor over the same key range, merged in key order.
+    static func page(of segment: String, after: Int64, limit: Int, format: RowFormat, db database: AppDatabase) throws -> Page {
         try database.writer.read { db in
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT p.pk, p.id, p.properties, p.created_at, p.updated_at
-                FROM segment_member m JOIN profile p ON p.pk = m.profile_pk
-                WHERE m.segment = ? AND m.profile_pk > ? ORDER BY m.profile_pk LIMIT ?
-                """, arguments: [segment, after, limit])
-            guard let first = rows.first, let last = rows.last else { return [] }
-            var segments: [Int64: [String]] = [:]
-            for row in try Row.fetchAll(db, sql: """
-                SELECT profile_pk, segment FROM segment_member WHERE profile_pk BETWEEN ? AND ? ORDER BY segment
-                """, arguments: [first["pk"] as Int64, last["pk"] as Int64]) {
-                segments[row["profile_pk"], default: []].append(row["segment"])
+            var page = Page()
+            guard let range = try Row.fetchOne(db, sql: """
+                SELECT MIN(profile_pk), MAX(profile_pk) FROM (
+                    SELECT profile_pk FROM segment_member WHERE segment = ? AND profile_pk > ? ORDER BY profile_pk LIMIT ?)
+                """, arguments: [segment, after, limit]), let first = range[0] as Int64?, let last = range[1] as Int64? else {
+                return page
             }
-            return try rows.map { row in
-                let stored = try ProfileStore.decode(row)
-                return Member(pk: stored.pk, profile: stored.profile, segments: segments[stored.pk] ?? [])
+            page.lastPK = last
+            let members = try Row.fetchCursor(db, sql: """
+                SELECT p.pk, p.id, p.properties FROM segment_member m JOIN profile p ON p.pk = m.profile_pk
+                WHERE m.segment = ? AND m.profile_pk BETWEEN ? AND ? ORDER BY m.profile_pk
+                """, arguments: [segment, first, last])
+            let memberships = try Row.fetchCursor(db, sql: """
+                SELECT profile_pk, segment FROM segment_member WHERE profile_pk BETWEEN ? AND ? ORDER BY profile_pk, segment
+                """, arguments: [first, last])
+            var membership = try memberships.next().map { ($0[0] as Int64, $0[1] as String) }
+            let keys = format.keys
+            page.bytes.reserveCapacity(limit * 96)
+            page.rowEnds.reserveCapacity(limit)
+            page.exported.reserveCapacity(limit)
+            var recent: [(id: String, identifier: String)] = []
+            while let row = try members.next() {
+                let pk: Int64 = row[0]
+                page.read += 1
+                let properties = try row.withUnsafeData(atIndex: 2) { data in
+                    try (data ?? Data()).withUnsafeBytes { raw in
+                        try PropertyCodec.decode(utf8: raw.bindMemory(to: UInt8.self), keys: keys)
+                    }
+                }
+                while let current = membership, current.0 < pk { membership = try memberships.next().map { ($0[0], $0[1]) } }
+                if !format.objectives.isEmpty {
+                    let objectives = (properties[Profile.objectivesProperty] ?? []).map(\.description)
+                    if format.objectives.isDisjoint(with: objectives) {
+                        page.skipped += 1
+                        continue
+                    }
+                }
+                let identifiers = (properties[format.columns[0]] ?? []).map(\.description)
+                guard identifiers.contains(where: { !$0.isEmpty }) else {
+                    page.skipped += 1
+                    continue
+                }
+                for (index, column) in format.columns.enumerated() {
+                    if index > 0 { page.bytes.append(UInt8(ascii: ",")) }
+                    if index == 0 {
+                        appendField(identifiers, to: &page.bytes)
+                    } else {
+                        appendField((properties[column] ?? []).map(\.description), to: &page.bytes)
+                    }
+                }
+                page.bytes.append(UInt8(ascii: ","))
+                var names: [String] = []
+                while let current = membership, current.0 == pk {
+                    names.append(current.1)
+                    membership = try memberships.next().map { ($0[0], $0[1]) }
+                }
+                appendField(names, to: &page.bytes)
+                page.bytes.append(0x0D)
+                page.bytes.append(0x0A)
+                page.rowEnds.append(page.bytes.count)
+                page.exported.append(pk)
+                recent.append((row[1], identifiers.first ?? ""))
+                if recent.count > 2 * RunLedger.touchedKept { recent.removeFirst(recent.count - RunLedger.touchedKept) }
+            }
+            page.touched = recent.suffix(RunLedger.touchedKept).map {
+                TouchedProfile(profileID: $0.id, identifier: $0.identifier, action: "exported")
+            }
+            return page
+        }
+    }
+
+    /// One quoted field holding `values` joined with `,` (each `"` doubled), as `MappCSVWriter` writes it.
+    static func appendField(_ values: [String], to bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "\""))
+        for (index, value) in values.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            for byte in value.utf8 {
+                if byte == UInt8(ascii: "\"") { bytes.append(byte) }
+                bytes.append(byte)
             }
         }
+        bytes.append(UInt8(ascii: "\""))
     }
 }
 
@@ -209,15 +279,16 @@ struct PartUploads {
         current = (name, writer, [], 0)
     }
 
-    mutating func write(_ bytes: [UInt8]) async throws {
-        guard var part = current else { return }
-        part.buffer += bytes
-        part.written += UInt64(bytes.count)
-        if part.buffer.count >= Self.chunkBytes {
-            try await part.writer?.write(part.buffer)
-            part.buffer.removeAll(keepingCapacity: true)
+    mutating func write(_ bytes: ArraySlice<UInt8>) async throws {
+        guard current != nil else { return }
+        current!.buffer.append(contentsOf: bytes)
+        current!.written += UInt64(bytes.count)
+        if current!.buffer.count >= Self.chunkBytes, let writer = current!.writer {
+            try await writer.write(current!.buffer)
+            current!.buffer.removeAll(keepingCapacity: true)
+        } else if current!.buffer.count >= Self.chunkBytes {
+            current!.buffer.removeAll(keepingCapacity: true)
         }
-        current = part
     }
 
     /// Flushes and closes the current part and checks the server holds every byte.

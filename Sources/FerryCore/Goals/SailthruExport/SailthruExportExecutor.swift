@@ -61,7 +61,7 @@ public struct SailthruExportExecutor: GoalExecutor {
         let connection = context.connection.name
         let state = ExportState(database: context.database, connection: connection)
         let logger = context.logger
-        try ProfileStore(database: context.database).refreshSegments(context.segments, now: context.now)
+        try context.ensureSegmentsCurrent()
         guard context.segments.contains(where: { $0.name == goal.segment }) else {
             throw GoalFailure("segment '\(goal.segment)' is not defined in segments.yaml")
         }

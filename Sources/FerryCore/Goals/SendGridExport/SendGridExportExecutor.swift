@@ -39,7 +39,7 @@ public struct SendGridExportExecutor: GoalExecutor {
         let sync = SendGridSyncStore(database: context.database, connection: connection.name)
         if !context.isDryRun {
             // Time-based rules (within_days) move on their own; membership is read as of this run.
-            try ProfileStore(database: context.database).refreshSegments(context.segments, now: context.now)
+            try context.ensureSegmentsCurrent()
         }
         let (plan, profiles) = try makePlan(context: context, sync: sync)
         await context.recorder.count { $0.read = plan.items.count + plan.skipped.count }
@@ -113,9 +113,28 @@ public struct SendGridExportExecutor: GoalExecutor {
                                         arguments: StatementArguments(configured)) {
                 members[row["profile_pk"], default: []].insert(row["segment"])
             }
+            // One pass over the members' rows, decoding only the properties the plan and the contacts read;
+            // then the few others (leavers, the outbox) one by one.
             var profiles: [Int64: Profile] = [:]
-            for pk in Set(members.keys).union(synced.keys).union(outbox) {
-                if let stored = try ProfileStore.load(pk: pk, db: db) { profiles[pk] = stored.profile }
+            profiles.reserveCapacity(members.count)
+            let keys = neededProperties
+            func read(_ row: Row) throws -> Profile {
+                let properties = try row.withUnsafeData(atIndex: 2) { data in
+                    try (data ?? Data()).withUnsafeBytes { raw in
+                        try PropertyCodec.decode(utf8: raw.bindMemory(to: UInt8.self), keys: keys)
+                    }
+                }
+                return Profile(id: row[1], properties: properties)
+            }
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT p.pk, p.id, p.properties FROM profile p
+                WHERE p.pk IN (SELECT profile_pk FROM segment_member WHERE segment IN (\(placeholders)))
+                """, arguments: StatementArguments(configured))
+            while let row = try rows.next() { profiles[row[0]] = try read(row) }
+            let single = try db.cachedStatement(sql: "SELECT pk, id, properties FROM profile WHERE pk = ?")
+            for pk in Set(synced.keys).union(outbox) where profiles[pk] == nil {
+                let rows = try Row.fetchCursor(single, arguments: [pk])
+                if let row = try rows.next() { profiles[pk] = try read(row) }
             }
             return (members, profiles)
         }
@@ -123,6 +142,15 @@ public struct SendGridExportExecutor: GoalExecutor {
                                            outbox: outbox, emailProperty: goal.emailProperty,
                                            objectives: context.connection.objectives)
         return (plan, profiles)
+    }
+
+    /// Every property the plan and the contacts read: the rest of a profile is never decoded.
+    var neededProperties: Set<String> {
+        var keys: Set<String> = [goal.emailProperty, Profile.objectivesProperty]
+        if let p = goal.firstNameProperty { keys.insert(p) }
+        if let p = goal.lastNameProperty { keys.insert(p) }
+        for mapping in goal.fields { keys.insert(mapping.property) }
+        return keys
     }
 
     /// The membership field and every mapped custom field, by name; created when missing.

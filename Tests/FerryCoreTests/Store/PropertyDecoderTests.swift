@@ -1,0 +1,97 @@
+import Foundation
+import GRDB
+import Testing
+@testable import FerryCore
+
+/// The fast properties reader gives exactly what the Foundation reading gave, on fixtures, edge cases and random profiles.
+@Suite struct PropertyDecoderTests {
+    static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/profiles.jsonl").path
+
+    @Test func storedFixtureProfilesDecodeAsFoundationReadsThem() throws {
+        let store = ProfileStore(database: try AppDatabase.inMemory())
+        _ = try ProfileLoader(store: store, segments: []).load(path: Self.fixture)
+        let texts = try store.database.writer.read { try String.fetchAll($0, sql: "SELECT properties FROM profile") }
+        #expect(texts.count >= 60)
+        for text in texts {
+            let fast = try PropertyCodec.decode(text)
+            #expect(fast == (try PropertyCodec.foundationDecode(text)), "\(text)")
+            #expect(PropertyCodec.encode(fast) == text)
+        }
+    }
+
+    @Test(arguments: [
+        #"{}"#, #" { } "#, #"{"a":[]}"#, #"{"a":["x","y"],"b":[1,2.5,-0.25,1e3,2E-2]}"#,
+        #"{"s":["quote \" backslash \\ slash \/ nl \n cr \r tab \t bs \b ff \f u \u00e9 \u0001"]}"#,
+        #"{"emoji":["😀 Zürich"],"pair":["\ud83d\ude00"]}"#,
+        #"{"d":[{"$date":"2024-01-15T10:30:00.000Z"},{"$date":"not a date"},{"other":1},{"$date":5}]}"#,
+        #"{"b":[true,false,null,[1,2],{"x":[{"y":"z"}]}]}"#,
+        #"{"scalar":"not an array","n":5,"o":{"a":[1]},"kept":["k"]}"#,
+        #"{"big":[12345678901234567890,123456789012345,0.1,-0]}"#,
+        #"{"dup":["a"],"dup":["b"]}"#,
+        #"{"a":[1,]}"#, #"{"a":[01]}"#, #"{"a":["unterminated]}"#, #"["not","an","object"]"#, #"{"a":[1]} trailing"#,
+        #"{"bad escape":["\q"]}"#, #"{"lone":["\ud800"]}"#,
+    ])
+    func edgeCasesDecodeAsFoundationReadsThem(text: String) {
+        let fast = Result { try PropertyCodec.decode(text) }
+        let reference = Result { try PropertyCodec.foundationDecode(text) }
+        switch (fast, reference) {
+        case (.success(let a), .success(let b)): #expect(a == b, "\(text)")
+        case (.failure(let a), .failure(let b)): #expect("\(a)" == "\(b)", "\(text)")
+        default: Issue.record("\(text): fast \(fast) but Foundation \(reference)")
+        }
+    }
+
+    @Test func onlyTheRequestedKeysAreKept() throws {
+        let text = #"{"a":["x"],"b":[1,{"$date":"2024-01-15T10:30:00.000Z"}],"c":[{"skip":[1,"]"]}],"d":"scalar"}"#
+        let all = try PropertyCodec.decode(text)
+        for keys: Set<String> in [[], ["a"], ["b", "d"], ["a", "b", "c", "zzz"]] {
+            var bytes = Array(text.utf8)
+            let some = try bytes.withUnsafeMutableBufferPointer { try PropertyCodec.decode(utf8: UnsafeBufferPointer($0), keys: keys) }
+            #expect(some == all.filter { keys.contains($0.key) }, "\(keys)")
+        }
+    }
+
+    @Test func randomProfilesRoundTripThroughEncode() throws {
+        var generator = SeededGenerator(seed: 0x5EED)
+        let alphabet: [Character] = ["a", "Z", "0", " ", ",", "\"", "\\", "/", "\n", "\t", "\u{01}", "\u{1F}", "é", "ß", "😀", "{", "[", ":"]
+        func text() -> String { String((0..<Int.random(in: 0...12, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }) }
+        func value(fractions: Bool) -> PropertyValue {
+            switch Int.random(in: 0..<5, using: &generator) {
+            case 0, 1: return .string(text())
+            case 2: return .number(Double(Int.random(in: -1_000_000...1_000_000, using: &generator)))
+            case 3 where fractions: return .number(Double.random(in: -1e9...1e9, using: &generator))
+            default:
+                // Whole seconds: ISO8601's millisecond formatting is not what is under test here.
+                return .date(Date(timeIntervalSince1970: Double(Int64.random(in: -2_000_000_000...4_000_000_000, using: &generator))))
+            }
+        }
+        for round in 0..<2000 {
+            let fractions = round % 2 == 0
+            var properties: [String: [PropertyValue]] = [:]
+            for _ in 0..<Int.random(in: 0...6, using: &generator) {
+                properties[text()] = (0..<Int.random(in: 1...4, using: &generator)).map { _ in value(fractions: fractions) }
+            }
+            let encoded = PropertyCodec.encode(properties)
+            let decoded = try PropertyCodec.decode(encoded)
+            #expect(decoded == properties, "\(encoded)")
+            if !fractions {
+                // Foundation reads long fractions up to an ulp off (the fast reader is exact), so compare it on the rest.
+                #expect(decoded == (try PropertyCodec.foundationDecode(encoded)), "\(encoded)")
+            }
+        }
+    }
+}
+
+/// SplitMix64: reproducible random profiles.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
