@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELEASE = os.path.join(ROOT, ".build", "release")
 
 
-def measure(cmd, stdin=None, env=None):
+def measure(cmd, stdin=None, env=None, with_cpu=False):
     """Runs cmd in a fresh wrapper so ru_maxrss is this command's alone; returns (seconds, peak_rss_mb)."""
     wrapper = (
         "import resource,subprocess,sys,time,json\n"
@@ -21,14 +21,15 @@ def measure(cmd, stdin=None, env=None):
         "r=subprocess.run(cmd, stdin=open(stdin,'rb') if stdin else None, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)\n"
         "e=time.perf_counter()-t\n"
         "if r.returncode not in (0,): sys.stderr.write(r.stderr.decode()[-2000:]); sys.exit(r.returncode)\n"
-        "print(json.dumps([e, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024]))\n"
+        "u=resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "print(json.dumps([e, u.ru_maxrss/1024, u.ru_utime+u.ru_stime]))\n"
     )
     out = subprocess.run([sys.executable, "-c", wrapper, json.dumps(cmd), stdin or ""],
                          capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise SystemExit(f"benchmark command failed: {' '.join(cmd)}\n{out.stderr}")
-    seconds, rss = json.loads(out.stdout)
-    return seconds, rss
+    seconds, rss, cpu = json.loads(out.stdout)
+    return (seconds, rss, cpu) if with_cpu else (seconds, rss)
 
 
 def median_of(runs, prepare, cmd, **kw):
@@ -294,6 +295,12 @@ def load_store(work, count, seed, db, folder):
     return profiles
 
 
+def process_cpu(pid):
+    """User + system CPU seconds a running process has used so far (from /proc)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def copy_store(source, target):
     rm(target)
     subprocess.run(["cp", source, target], check=True)
@@ -329,16 +336,20 @@ def bench_st_export(work, count, runs, folder, env):
                 write_goal_config(folder, name, sailthru_destination(url),
                                   f"  - export:\n      segment: everyone\n      match: {{ email: email }}\n      method: {method}\n"
                                   f"      create_users: true\n      lists: [Bench]\n" + fields)
-                seconds, rss = measure([os.path.join(RELEASE, "ferry"), "run", name, "--now", "--db", db, "--schedules", folder], env=env)
+                sandbox_before = process_cpu(sandbox.pid)
+                seconds, rss, cpu = measure([os.path.join(RELEASE, "ferry"), "run", name, "--now", "--db", db, "--schedules", folder],
+                                            env=env, with_cpu=True)
+                sandbox_cpu = process_cpu(sandbox.pid) - sandbox_before
                 record = json.loads(subprocess.run([os.path.join(RELEASE, "ferry"), "history", name, "--json", "--limit", "1", "--db", db,
                                                     "--schedules", folder], check=True, capture_output=True, text=True, env=env).stdout)["runs"][0]
             finally:
                 sandbox.kill()
                 sandbox.wait()
-            samples.append((seconds, rss, record["status"], record["counts"]))
+            samples.append((seconds, rss, record["status"], record["counts"], cpu, sandbox_cpu))
         seconds = statistics.median(s[0] for s in samples)
         out[name] = {"members": members, "seconds": seconds, "rss": max(s[1] for s in samples),
-                     "status": ",".join(sorted({s[2] for s in samples})), "counts": samples[-1][3], "runs": runs}
+                     "status": ",".join(sorted({s[2] for s in samples})), "counts": samples[-1][3], "runs": runs,
+                     "cpu": statistics.median(s[4] for s in samples), "sandbox_cpu": statistics.median(s[5] for s in samples)}
     return out
 
 
@@ -402,10 +413,13 @@ def bench_st_import(work, rows, runs, folder, env):
         samples = []
         for _ in range(runs):
             copy_store(base_db, db)
-            seconds, rss = measure([os.path.join(RELEASE, "ferry"), "run", "st-import", "--now", "--db", db, "--schedules", folder], env=env)
+            sandbox_before = process_cpu(sandbox.pid)
+            seconds, rss, cpu = measure([os.path.join(RELEASE, "ferry"), "run", "st-import", "--now", "--db", db, "--schedules", folder],
+                                        env=env, with_cpu=True)
+            sandbox_cpu = process_cpu(sandbox.pid) - sandbox_before
             record = json.loads(subprocess.run([os.path.join(RELEASE, "ferry"), "history", "st-import", "--json", "--limit", "1", "--db", db,
                                                 "--schedules", folder], check=True, capture_output=True, text=True, env=env).stdout)["runs"][0]
-            samples.append((seconds, rss, record["status"], record["counts"]))
+            samples.append((seconds, rss, record["status"], record["counts"], cpu, sandbox_cpu))
     finally:
         sandbox.kill()
         sandbox.wait()
@@ -442,10 +456,15 @@ def bench_st_import(work, rows, runs, folder, env):
                 "    WHEN EXISTS (SELECT 1 FROM json_each(profile.aliases) WHERE value = excluded.nickname) THEN profile.aliases\n"
                 "    ELSE json_insert(profile.aliases, '$[#]', excluded.nickname) END,\n"
                 "  lifetime_spend = coalesce(profile.lifetime_spend, 0) + coalesce(excluded.lifetime_spend, 0);\n")
-    base_s, base_rss = median_of(runs, lambda: copy_store(base_template, base_db), lambda: ["sqlite3", base_db], stdin=script)
+    base = []
+    for _ in range(runs):
+        copy_store(base_template, base_db)
+        base.append(measure(["sqlite3", base_db], stdin=script, with_cpu=True))
     seconds = statistics.median(s[0] for s in samples)
     return {"rows": rows, "seconds": seconds, "rss": max(s[1] for s in samples), "status": ",".join(sorted({s[2] for s in samples})),
-            "counts": samples[-1][3], "base_s": base_s, "base_rss": base_rss, "runs": runs}
+            "counts": samples[-1][3], "base_s": statistics.median(b[0] for b in base), "base_rss": max(b[1] for b in base),
+            "base_cpu": statistics.median(b[2] for b in base), "runs": runs,
+            "cpu": statistics.median(s[4] for s in samples), "sandbox_cpu": statistics.median(s[5] for s in samples)}
 
 
 def bench_goals(work, count, names=("st-export", "sg-export", "st-import"), runs=3, import_rows=1_000_000):
@@ -533,14 +552,15 @@ def main():
             return ", ".join(f"{k} {v}" for k, v in counts.items() if v)
         if "st-export" in results:
             print(f"\n### Sailthru export to the sandbox on 127.0.0.1 (job delay 0), client wall time, median of {args.runs} runs\n")
-            print("| export | members | wall time | calls or rows/s | status | counts | peak RSS |")
-            print("|---|---|---|---|---|---|---|")
+            print("| export | members | client wall time | rate | client CPU | sandbox CPU | status | counts | peak RSS |")
+            print("|---|---|---|---|---|---|---|---|---|")
             job, user = results["st-export"]["st-export"], results["st-export"]["st-export-user"]
-            print(f"| `method: job` (one update job, polled), 1 list, 2 vars | {job['members']:,} | {job['seconds']:.2f} s | "
-                  f"{job['members'] / job['seconds']:,.0f} members/s | {job['status']} | {shown(job['counts'])} | {job['rss']:.0f} MB |")
+            print(f"| `method: job` (update jobs of 1,000, polled), 1 list, 2 vars | {job['members']:,} | {job['seconds']:.2f} s | "
+                  f"{job['members'] / job['seconds']:,.0f} members/s | {job['cpu']:.1f} s | {job['sandbox_cpu']:.1f} s | {job['status']} | "
+                  f"{shown(job['counts'])} | {job['rss']:.0f} MB |")
             print(f"| `method: user` (one POST /user per member) | {user['members']:,} | {user['seconds']:.2f} s | "
-                  f"{user['members'] / user['seconds']:,.0f} calls/s ({user['members'] / user['seconds'] * 60 / 1000:,.0f}× Lytics' 1,000 users/min) | "
-                  f"{user['status']} | {shown(user['counts'])} | {user['rss']:.0f} MB |")
+                  f"{user['members'] / user['seconds']:,.0f} calls/s ({user['members'] / user['seconds'] * 60 / 1000:,.1f}× Lytics' 1,000 users/min) | "
+                  f"{user['cpu']:.1f} s | {user['sandbox_cpu']:.1f} s | {user['status']} | {shown(user['counts'])} | {user['rss']:.0f} MB |")
         if "sg-export" in results:
             r = results["sg-export"]
             print(f"\n### SendGrid export, 1 segment of {r['members']:,} profiles: {r['seconds']:.1f} s ({r['members'] / r['seconds']:,.0f} contacts/s), "
@@ -548,12 +568,13 @@ def main():
         if "st-import" in results:
             r = results["st-import"]
             print(f"\n### Sailthru import: {r['rows']:,}-row list export merged into {r['rows']:,} profiles (half match), 4 fields, median of {r['runs']} runs\n")
-            print("| | wall time | rows/s | ratio to baseline | peak RSS | status | counts |")
-            print("|---|---|---|---|---|---|---|")
+            print("| | wall time | rows/s | ratio to baseline | CPU | peak RSS | status | counts |")
+            print("|---|---|---|---|---|---|---|---|")
             print(f"| ferry (export job, download, merge in checkpointed batches) | {r['seconds']:.1f} s | {r['rows'] / r['seconds']:,.0f} | "
-                  f"{r['seconds'] / r['base_s']:.2f}× | {r['rss']:.0f} MB | {r['status']} | {shown(r['counts'])} |")
+                  f"{r['seconds'] / r['base_s']:.2f}× | {r['cpu']:.1f} s client + {r['sandbox_cpu']:.1f} s sandbox | {r['rss']:.0f} MB | "
+                  f"{r['status']} | {shown(r['counts'])} |")
             print(f"| baseline: `sqlite3` `.import` of the same CSV + one INSERT … ON CONFLICT DO UPDATE | {r['base_s']:.1f} s | "
-                  f"{r['rows'] / r['base_s']:,.0f} | 1.00× | {r['base_rss']:.0f} MB | | |")
+                  f"{r['rows'] / r['base_s']:,.0f} | 1.00× | {r['base_cpu']:.1f} s | {r['base_rss']:.0f} MB | | |")
     if idle is not None:
         print(f"\n### Idle daemon\n\n20 connections, {args.idle_seconds} s idle: {idle:.2f} s of CPU time (target < 0.1 s).")
 
