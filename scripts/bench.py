@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELEASE = os.path.join(ROOT, ".build", "release")
 
 
-def measure(cmd, stdin=None, env=None):
+def measure(cmd, stdin=None, env=None, with_cpu=False):
     """Runs cmd in a fresh wrapper so ru_maxrss is this command's alone; returns (seconds, peak_rss_mb)."""
     wrapper = (
         "import resource,subprocess,sys,time,json\n"
@@ -21,14 +21,15 @@ def measure(cmd, stdin=None, env=None):
         "r=subprocess.run(cmd, stdin=open(stdin,'rb') if stdin else None, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)\n"
         "e=time.perf_counter()-t\n"
         "if r.returncode not in (0,): sys.stderr.write(r.stderr.decode()[-2000:]); sys.exit(r.returncode)\n"
-        "print(json.dumps([e, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024]))\n"
+        "u=resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "print(json.dumps([e, u.ru_maxrss/1024, u.ru_utime+u.ru_stime]))\n"
     )
     out = subprocess.run([sys.executable, "-c", wrapper, json.dumps(cmd), stdin or ""],
                          capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise SystemExit(f"benchmark command failed: {' '.join(cmd)}\n{out.stderr}")
-    seconds, rss = json.loads(out.stdout)
-    return seconds, rss
+    seconds, rss, cpu = json.loads(out.stdout)
+    return (seconds, rss, cpu) if with_cpu else (seconds, rss)
 
 
 def median_of(runs, prepare, cmd, **kw):
@@ -276,54 +277,223 @@ def start_sandbox(kind, work, extra):
     return proc, "http://" + line.strip().split("listening on ")[1]
 
 
-def bench_goals(work, count, names=("st-export", "sg-export", "st-import")):
-    """Sailthru export (method: job) and SendGrid export of `count` members, then the Sailthru list imported back."""
+def write_goal_config(folder, name, destination, goal):
+    with open(os.path.join(folder, f"{name}.yaml"), "w") as f:
+        f.write(f"name: {name}\ntimezone: UTC\nschedule: {{ cron: \"0 3 * * 1\" }}\n{destination}goals:\n{goal}")
+
+
+def load_store(work, count, seed, db, folder):
+    """A store of `count` generated profiles, loaded once and checkpointed (so copying the file copies it all)."""
+    profiles = os.path.join(work, f"profiles-{count}-s{seed}.jsonl")
+    if not os.path.exists(profiles):
+        subprocess.run([os.path.join(RELEASE, "ferry-sandbox"), "generate", "profiles", "--count", str(count), "--seed", str(seed),
+                        "--output", profiles], check=True)
+    rm(db)
+    subprocess.run([os.path.join(RELEASE, "ferry"), "profiles", "load", profiles, "--db", db, "--schedules", folder],
+                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["sqlite3", db, "PRAGMA wal_checkpoint(TRUNCATE);"], check=True, stdout=subprocess.DEVNULL)
+    return profiles
+
+
+def process_cpu(pid):
+    """User + system CPU seconds a running process has used so far (from /proc)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def copy_store(source, target):
+    rm(target)
+    subprocess.run(["cp", source, target], check=True)
+    subprocess.run(["rm", "-rf", target + ".imports"], check=True)
+
+
+SAILTHRU_SANDBOX_ARGS = ["--api-key", "benchkey0123456789", "--secret", "bench-secret", "--job-delay", "0",
+                         "--rate-limit", "POST /job=1000000", "--rate-limit", "GET /job=1000000",
+                         "--rate-limit", "POST /user=1000000", "--rate-limit", "GET /user=1000000", "--rate-window", "1"]
+
+
+def sailthru_destination(url):
+    return f"destination: {{ type: sailthru, api_key: \"${{ST_KEY}}\", api_secret: \"${{ST_SECRET}}\", base_url: \"{url}\" }}\n"
+
+
+def bench_st_export(work, count, runs, folder, env):
+    """#7: a `count`-member segment to Sailthru with `method: job`, and a 10,000-member one with `method: user`;
+    each run on a fresh copy of the store and a fresh sandbox (an export sends only changes after its first run)."""
+    base_db = os.path.join(work, f"export-base-{count}.sqlite")
+    load_store(work, count, 2, base_db, folder)
+    user_count = 10_000
+    user_base_db = os.path.join(work, f"export-base-{user_count}.sqlite")
+    load_store(work, user_count, 3, user_base_db, folder)
+    fields = "      fields:\n        - { property: first_name, to: first_name }\n        - { property: lifetime_spend, to: spend }\n"
+    out = {}
+    for name, method, source, members in (("st-export", "job", base_db, count), ("st-export-user", "user", user_base_db, user_count)):
+        samples = []
+        for _ in range(runs):
+            db = os.path.join(work, f"{name}.sqlite")
+            copy_store(source, db)
+            sandbox, url = start_sandbox("sailthru", work, SAILTHRU_SANDBOX_ARGS)
+            try:
+                write_goal_config(folder, name, sailthru_destination(url),
+                                  f"  - export:\n      segment: everyone\n      match: {{ email: email }}\n      method: {method}\n"
+                                  f"      create_users: true\n      lists: [Bench]\n" + fields)
+                sandbox_before = process_cpu(sandbox.pid)
+                seconds, rss, cpu = measure([os.path.join(RELEASE, "ferry"), "run", name, "--now", "--db", db, "--schedules", folder],
+                                            env=env, with_cpu=True)
+                sandbox_cpu = process_cpu(sandbox.pid) - sandbox_before
+                record = json.loads(subprocess.run([os.path.join(RELEASE, "ferry"), "history", name, "--json", "--limit", "1", "--db", db,
+                                                    "--schedules", folder], check=True, capture_output=True, text=True, env=env).stdout)["runs"][0]
+            finally:
+                sandbox.kill()
+                sandbox.wait()
+            samples.append((seconds, rss, record["status"], record["counts"], cpu, sandbox_cpu))
+        seconds = statistics.median(s[0] for s in samples)
+        out[name] = {"members": members, "seconds": seconds, "rss": max(s[1] for s in samples),
+                     "status": ",".join(sorted({s[2] for s in samples})), "counts": samples[-1][3], "runs": runs,
+                     "cpu": statistics.median(s[4] for s in samples), "sandbox_cpu": statistics.median(s[5] for s in samples)}
+    return out
+
+
+IMPORT_FIELDS = ("      fields:\n        - { from: first_name, to: first_name, mode: set_if_empty }\n"
+                 "        - { from: first_name, to: nickname, mode: set }\n        - { from: first_name, to: aliases, mode: add }\n"
+                 "        - { from: spend, to: lifetime_spend, mode: sum }\n")
+
+
+def bench_st_import(work, rows, runs, folder, env):
+    """#6: a `rows`-row Sailthru list export merged into a store of `rows` profiles, half the rows matching;
+    against sqlite3 `.import` of the same CSV plus one INSERT … ON CONFLICT DO UPDATE into an equivalent table."""
+    import csv as csvmod, hashlib, random
+    base_db = os.path.join(work, f"import-base-{rows}.sqlite")
+    profiles = load_store(work, rows, 1, base_db, folder)
+    # The sandbox's users, written as its snapshot files (seeding a million users through the API would be the benchmark).
+    state = os.path.join(work, "import-sandbox-state")
+    subprocess.run(["rm", "-rf", state], check=True)
+    os.makedirs(state)
+    rng = random.Random(6)
+    names = ["Ann", "Bo", "Chloé", "Dev", "Eve", "Finn", "Gus", "Hana", "Ivo", "Jun"]
+    now = 1_790_000_000.0
+    emails = []
+    with open(profiles) as f:
+        for i, line in enumerate(f):
+            if i >= rows // 2:
+                break
+            emails.append(json.loads(line)["email"])
+    emails += [f"new.{i}@example.org" for i in range(rows - len(emails))]
+    csv_path = os.path.join(work, f"import-{rows}.csv")
+    with open(os.path.join(state, "users.json"), "w") as users, open(csv_path, "w", newline="") as out:
+        writer = csvmod.writer(out, lineterminator="\r\n")
+        writer.writerow(["Profile Id", "Email", "Email Hash", "Engagement", "Lists", "Profile Created Date", "List Signup",
+                         "Optout Time", "first_name", "spend"])
+        users.write("{")
+        for i, email in enumerate(emails):
+            sid = f"5f000000{i + 1:016x}"
+            first, spend = rng.choice(names), f"{rng.randint(1, 50000) / 100:.2f}"
+            users.write(("," if i else "") + json.dumps(sid) + ":" + json.dumps({
+                "id": sid, "keys": {"sid": sid, "email": email}, "vars": {"first_name": first, "spend": spend},
+                "lists": {"Import": now}, "optout": "none", "created": now}))
+            writer.writerow([sid, email, hashlib.md5(email.encode()).hexdigest(), "new", "Import", "2026-09-21 13:46:40",
+                             "2026-09-21 13:46:40", "", first, spend])
+        users.write("}")
+    with open(os.path.join(state, "lists.json"), "w") as f:
+        json.dump({"Import": {"id": "5f0000000000000000000000", "name": "Import", "type": "normal", "primary": False,
+                              "created": now}}, f)
+    with open(os.path.join(state, "counter.json"), "w") as f:
+        f.write(str(rows + 2))
+    log = open(os.path.join(work, "import-sandbox.log"), "w")
+    sandbox = subprocess.Popen([os.path.join(RELEASE, "ferry-sandbox"), "sailthru", "--port", "0", "--state", state]
+                               + SAILTHRU_SANDBOX_ARGS, stdout=subprocess.PIPE, stderr=log, text=True)
+    line = sandbox.stdout.readline()
+    if "listening on" not in line:
+        sandbox.kill()
+        raise SystemExit(f"sailthru sandbox did not start: {line}")
+    url = "http://" + line.strip().split("listening on ")[1]
+    write_goal_config(folder, "st-import", sailthru_destination(url),
+                      "  - import:\n      lists: [Import]\n      match: { email: email }\n      create_profiles: true\n" + IMPORT_FIELDS)
+    db = os.path.join(work, "st-import.sqlite")
+    try:
+        samples = []
+        for _ in range(runs):
+            copy_store(base_db, db)
+            sandbox_before = process_cpu(sandbox.pid)
+            seconds, rss, cpu = measure([os.path.join(RELEASE, "ferry"), "run", "st-import", "--now", "--db", db, "--schedules", folder],
+                                        env=env, with_cpu=True)
+            sandbox_cpu = process_cpu(sandbox.pid) - sandbox_before
+            record = json.loads(subprocess.run([os.path.join(RELEASE, "ferry"), "history", "st-import", "--json", "--limit", "1", "--db", db,
+                                                "--schedules", folder], check=True, capture_output=True, text=True, env=env).stdout)["runs"][0]
+            samples.append((seconds, rss, record["status"], record["counts"], cpu, sandbox_cpu))
+    finally:
+        sandbox.kill()
+        sandbox.wait()
+    # Baseline: the same rows and profiles in an equivalent table (email key, the four fields), same CSV.
+    base_template = os.path.join(work, f"import-baseline-base-{rows}.sqlite")
+    rm(base_template)
+    import sqlite3
+    con = sqlite3.connect(base_template)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("CREATE TABLE profile (id TEXT PRIMARY KEY, email TEXT UNIQUE NOT NULL, first_name TEXT, nickname TEXT, "
+                "aliases TEXT, lifetime_spend REAL, properties TEXT)")
+    with open(profiles) as f:
+        con.executemany("INSERT INTO profile VALUES (?,?,?,?,?,?,?)",
+                        ((d["id"], d["email"], d.get("first_name"), None, None, d.get("lifetime_spend"), line)
+                         for line in f for d in (json.loads(line),)))
+    con.commit()
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    base_db = os.path.join(work, "st-import-baseline.sqlite")
+    script = os.path.join(work, "import-baseline.sql")
+    with open(script, "w") as f:
+        f.write("PRAGMA synchronous=NORMAL;\n"
+                "CREATE TEMP TABLE staging (profile_id, email, email_hash, engagement, lists, created, signup, optout, first_name, spend);\n"
+                f".import --csv --skip 1 {csv_path} staging\n"
+                "INSERT INTO profile (id, email, first_name, nickname, aliases, lifetime_spend)\n"
+                "  SELECT lower(email), lower(email), nullif(first_name, ''), nullif(first_name, ''),\n"
+                "         CASE WHEN first_name = '' THEN NULL ELSE json_array(first_name) END, CAST(nullif(spend, '') AS REAL)\n"
+                "  FROM staging WHERE true\n"
+                "ON CONFLICT (email) DO UPDATE SET\n"
+                "  first_name = coalesce(profile.first_name, excluded.first_name),\n"
+                "  nickname = coalesce(excluded.nickname, profile.nickname),\n"
+                "  aliases = CASE WHEN excluded.aliases IS NULL THEN profile.aliases\n"
+                "    WHEN profile.aliases IS NULL THEN excluded.aliases\n"
+                "    WHEN EXISTS (SELECT 1 FROM json_each(profile.aliases) WHERE value = excluded.nickname) THEN profile.aliases\n"
+                "    ELSE json_insert(profile.aliases, '$[#]', excluded.nickname) END,\n"
+                "  lifetime_spend = coalesce(profile.lifetime_spend, 0) + coalesce(excluded.lifetime_spend, 0);\n")
+    base = []
+    for _ in range(runs):
+        copy_store(base_template, base_db)
+        base.append(measure(["sqlite3", base_db], stdin=script, with_cpu=True))
+    seconds = statistics.median(s[0] for s in samples)
+    return {"rows": rows, "seconds": seconds, "rss": max(s[1] for s in samples), "status": ",".join(sorted({s[2] for s in samples})),
+            "counts": samples[-1][3], "base_s": statistics.median(b[0] for b in base), "base_rss": max(b[1] for b in base),
+            "base_cpu": statistics.median(b[2] for b in base), "runs": runs,
+            "cpu": statistics.median(s[4] for s in samples), "sandbox_cpu": statistics.median(s[5] for s in samples)}
+
+
+def bench_goals(work, count, names=("st-export", "sg-export", "st-import"), runs=3, import_rows=1_000_000):
+    """Sailthru export (#7), SendGrid export, Sailthru import (#6), each against its sandbox on loopback."""
     folder = os.path.join(work, "goal-schedules")
     subprocess.run(["rm", "-rf", folder], check=True)
     os.makedirs(folder)
-    profiles = os.path.join(work, f"profiles-{count}.jsonl")
-    if not os.path.exists(profiles):
-        subprocess.run([os.path.join(RELEASE, "ferry-sandbox"), "generate", "profiles", "--count", str(count), "--seed", "2",
-                        "--output", profiles], check=True)
-    db = os.path.join(work, "goals.sqlite")
-    rm(db)
     with open(os.path.join(folder, "segments.yaml"), "w") as f:
         f.write("segments:\n  - name: everyone\n    all:\n      - { property: email, exists: true }\n")
-    subprocess.run([os.path.join(RELEASE, "ferry"), "profiles", "load", profiles, "--db", db, "--schedules", folder],
-                   check=True, stdout=subprocess.DEVNULL)
-    sailthru, sailthru_url = start_sandbox("sailthru", work, ["--api-key", "benchkey0123456789", "--secret", "bench-secret",
-                                                              "--job-delay", "0", "--rate-limit", "POST /job=1000000",
-                                                              "--rate-limit", "GET /job=1000000", "--rate-window", "1"])
-    sendgrid, sendgrid_url = start_sandbox("sendgrid", work, ["--api-key", "SG.bench", "--job-delay", "0"])
     env = dict(os.environ, ST_KEY="benchkey0123456789", ST_SECRET="bench-secret", SG_KEY="SG.bench")
-    common = "timezone: UTC\nschedule: { cron: \"0 3 * * 1\" }\n"
-    sailthru_destination = f"destination: {{ type: sailthru, api_key: \"${{ST_KEY}}\", api_secret: \"${{ST_SECRET}}\", base_url: \"{sailthru_url}\" }}\n"
-    with open(os.path.join(folder, "st-export.yaml"), "w") as f:
-        f.write("name: st-export\n" + common + sailthru_destination +
-                "goals:\n  - export:\n      segment: everyone\n      match: { email: email }\n      method: job\n"
-                "      create_users: true\n      lists: [Bench]\n      fields:\n"
-                "        - { property: first_name, to: first_name }\n        - { property: lifetime_spend, to: spend }\n")
-    with open(os.path.join(folder, "sg-export.yaml"), "w") as f:
-        f.write("name: sg-export\n" + common +
-                f"destination: {{ type: sendgrid, api_key: \"${{SG_KEY}}\", base_url: \"{sendgrid_url}\" }}\n"
-                "goals:\n  - export:\n      segments: [everyone]\n      email: email\n      first_name: first_name\n")
-    with open(os.path.join(folder, "st-import.yaml"), "w") as f:
-        f.write("name: st-import\n" + common + sailthru_destination +
-                "goals:\n  - import:\n      lists: [Bench]\n      match: { email: email }\n      create_profiles: true\n"
-                "      fields:\n        - { from: first_name, to: first_name, mode: set_if_empty }\n"
-                "        - { from: first_name, to: nickname, mode: set }\n        - { from: first_name, to: aliases, mode: add }\n"
-                "        - { from: spend, to: lifetime_spend, mode: sum }\n")
     results = {}
-    try:
-        for name in names:
-            seconds, rss = measure([os.path.join(RELEASE, "ferry"), "run", name, "--now", "--db", db, "--schedules", folder], env=env)
-            runs = subprocess.run([os.path.join(RELEASE, "ferry"), "history", name, "--json", "--limit", "1", "--db", db,
-                                   "--schedules", folder], check=True, capture_output=True, text=True, env=env).stdout
-            record = json.loads(runs)["runs"][0]
-            results[name] = (seconds, rss, record["status"], record["counts"])
-    finally:
-        sailthru.terminate()
-        sendgrid.terminate()
+    if "st-export" in names:
+        results["st-export"] = bench_st_export(work, count, runs, folder, env)
+    if "sg-export" in names:
+        db = os.path.join(work, "sg-export.sqlite")
+        load_store(work, count, 2, db, folder)
+        sendgrid, sendgrid_url = start_sandbox("sendgrid", work, ["--api-key", "SG.bench", "--job-delay", "0"])
+        try:
+            write_goal_config(folder, "sg-export", f"destination: {{ type: sendgrid, api_key: \"${{SG_KEY}}\", base_url: \"{sendgrid_url}\" }}\n",
+                              "  - export:\n      segments: [everyone]\n      email: email\n      first_name: first_name\n")
+            seconds, rss = measure([os.path.join(RELEASE, "ferry"), "run", "sg-export", "--now", "--db", db, "--schedules", folder], env=env)
+            record = json.loads(subprocess.run([os.path.join(RELEASE, "ferry"), "history", "sg-export", "--json", "--limit", "1", "--db", db,
+                                                "--schedules", folder], check=True, capture_output=True, text=True, env=env).stdout)["runs"][0]
+            results["sg-export"] = {"members": count, "seconds": seconds, "rss": rss, "status": record["status"], "counts": record["counts"]}
+        finally:
+            sendgrid.kill()
+            sendgrid.wait()
+    if "st-import" in names:
+        results["st-import"] = bench_st_import(work, import_rows, runs, folder, env)
     return count, results
 
 
@@ -335,6 +505,7 @@ def main():
     parser.add_argument("--only", choices=["load", "schedule", "idle", "http", "mapp", "goals"])
     parser.add_argument("--goal-profiles", type=int, default=100_000)
     parser.add_argument("--goals", default="st-export,sg-export,st-import", help="which goal benchmarks, comma-separated")
+    parser.add_argument("--import-rows", type=int, default=1_000_000, help="rows of the Sailthru import benchmark (and profiles in its store)")
     parser.add_argument("--idle-seconds", type=int, default=60)
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
@@ -344,7 +515,7 @@ def main():
     idle = bench_idle_daemon(args.work, args.idle_seconds) if parser_only in (None, "idle") else None
     http = bench_http(args.work, args.runs) if parser_only in (None, "http") else None
     mapp = bench_mapp(args.work, args.runs) if parser_only in (None, "mapp") else None
-    goals = bench_goals(args.work, args.goal_profiles, args.goals.split(",")) if parser_only in (None, "goals") else None
+    goals = bench_goals(args.work, args.goal_profiles, args.goals.split(","), args.runs, args.import_rows) if parser_only in (None, "goals") else None
     print(f"\n## Results ({time.strftime('%Y-%m-%d')}, median of {args.runs} runs, release build, {os.cpu_count()} cores)\n")
     if results:
         print("| benchmark | ferry | baseline | ratio (ferry / baseline) | rate | ferry peak RSS |")
@@ -377,15 +548,33 @@ def main():
               f"{mapp['mb'] / mapp['ferry_s']:.1f} | {mapp['ferry_rss']:.0f} MB |")
     if goals is not None:
         count, results = goals
-        print(f"\n### Goals against the sandboxes on 127.0.0.1 ({count:,} profiles, one run each, client wall time)\n")
-        print("| goal | wall time | status | counts | rows/s | peak RSS |")
-        print("|---|---|---|---|---|---|")
-        labels = {"st-export": "Sailthru export, `method: job`, 1 list, 2 vars", "sg-export": "SendGrid export, 1 segment",
-                  "st-import": "Sailthru import of that list, 4 fields (set_if_empty, set, add, sum)"}
-        for name, (seconds, rss, status, counts) in results.items():
-            moved = counts.get("exported", 0) or counts.get("read", 0)
-            shown = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
-            print(f"| {labels[name]} | {seconds:.1f} s | {status} | {shown} | {moved / seconds:,.0f} | {rss:.0f} MB |")
+        def shown(counts):
+            return ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+        if "st-export" in results:
+            print(f"\n### Sailthru export to the sandbox on 127.0.0.1 (job delay 0), client wall time, median of {args.runs} runs\n")
+            print("| export | members | client wall time | rate | client CPU | sandbox CPU | status | counts | peak RSS |")
+            print("|---|---|---|---|---|---|---|---|---|")
+            job, user = results["st-export"]["st-export"], results["st-export"]["st-export-user"]
+            print(f"| `method: job` (update jobs of 1,000, polled), 1 list, 2 vars | {job['members']:,} | {job['seconds']:.2f} s | "
+                  f"{job['members'] / job['seconds']:,.0f} members/s | {job['cpu']:.1f} s | {job['sandbox_cpu']:.1f} s | {job['status']} | "
+                  f"{shown(job['counts'])} | {job['rss']:.0f} MB |")
+            print(f"| `method: user` (one POST /user per member) | {user['members']:,} | {user['seconds']:.2f} s | "
+                  f"{user['members'] / user['seconds']:,.0f} calls/s ({user['members'] / user['seconds'] * 60 / 1000:,.1f}× Lytics' 1,000 users/min) | "
+                  f"{user['cpu']:.1f} s | {user['sandbox_cpu']:.1f} s | {user['status']} | {shown(user['counts'])} | {user['rss']:.0f} MB |")
+        if "sg-export" in results:
+            r = results["sg-export"]
+            print(f"\n### SendGrid export, 1 segment of {r['members']:,} profiles: {r['seconds']:.1f} s ({r['members'] / r['seconds']:,.0f} contacts/s), "
+                  f"{r['status']}, {shown(r['counts'])}, peak RSS {r['rss']:.0f} MB")
+        if "st-import" in results:
+            r = results["st-import"]
+            print(f"\n### Sailthru import: {r['rows']:,}-row list export merged into {r['rows']:,} profiles (half match), 4 fields, median of {r['runs']} runs\n")
+            print("| | wall time | rows/s | ratio to baseline | CPU | peak RSS | status | counts |")
+            print("|---|---|---|---|---|---|---|---|")
+            print(f"| ferry (export job, download, merge in checkpointed batches) | {r['seconds']:.1f} s | {r['rows'] / r['seconds']:,.0f} | "
+                  f"{r['seconds'] / r['base_s']:.2f}× | {r['cpu']:.1f} s client + {r['sandbox_cpu']:.1f} s sandbox | {r['rss']:.0f} MB | "
+                  f"{r['status']} | {shown(r['counts'])} |")
+            print(f"| baseline: `sqlite3` `.import` of the same CSV + one INSERT … ON CONFLICT DO UPDATE | {r['base_s']:.1f} s | "
+                  f"{r['rows'] / r['base_s']:,.0f} | 1.00× | {r['base_cpu']:.1f} s | {r['base_rss']:.0f} MB | | |")
     if idle is not None:
         print(f"\n### Idle daemon\n\n20 connections, {args.idle_seconds} s idle: {idle:.2f} s of CPU time (target < 0.1 s).")
 

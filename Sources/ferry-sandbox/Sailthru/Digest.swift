@@ -10,10 +10,11 @@ enum Digest {
             out.withUnsafeMutableBufferPointer { copenssl_md5(input.baseAddress, input.count, $0.baseAddress) }
         }
         guard ok == 1 else { return "" }
-        return out.map { byte in
-            let digits = Array("0123456789abcdef")
-            return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]])
-        }.joined()
+        let digits = Array("0123456789abcdef".utf8)
+        var hex = [UInt8]()
+        hex.reserveCapacity(32)
+        for byte in out { hex.append(digits[Int(byte >> 4)]); hex.append(digits[Int(byte & 0x0F)]) }
+        return String(decoding: hex, as: UTF8.self)
     }
 
     /// Sailthru's signature over received parameter values: secret + values sorted by bytes.

@@ -84,22 +84,61 @@ struct JobSettings: Sendable {
     var expireFirstExports: Int
 }
 
-/// The sandbox's data: users, lists and jobs, persisted as JSON files written atomically.
+/// One line of the Sailthru sandbox's journal: a user or list or job as it now is, or its removal.
+struct SailthruJournalEntry: Codable {
+    var next: Int
+    var user: SandboxUser?
+    var deletedUser: String?
+    var list: SandboxList?
+    var deletedList: String?
+    var job: SandboxJob?
+
+    /// Applies the change; replaying an entry twice gives the same state (the snapshot may already hold it).
+    func apply(to state: inout SandboxState) {
+        state.nextID = max(state.nextID, next)
+        if let user { state.users[user.id] = user }
+        if let deletedUser { state.users[deletedUser] = nil }
+        if let list { state.lists[list.name] = list }
+        if let deletedList { SailthruStore.removeList(deletedList, from: &state) }
+        if let job { state.jobs[job.id] = job }
+    }
+}
+
+/// The sandbox's data: users, lists and jobs. The snapshot (users.json, lists.json, jobs.json, counter.json)
+/// is rewritten only at start; every change in between is one line of `journal.jsonl`.
 actor SailthruStore {
     private(set) var state: SandboxState
     private let directory: URL
     private let settings: JobSettings
     private var exportsExpired = 0
+    private var journal: Journal
+    /// Key kind (not `sid`) → key value → sid, so lookups by email or extid do not scan every user.
+    private var keyIndex: [String: [String: String]] = [:]
 
     init(directory: URL, settings: JobSettings) throws {
         self.directory = directory
         self.settings = settings
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("uploads"), withIntermediateDirectories: true)
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("exports"), withIntermediateDirectories: true)
-        state = try Self.load(from: directory)
+        let (loaded, replayed) = try Self.loadCounting(from: directory)
+        state = loaded
+        // Fold the journal into the snapshot (atomic renames) before emptying it: a crash in between
+        // replays entries the snapshot already holds, which changes nothing.
+        if replayed > 0 { try Self.writeSnapshot(loaded, to: directory) }
+        journal = try Journal(directory: directory, truncate: true)
+        var keyIndex: [String: [String: String]] = [:]
+        for user in loaded.users.values {
+            for (kind, value) in user.keys where kind != "sid" { keyIndex[kind, default: [:]][value] = user.id }
+        }
+        self.keyIndex = keyIndex
     }
 
+    /// The state of a directory: the snapshot files with the journal replayed on top (reads only).
     static func load(from directory: URL) throws -> SandboxState {
+        try loadCounting(from: directory).state
+    }
+
+    private static func loadCounting(from directory: URL) throws -> (state: SandboxState, replayed: Int) {
         var state = SandboxState()
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .secondsSince1970
@@ -112,11 +151,16 @@ actor SailthruStore {
         state.lists = try read("lists.json", [String: SandboxList].self) ?? [:]
         state.jobs = try read("jobs.json", [String: SandboxJob].self) ?? [:]
         state.nextID = try read("counter.json", Int.self) ?? (state.users.count + state.lists.count + state.jobs.count + 1)
-        return state
+        var replayed = 0
+        try Journal.replay(SailthruJournalEntry.self, in: directory) { entry in
+            entry.apply(to: &state)
+            replayed += 1
+        }
+        return (state, replayed)
     }
 
-    /// Writes every file atomically (temp file + rename), so a killed sandbox never leaves half a file.
-    func save() throws {
+    /// Writes every snapshot file atomically (temp file + rename), so a killed sandbox never leaves half a file.
+    private static func writeSnapshot(_ state: SandboxState, to directory: URL) throws {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .secondsSince1970
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -124,6 +168,43 @@ actor SailthruStore {
         try encoder.encode(state.lists).write(to: directory.appendingPathComponent("lists.json"), options: .atomic)
         try encoder.encode(state.jobs).write(to: directory.appendingPathComponent("jobs.json"), options: .atomic)
         try encoder.encode(state.nextID).write(to: directory.appendingPathComponent("counter.json"), options: .atomic)
+    }
+
+    /// Writes the queued journal lines: called before a request's reply leaves the actor.
+    private func commit() throws { try journal.flush() }
+
+    private func record(_ entry: SailthruJournalEntry) throws { try journal.append(entry) }
+
+    /// Stores a user as it now is: state, key index and journal.
+    private func put(_ user: SandboxUser) throws {
+        if let old = state.users[user.id] { unindex(old) }
+        state.users[user.id] = user
+        index(user)
+        try record(SailthruJournalEntry(next: state.nextID, user: user))
+    }
+
+    private func putList(_ list: SandboxList) throws {
+        state.lists[list.name] = list
+        try record(SailthruJournalEntry(next: state.nextID, list: list))
+    }
+
+    private func putJob(_ job: SandboxJob) throws {
+        state.jobs[job.id] = job
+        try record(SailthruJournalEntry(next: state.nextID, job: job))
+    }
+
+    private func index(_ user: SandboxUser) {
+        for (kind, value) in user.keys where kind != "sid" { keyIndex[kind, default: [:]][value] = user.id }
+    }
+
+    private func unindex(_ user: SandboxUser) {
+        for (kind, value) in user.keys where kind != "sid" && keyIndex[kind]?[value] == user.id { keyIndex[kind]?[value] = nil }
+    }
+
+    /// Removes a list and every membership in it (shared with journal replay).
+    static func removeList(_ name: String, from state: inout SandboxState) {
+        state.lists[name] = nil
+        for (id, user) in state.users where user.lists[name] != nil { state.users[id]?.lists[name] = nil }
     }
 
     private func newID() -> String {
@@ -139,34 +220,51 @@ actor SailthruStore {
     func seed(_ file: SeedFile) throws {
         let now = Date()
         for list in file.lists where state.lists[list.name] == nil {
-            state.lists[list.name] = SandboxList(id: newID(), name: list.name, type: list.type ?? "normal",
-                                                 primary: list.primary ?? false, created: now, query: list.query)
+            try putList(SandboxList(id: newID(), name: list.name, type: list.type ?? "normal",
+                                    primary: list.primary ?? false, created: now, query: list.query))
         }
         for seed in file.users {
             var user = findOrCreate(id: seed.email, key: "email", now: now)
             if let extid = seed.extid { user.keys["extid"] = extid }
             user.vars.merge(seed.vars ?? [:]) { _, new in new }
             for name in seed.lists ?? [] {
-                ensureNaturalList(name, now: now)
+                try ensureNaturalList(name, now: now)
                 user.lists[name] = now
             }
             user.optout = seed.optout ?? user.optout
-            state.users[user.id] = user
+            try put(user)
         }
-        try save()
+        try commit()
     }
 
     // MARK: - Users
 
-    private static func isValidEmail(_ text: String) -> Bool {
-        text.range(of: #"^[^@\s]+@[^@\s]+\.[^@\s]+$"#, options: .regularExpression) != nil
+    /// `^[^@\s]+@[^@\s]+\.[^@\s]+$`, without a regex engine (it ran once per row of every job).
+    static func isValidEmail(_ text: String) -> Bool {
+        let scalars = Array(text.unicodeScalars)
+        guard let at = scalars.firstIndex(of: "@"), at > 0, scalars[(at + 1)...].firstIndex(of: "@") == nil else { return false }
+        guard !scalars.contains(where: { $0.properties.isWhitespace }) else { return false }
+        let domain = scalars[(at + 1)...]
+        guard domain.count >= 3 else { return false }
+        return domain.dropFirst().dropLast().contains(".")
+    }
+
+    /// `^[A-Za-z_][A-Za-z0-9_]*$`.
+    static func isValidVarName(_ name: String) -> Bool {
+        var first = true
+        for byte in name.utf8 {
+            let letter = (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122) || byte == 95
+            guard letter || (!first && byte >= 48 && byte <= 57) else { return false }
+            first = false
+        }
+        return !first
     }
 
     private func find(id: String, key: String) -> SandboxUser? {
         switch key {
         case "sid": return state.users[id]
-        case "email": return state.users.values.first { $0.keys["email"] == id.lowercased() }
-        default: return state.users.values.first { $0.keys[key] == id }
+        case "email": return keyIndex["email"]?[id.lowercased()].flatMap { state.users[$0] }
+        default: return keyIndex[key]?[id].flatMap { state.users[$0] }
         }
     }
 
@@ -178,9 +276,9 @@ actor SailthruStore {
         return SandboxUser(id: sid, keys: keys, vars: [:], lists: [:], optout: "none", created: now)
     }
 
-    private func ensureNaturalList(_ name: String, now: Date) {
+    private func ensureNaturalList(_ name: String, now: Date) throws {
         if state.lists[name] == nil {
-            state.lists[name] = SandboxList(id: newID(), name: name, type: "normal", primary: false, created: now, query: nil)
+            try putList(SandboxList(id: newID(), name: name, type: "normal", primary: false, created: now, query: nil))
         }
     }
 
@@ -211,9 +309,10 @@ actor SailthruStore {
         if key == "email", !Self.isValidEmail(id) { throw APIError(status: 400, code: 11, message: "Invalid email: \(id)") }
         if key == "sid", find(id: id, key: key) == nil { throw APIError(status: 400, code: 99, message: "User not found with sid: \(id)") }
         var user = findOrCreate(id: id, key: key, now: Date())
+        defer { try? commit() }
         try apply(args, to: &user, now: Date())
-        state.users[user.id] = user
-        try save()
+        try put(user)
+        try commit()
         return ["ok": true]
     }
 
@@ -221,8 +320,10 @@ actor SailthruStore {
         guard let id = args["id"]?.string else { throw APIError(status: 400, code: 2, message: "Missing required parameter: id") }
         let key = args["key"]?.string ?? "email"
         guard let user = find(id: id, key: key) else { throw APIError(status: 400, code: 99, message: "User not found with \(key): \(id)") }
+        unindex(user)
         state.users[user.id] = nil
-        try save()
+        try record(SailthruJournalEntry(next: state.nextID, deletedUser: user.id))
+        try commit()
         return ["ok": true]
     }
 
@@ -238,7 +339,7 @@ actor SailthruStore {
             }
         }
         for (name, value) in args["vars"]?.object ?? [:] {
-            guard name.range(of: #"^[A-Za-z_][A-Za-z0-9_]*$"#, options: .regularExpression) != nil else {
+            guard Self.isValidVarName(name) else {
                 throw APIError(status: 400, code: 99, message: "Invalid var name: \(name)")
             }
             if value == .null { user.vars[name] = nil } else { user.vars[name] = value }
@@ -248,7 +349,7 @@ actor SailthruStore {
                 if let list = state.lists[name], list.type == "smart" {
                     throw APIError(status: 400, code: 99, message: "Cannot add users to smart list: \(name)")
                 }
-                ensureNaturalList(name, now: now)
+                try ensureNaturalList(name, now: now)
                 if user.lists[name] == nil { user.lists[name] = now }
             } else {
                 user.lists[name] = nil
@@ -264,25 +365,29 @@ actor SailthruStore {
 
     // MARK: - Lists
 
+    /// The list's members with their signup times, by profile id.
     private func members(of list: SandboxList) -> [(SandboxUser, Date)] {
-        let users = state.users.values.sorted { $0.id < $1.id }
-        guard list.type == "smart" else {
-            return users.compactMap { user in user.lists[list.name].map { (user, $0) } }
-        }
+        let matching: [(SandboxUser, Date)] = state.users.values.compactMap { user in membership(of: user, in: list) }
+        return matching.sorted { $0.0.id < $1.0.id }
+    }
+
+    private func memberCount(of list: SandboxList) -> Int {
+        state.users.values.reduce(0) { $0 + (membership(of: $1, in: list) == nil ? 0 : 1) }
+    }
+
+    private func membership(of user: SandboxUser, in list: SandboxList) -> (SandboxUser, Date)? {
+        guard list.type == "smart" else { return user.lists[list.name].map { (user, $0) } }
         let source = list.query?["source_list"]?.string
-        let conditions = list.query?["vars"]?.object ?? [:]
-        return users.compactMap { user in
-            if let source, user.lists[source] == nil { return nil }
-            for (name, expected) in conditions where user.vars[name]?.cell != expected.cell { return nil }
-            return (user, source.flatMap { user.lists[$0] } ?? user.created)
-        }
+        if let source, user.lists[source] == nil { return nil }
+        for (name, expected) in list.query?["vars"]?.object ?? [:] where user.vars[name]?.cell != expected.cell { return nil }
+        return (user, source.flatMap { user.lists[$0] } ?? user.created)
     }
 
     private func listJSON(_ list: SandboxList) -> JSON {
         .object([
             "list_id": .string(list.id), "list": .string(list.name),
             "create_time": .string(WireFormat.rfc2822(list.created)), "send_time": .null,
-            "count": .int(members(of: list).count), "type": .string(list.type), "primary": .bool(list.primary),
+            "count": .int(memberCount(of: list)), "type": .string(list.type), "primary": .bool(list.primary),
         ])
     }
 
@@ -300,7 +405,7 @@ actor SailthruStore {
         let primaryOnly = args["primary"]?.flag == true
         let lists = state.lists.values.filter { !primaryOnly || $0.primary }.sorted { $0.name < $1.name }
         return ["lists": .array(lists.map { list in
-            let count = members(of: list).count
+            let count = memberCount(of: list)
             return .object([
                 "list_id": .string(list.id), "name": .string(list.name), "email_count": .int(count),
                 "valid_count": .int(count), "create_time": .string(WireFormat.rfc2822(list.created)),
@@ -326,16 +431,17 @@ actor SailthruStore {
         list.type = type
         if let primary = args["primary"]?.flag { list.primary = primary }
         if let query = args["query"] { list.query = query }
-        state.lists[name] = list
-        try save()
+        try putList(list)
+        try commit()
         return listJSON(list)
     }
 
     func deleteList(_ args: [String: JSON]) throws -> JSON {
         guard let name = args["list"]?.string else { throw APIError(status: 400, code: 2, message: "Missing required parameter: list") }
-        guard state.lists.removeValue(forKey: name) != nil else { throw APIError(status: 400, code: 15, message: "Unknown list: \(name)") }
-        for id in state.users.keys { state.users[id]?.lists[name] = nil }
-        try save()
+        guard state.lists[name] != nil else { throw APIError(status: 400, code: 15, message: "Unknown list: \(name)") }
+        Self.removeList(name, from: &state)
+        try record(SailthruJournalEntry(next: state.nextID, deletedList: name))
+        try commit()
         return ["list": .string(name), "ok": true]
     }
 
@@ -386,8 +492,8 @@ actor SailthruStore {
             throw APIError(status: 400, code: 99, message: "Unsupported job type: \(type)")
         }
         reply["name"] = .string(job.name)
-        state.jobs[id] = job
-        try save()
+        try putJob(job)
+        try commit()
         try advance()
         return .object(reply)
     }
@@ -437,11 +543,11 @@ actor SailthruStore {
         for id in state.jobs.keys.sorted() {
             guard var job = state.jobs[id], job.completed == nil, now.timeIntervalSince(job.created) >= settings.delay else { continue }
             switch job.type {
-            case "import": job.counts = runImport(job, now: now)
-            case "update": job.counts = runUpdate(job, now: now)
+            case "import": job.counts = try runImport(job, now: now)
+            case "update": job.counts = try runUpdate(job, now: now)
             case "export_list_data":
                 job.exportFile = "exports/\(job.id).csv"
-                try exportCSV(job).write(to: directory.appendingPathComponent(job.exportFile!), options: .atomic)
+                try writeExportCSV(job, to: directory.appendingPathComponent(job.exportFile!))
                 if exportsExpired < settings.expireFirstExports {
                     exportsExpired += 1
                     job.forcedExpired = true
@@ -449,20 +555,22 @@ actor SailthruStore {
             default: break
             }
             job.completed = now
-            state.jobs[id] = job
+            try putJob(job)
             changed = true
         }
-        if changed { try save() }
+        if changed { try commit() }
     }
 
-    private func uploadText(_ job: SandboxJob) -> String {
-        guard let upload = job.upload, let data = FileManager.default.contents(atPath: directory.appendingPathComponent("uploads/\(upload)").path) else { return "" }
-        return String(decoding: data, as: UTF8.self)
+    private func uploadData(_ job: SandboxJob) -> Data {
+        guard let upload = job.upload else { return Data() }
+        return FileManager.default.contents(atPath: directory.appendingPathComponent("uploads/\(upload)").path) ?? Data()
     }
 
-    private func runImport(_ job: SandboxJob, now: Date) -> [String: Int] {
+    private func uploadText(_ job: SandboxJob) -> String { String(decoding: uploadData(job), as: UTF8.self) }
+
+    private func runImport(_ job: SandboxJob, now: Date) throws -> [String: Int] {
         guard let list = job.list else { return [:] }
-        ensureNaturalList(list, now: now)
+        try ensureNaturalList(list, now: now)
         let rows = WireFormat.parseCSV(uploadText(job))
         guard let header = rows.first?.map({ $0.trimmingCharacters(in: .whitespaces) }),
               header.first?.lowercased() == "email" else { return ["errors": 1] }
@@ -483,16 +591,18 @@ actor SailthruStore {
                 }
             }
             if user.lists[list] == nil { user.lists[list] = signup }
-            state.users[user.id] = user
+            try put(user)
             counts["imported", default: 0] += 1
         }
         return counts
     }
 
-    private func runUpdate(_ job: SandboxJob, now: Date) -> [String: Int] {
+    private func runUpdate(_ job: SandboxJob, now: Date) throws -> [String: Int] {
         var counts = ["updated": 0, "created": 0, "errors": 0]
-        for line in uploadText(job).split(whereSeparator: \.isNewline) where !line.trimmingCharacters(in: .whitespaces).isEmpty {
-            guard let object = JSON.parse(String(line))?.object else { counts["errors", default: 0] += 1; continue }
+        let decoder = JSONDecoder()
+        let isSpace: (UInt8) -> Bool = { $0 == 32 || $0 == 9 }
+        for line in uploadData(job).split(whereSeparator: { $0 == 10 || $0 == 13 }) where !line.allSatisfy(isSpace) {
+            guard let object = (try? decoder.decode(JSON.self, from: line))?.object else { counts["errors", default: 0] += 1; continue }
             let (id, key): (String?, String) = object["email"]?.string.map { ($0, "email") }
                 ?? (object["id"]?.string, object["key"]?.string ?? "email")
             guard let id, key != "email" || Self.isValidEmail(id) else { counts["errors", default: 0] += 1; continue }
@@ -506,30 +616,42 @@ actor SailthruStore {
                 counts["errors", default: 0] += 1
                 continue
             }
-            state.users[user.id] = user
+            try put(user)
             counts[existing == nil ? "created" : "updated", default: 0] += 1
         }
         return counts
     }
 
-    private func exportCSV(_ job: SandboxJob) -> Data {
-        guard let name = job.list, let list = state.lists[name] else { return Data() }
+    /// Writes the export CSV in 1 MB pieces (a million-member list never sits in memory as one string),
+    /// to a temporary name renamed into place once complete.
+    private func writeExportCSV(_ job: SandboxJob, to url: URL) throws {
+        let temporary = url.appendingPathExtension("partial")
+        _ = FileManager.default.createFile(atPath: temporary.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: temporary)
+        defer { try? handle.close() }
+        guard let name = job.list, let list = state.lists[name] else {
+            try FileManager.default.moveItemReplacing(temporary, to: url)
+            return
+        }
         let members = members(of: list)
         let varNames = job.vars ?? Array(Set(members.flatMap { $0.0.vars.keys })).sorted()
         var out = WireFormat.csvLine(["Profile Id", "Email", "Email Hash", "Engagement", "Lists",
                                       "Profile Created Date", "List Signup", "Optout Time"] + varNames)
-        let day = DateFormatter()
-        day.locale = Locale(identifier: "en_US_POSIX")
-        day.timeZone = TimeZone(identifier: "UTC")
-        day.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        var stamps = UTCStamps()
         for (user, signup) in members {
             let email = user.keys["email"] ?? ""
             out += WireFormat.csvLine([
                 user.id, email, email.isEmpty ? "" : Digest.md5Hex(email), "new", user.lists.keys.sorted().joined(separator: ","),
-                day.string(from: user.created), day.string(from: signup), user.optout == "none" ? "" : user.optout,
+                stamps.string(user.created), stamps.string(signup), user.optout == "none" ? "" : user.optout,
             ] + varNames.map { user.vars[$0]?.cell ?? "" })
+            if out.utf8.count >= 1 << 20 {
+                try handle.write(contentsOf: Data(out.utf8))
+                out = ""
+            }
         }
-        return Data(out.utf8)
+        try handle.write(contentsOf: Data(out.utf8))
+        try handle.close()
+        try FileManager.default.moveItemReplacing(temporary, to: url)
     }
 
     /// Users and lists as the `dump` command prints them.
@@ -559,4 +681,39 @@ extension JSON: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral, Express
     init(stringLiteral value: String) { self = .string(value) }
     init(booleanLiteral value: Bool) { self = .bool(value) }
     init(dictionaryLiteral elements: (String, JSON)...) { self = .object(Dictionary(elements) { _, b in b }) }
+}
+
+/// `yyyy-MM-dd HH:mm:ss` in UTC, without a DateFormatter per row; repeats of the last time are free.
+struct UTCStamps {
+    private var last: (Date, String)?
+
+    mutating func string(_ date: Date) -> String {
+        if let last, last.0 == date { return last.1 }
+        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let inDay = seconds - days * 86_400
+        // Howard Hinnant's civil_from_days.
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : String(n) }
+        let text = "\(year)-\(two(month))-\(two(day)) \(two(inDay / 3600)):\(two(inDay % 3600 / 60)):\(two(inDay % 60))"
+        last = (date, text)
+        return text
+    }
+}
+
+extension FileManager {
+    /// Renames `source` over `destination` (rename(2): atomic on one file system).
+    func moveItemReplacing(_ source: URL, to destination: URL) throws {
+        guard rename(source.path, destination.path) == 0 else {
+            throw JournalError(path: destination.path, line: nil, message: String(cString: strerror(errno)))
+        }
+    }
 }

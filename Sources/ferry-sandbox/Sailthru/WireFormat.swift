@@ -96,7 +96,7 @@ enum WireFormat {
     /// One CSV line, quoting where needed.
     static func csvLine(_ cells: [String]) -> String {
         cells.map { cell in
-            cell.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
+            cell.utf8.contains(where: { $0 == 44 || $0 == 34 || $0 == 10 || $0 == 13 })
                 ? "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : cell
         }.joined(separator: ",") + "\r\n"
     }

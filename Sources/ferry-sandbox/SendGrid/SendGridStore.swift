@@ -55,7 +55,29 @@ struct SendGridState: Codable, Sendable {
     var next_id: Int = 1
 }
 
-/// The sandbox's SendGrid data, persisted as one JSON file written atomically after each change.
+/// One line of the SendGrid sandbox's journal: what changed, as it now is. Fields, lists and segments are
+/// few and go whole; contacts and jobs go one by one.
+struct SendGridJournalEntry: Codable {
+    var next_id: Int
+    var fields: [SendGridState.Field]?
+    var lists: [SendGridState.List]?
+    var segments: [SendGridState.Segment]?
+    var contact: SendGridState.Contact?
+    var job: SendGridState.Job?
+
+    /// Applies the change; replaying an entry twice gives the same state.
+    func apply(to state: inout SendGridState) {
+        state.next_id = max(state.next_id, next_id)
+        if let fields { state.fields = fields }
+        if let lists { state.lists = lists }
+        if let segments { state.segments = segments }
+        if let contact { state.contacts[contact.email] = contact }
+        if let job { state.jobs[job.id] = job }
+    }
+}
+
+/// The sandbox's SendGrid data: the snapshot `sendgrid.json` is rewritten only at start; every change in
+/// between is one line of `journal.jsonl`.
 actor SendGridStore {
     /// SendGrid's reserved fields (ids as SendGrid numbers them), writable ones first.
     static let reserved: [(id: String, name: String, type: String, readOnly: Bool)] = [
@@ -76,25 +98,49 @@ actor SendGridStore {
     let directory: URL
     let jobDelay: Double
     private(set) var state: SendGridState
+    private var journal: Journal
 
     init(directory: URL, jobDelay: Double) throws {
         self.directory = directory
         self.jobDelay = jobDelay
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        state = try Self.load(from: directory)
+        let (loaded, replayed) = try Self.loadCounting(from: directory)
+        state = loaded
+        // Snapshot first (atomic rename), then empty the journal: a crash in between only replays entries again.
+        if replayed > 0 {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            try encoder.encode(loaded).write(to: directory.appendingPathComponent("sendgrid.json"), options: .atomic)
+        }
+        journal = try Journal(directory: directory, truncate: true)
     }
 
+    /// The state of a directory: the snapshot with the journal replayed on top (reads only).
     static func load(from directory: URL) throws -> SendGridState {
-        let file = directory.appendingPathComponent("sendgrid.json")
-        guard FileManager.default.fileExists(atPath: file.path) else { return SendGridState() }
-        return try JSONDecoder().decode(SendGridState.self, from: Data(contentsOf: file))
+        try loadCounting(from: directory).state
     }
 
-    private func save() throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        try encoder.encode(state).write(to: directory.appendingPathComponent("sendgrid.json"), options: .atomic)
+    private static func loadCounting(from directory: URL) throws -> (state: SendGridState, replayed: Int) {
+        let file = directory.appendingPathComponent("sendgrid.json")
+        var state = FileManager.default.fileExists(atPath: file.path)
+            ? try JSONDecoder().decode(SendGridState.self, from: Data(contentsOf: file)) : SendGridState()
+        var replayed = 0
+        try Journal.replay(SendGridJournalEntry.self, in: directory) { entry in
+            entry.apply(to: &state)
+            replayed += 1
+        }
+        return (state, replayed)
     }
+
+    private func record(fields: Bool = false, lists: Bool = false, segments: Bool = false,
+                        contact: SendGridState.Contact? = nil, job: SendGridState.Job? = nil) throws {
+        try journal.append(SendGridJournalEntry(next_id: state.next_id, fields: fields ? state.fields : nil,
+                                                lists: lists ? state.lists : nil, segments: segments ? state.segments : nil,
+                                                contact: contact, job: job))
+    }
+
+    /// Writes the queued journal lines: called before a request's reply leaves the actor.
+    private func commit() throws { try journal.flush() }
 
     private func newID(_ prefix: String) -> String {
         defer { state.next_id += 1 }
@@ -134,7 +180,8 @@ actor SendGridStore {
         let id = "e\(state.next_id)_\(type.prefix(1))"
         state.next_id += 1
         state.fields.append(.init(id: id, name: name, field_type: type))
-        try save()
+        try record(fields: true)
+        try commit()
         return .object(["id": .string(id), "name": .string(name), "field_type": .string(type)])
     }
 
@@ -156,7 +203,8 @@ actor SendGridStore {
         if state.lists.contains(where: { $0.name == name }) { throw SendGridAPIError(400, "list name already exists", field: "name") }
         let list = SendGridState.List(id: newID(""), name: name)
         state.lists.append(list)
-        try save()
+        try record(lists: true)
+        try commit()
         return listJSON(list)
     }
 
@@ -210,7 +258,8 @@ actor SendGridStore {
         let now = Self.timestamp()
         let segment = SendGridState.Segment(id: newID(""), name: name, query_dsl: query, created_at: now, updated_at: now)
         state.segments.append(segment)
-        try save()
+        try record(segments: true)
+        try commit()
         return segmentJSON(segment)
     }
 
@@ -224,7 +273,8 @@ actor SendGridStore {
         }
         if body["query_dsl"] != nil { state.segments[index].query_dsl = try validateQuery(body) }
         state.segments[index].updated_at = Self.timestamp()
-        try save()
+        try record(segments: true)
+        try commit()
         return segmentJSON(state.segments[index])
     }
 
@@ -273,7 +323,8 @@ actor SendGridStore {
         state.jobs[id] = .init(id: id, status: "pending", ready_at: Date().timeIntervalSince1970 + jobDelay, list_ids: listIDs,
                                contacts: contacts, requested_count: contacts.count, created_count: 0, updated_count: 0,
                                errors: [], started_at: Self.timestamp(), finished_at: nil)
-        try save()
+        try record(job: state.jobs[id])
+        try commit()
         return .object(["job_id": .string(id)])
     }
 
@@ -306,13 +357,13 @@ actor SendGridStore {
         let now = Date().timeIntervalSince1970
         var changed = false
         for id in state.jobs.keys.sorted() where state.jobs[id]!.status == "pending" && state.jobs[id]!.ready_at <= now {
-            apply(id)
+            try apply(id)
             changed = true
         }
-        if changed { try save() }
+        if changed { try commit() }
     }
 
-    private func apply(_ id: String) {
+    private func apply(_ id: String) throws {
         guard var job = state.jobs[id] else { return }
         let now = Self.timestamp()
         for contact in job.contacts {
@@ -335,11 +386,13 @@ actor SendGridStore {
             for list in job.list_ids where !stored.list_ids.contains(list) { stored.list_ids.append(list) }
             stored.updated_at = now
             state.contacts[email] = stored
+            try record(contact: stored)
         }
         job.status = job.errors.isEmpty ? "completed" : (job.errors.count == job.requested_count ? "failed" : "errored")
         job.contacts = []
         job.finished_at = now
         state.jobs[id] = job
+        try record(job: job)
     }
 
     // MARK: - Dump
