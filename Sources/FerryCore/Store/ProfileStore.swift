@@ -188,6 +188,7 @@ public struct ProfileStore: Sendable {
     /// Profiles the batch created have no stored memberships, so only changed ones are read back.
     static func refreshMembership(of profiles: [ProfileBatchWriter.Touched], segments: [SegmentDefinition], db: Database, now: Date) throws {
         guard !profiles.isEmpty, !segments.isEmpty else { return }
+        try SegmentRefreshState.forget(unlessEvaluatedWith: segments, db: db)
         let select = try db.cachedStatement(sql: "SELECT segment FROM segment_member WHERE profile_pk = ?")
         let insert = try db.cachedStatement(sql: "INSERT INTO segment_member (segment, profile_pk, entered_at) VALUES (?, ?, ?)")
         let delete = try db.cachedStatement(sql: "DELETE FROM segment_member WHERE segment = ? AND profile_pk = ?")

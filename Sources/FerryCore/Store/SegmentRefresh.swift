@@ -50,6 +50,13 @@ public struct SegmentRefreshState: Hashable, Sendable {
             """, arguments: [state.fingerprint, state.refreshedAt.timeIntervalSince1970, state.fullRefreshes, state.clockRefreshes])
     }
 
+    /// Loads and imports evaluate the profiles they touch with the definitions they were given; when those are not the
+    /// ones of the last full refresh, membership follows two sets of definitions, so the next refresh must be full.
+    static func forget(unlessEvaluatedWith segments: [SegmentDefinition], db: Database) throws {
+        guard let state = try load(db: db), state.fingerprint != fingerprint(of: segments) else { return }
+        try db.execute(sql: "UPDATE segment_refresh SET fingerprint = '' WHERE id = 1")
+    }
+
     /// A stable text naming every definition (sorted by name), hashed: equal definitions give equal fingerprints across runs.
     public static func fingerprint(of segments: [SegmentDefinition]) -> String {
         let text = segments.sorted { $0.name < $1.name }

@@ -53,6 +53,21 @@ import Testing
         #expect(try members("small", store).isEmpty)
     }
 
+    @Test func aLoadWithOtherDefinitionsMakesTheNextRefreshFull() throws {
+        let store = try makeStore([50, 150])
+        let current = [SegmentDefinition(name: "big", rule: .condition(property: "spend", .gte(100)))]
+        #expect(try store.refreshSegmentsIfNeeded(current, now: Self.t0) == .full)
+        let other = [SegmentDefinition(name: "big", rule: .condition(property: "spend", .gte(1000)))]
+        _ = try store.upsert([ProfileUpsert(id: "p2", properties: ["spend": [.number(160)]])], segments: other, now: Self.t0 + 60)
+        #expect(try members("big", store).isEmpty, "p2 was evaluated with the other rule and left")
+        #expect(try store.refreshSegmentsIfNeeded(current, now: Self.t0 + 120) == .full)
+        #expect(Set(try members("big", store).keys) == ["p2"])
+        // Loads with the current definitions keep the refresh record.
+        _ = try store.upsert([ProfileUpsert(id: "p1", properties: ["spend": [.number(170)]])], segments: current, now: Self.t0 + 180)
+        #expect(try store.refreshSegmentsIfNeeded(current, now: Self.t0 + 240) == .none)
+        #expect(Set(try members("big", store).keys) == ["p1", "p2"])
+    }
+
     @Test func clockSegmentsStillMoveMembersAsTimePassesAndOnlyThoseAreReevaluated() throws {
         let segments = [SegmentDefinition(name: "recent", rule: .condition(property: "last_order", .withinDays(30))),
                         SegmentDefinition(name: "big", rule: .not(.condition(property: "spend", .lt(100))))]
