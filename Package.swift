@@ -83,7 +83,7 @@ let package = Package(
 
         .testTarget(
             name: "FerryCoreTests",
-            dependencies: ["FerryCore"],
+            dependencies: ["FerryCore", "FerryTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryTransportTests",

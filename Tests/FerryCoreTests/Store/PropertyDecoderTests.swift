@@ -1,3 +1,4 @@
+import FerryTestSupport
 import Foundation
 import GRDB
 import Testing
@@ -53,7 +54,7 @@ import Testing
     }
 
     @Test func randomProfilesRoundTripThroughEncode() throws {
-        var generator = SeededGenerator(seed: 0x5EED)
+        var generator = SplitMix64(seed: 0x5EED)
         let alphabet: [Character] = ["a", "Z", "0", " ", ",", "\"", "\\", "/", "\n", "\t", "\u{01}", "\u{1F}", "é", "ß", "😀", "{", "[", ":"]
         func text() -> String { String((0..<Int.random(in: 0...12, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }) }
         func value(fractions: Bool) -> PropertyValue {
@@ -83,15 +84,3 @@ import Testing
     }
 }
 
-/// SplitMix64: reproducible random profiles.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

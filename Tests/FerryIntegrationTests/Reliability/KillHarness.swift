@@ -11,29 +11,8 @@ enum ReliabilitySeed {
     }
 }
 
-/// SplitMix64 dice for choosing kill points (the same generator the sandbox's fault dice use).
-struct KillDice {
-    private var state: UInt64
-    let seed: UInt64
-
-    init(seed: UInt64) {
-        self.seed = seed
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A uniform integer in `range`.
-    mutating func int(_ range: ClosedRange<Int>) -> Int {
-        range.lowerBound + Int(next() % UInt64(range.upperBound - range.lowerBound + 1))
-    }
-}
+/// The dice kill points are chosen with.
+typealias KillDice = SplitMix64
 
 /// What a `ferry run` that was to be killed did.
 struct KilledRun: Sendable, CustomStringConvertible {
