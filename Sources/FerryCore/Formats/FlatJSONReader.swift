@@ -215,14 +215,6 @@ struct FlatJSONReader {
             i += 1
             guard i < b.count else { return nil }
             switch b[i] {
-            case UInt8(ascii: "\""): scratch.append(0x22)
-            case UInt8(ascii: "\\"): scratch.append(0x5C)
-            case UInt8(ascii: "/"): scratch.append(0x2F)
-            case UInt8(ascii: "b"): scratch.append(0x08)
-            case UInt8(ascii: "f"): scratch.append(0x0C)
-            case UInt8(ascii: "n"): scratch.append(0x0A)
-            case UInt8(ascii: "r"): scratch.append(0x0D)
-            case UInt8(ascii: "t"): scratch.append(0x09)
             case UInt8(ascii: "u"):
                 guard var unit = hex4(at: i + 1) else { return nil }
                 i += 4
@@ -236,7 +228,9 @@ struct FlatJSONReader {
                 }
                 guard let scalar = Unicode.Scalar(unit) else { return nil }
                 scratch.append(contentsOf: UTF8.encode(scalar)!)
-            default: return nil
+            default:
+                guard let unescaped = JSONEscape.simple(b[i]) else { return nil }
+                scratch.append(unescaped)
             }
             i += 1
         }

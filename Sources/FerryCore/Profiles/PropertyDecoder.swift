@@ -209,20 +209,14 @@ struct PropertyDecoder {
             let escape = bytes[index + 1]
             index += 2
             switch escape {
-            case UInt8(ascii: "\""): out.append(0x22)
-            case UInt8(ascii: "\\"): out.append(0x5C)
-            case UInt8(ascii: "/"): out.append(0x2F)
-            case UInt8(ascii: "n"): out.append(0x0A)
-            case UInt8(ascii: "r"): out.append(0x0D)
-            case UInt8(ascii: "t"): out.append(0x09)
-            case UInt8(ascii: "b"): out.append(0x08)
-            case UInt8(ascii: "f"): out.append(0x0C)
             case UInt8(ascii: "u"):
                 guard let unit = hex4() else { return nil }
                 // Surrogates (pairs or lone) are rare: let Foundation decide what they mean.
                 guard unit < 0xD800 || unit > 0xDFFF, let scalar = Unicode.Scalar(unit) else { return nil }
                 out.append(contentsOf: String(Character(scalar)).utf8)
-            default: return nil
+            default:
+                guard let unescaped = JSONEscape.simple(escape) else { return nil }
+                out.append(unescaped)
             }
         }
         return nil
