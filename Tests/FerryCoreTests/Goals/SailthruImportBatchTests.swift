@@ -1,0 +1,74 @@
+import Foundation
+import Logging
+import Testing
+@testable import FerryCore
+
+/// Rows of one import batch see what earlier rows of the same batch wrote (the batch runs against a prefetched cache).
+@Suite struct SailthruImportBatchTests {
+    @Test(.timeLimit(.minutes(2)))
+    func rowsInOneBatchMergeInOrderLinkToProfilesCreatedEarlierAndReportConflicts() async throws {
+        let dir = TemporaryDirectory()
+        dir.write("schedules/c.yaml", """
+        name: c
+        timezone: UTC
+        schedule: { at: ["02:30"] }
+        destination: { type: sailthru, api_key: "${K}", api_secret: "${S}", base_url: "http://127.0.0.1:9" }
+        goals:
+          - import:
+              lists: [L]
+              match: { email: email, shopify_id: shopify_id }
+              create_profiles: true
+              fields:
+                - { from: order_total, to: lifetime_spend, mode: sum }
+                - { from: tags, to: tags, mode: add }
+        """)
+        let config = ConfigLoader(environment: ["K": "k", "S": "s"]).load(directory: dir.path + "/schedules")
+        let connection = try #require(config.connection(named: "c"), "\(config.errors)")
+        guard case .sailthruImport(let goal) = connection.goals.first else { Issue.record("no import goal"); return }
+
+        let database = try AppDatabase.inMemory()
+        let store = ProfileStore(database: database)
+        _ = try store.upsert([ProfileUpsert(id: "p", properties: ["email": [.string("p@x.com")]]),
+                              ProfileUpsert(id: "q", properties: ["shopify_id": [.string("Q2")]])], segments: [])
+        // Line 2 creates a@x.com; line 3 links to it by shopify_id alone; line 4 by email; line 5 matches p and q.
+        let kept = dir.write("kept.csv", """
+        email,shopify_id,order_total,tags
+        a@x.com,S1,1,x
+        ,S1,2,y
+        A@x.com,,4,"x, z"
+        p@x.com,Q2,8,w
+
+        """)
+        try ImportCheckpoint.begin(connection: "c", list: "L", file: kept, digest: SailthruImportExecutor.digest(of: URL(fileURLWithPath: kept)),
+                                   runID: 0, at: Date(), db: database)
+
+        let ledger = RunLedger(database: database)
+        let runID = try ledger.start(connection: "c", goal: "import L", trigger: .manual, scheduledAt: nil)
+        let recorder = RunRecorder(ledger: ledger, runID: runID)
+        let context = GoalContext(connection: connection, segments: [], database: database, recorder: recorder,
+                                  progress: SilentProgress(), logger: Logger(label: "test"))
+        let executor = SailthruImportExecutor(goal: goal, api: SailthruImportResumeTests.NoExportAPI(), batchSize: 100,
+                                              stateDirectory: URL(fileURLWithPath: dir.path + "/state"))
+        try await executor.run(in: context)
+
+        #expect(try store.count() == 3)
+        let a = try #require(try store.find("a@x.com"))
+        #expect(a.profile.id == "a@x.com")
+        #expect(a.profile["shopify_id"] == [.string("S1")])
+        #expect(a.profile["lifetime_spend"] == [.number(7)])
+        #expect(a.profile["tags"] == [.string("x"), .string("y"), .string("z")])
+        #expect(try store.find("S1")?.pk == a.pk)
+        #expect(try store.find("p")?.profile["lifetime_spend"] == [])
+        #expect(try store.find("q")?.profile["lifetime_spend"] == [])
+
+        let counts = await recorder.counts
+        #expect(counts.read == 4)
+        #expect(counts.created == 1)
+        #expect(counts.updated == 2)
+        let errors = await recorder.rowErrors
+        #expect(errors.count == 1)
+        #expect(errors.first?.location == "list L line 5")
+        #expect(errors.first?.reason.contains("is profile p but shopify_id 'Q2' is profile q") == true)
+        #expect(await recorder.touched.map(\.action) == ["created", "updated", "updated"])
+    }
+}
