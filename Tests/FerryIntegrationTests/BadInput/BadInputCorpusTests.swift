@@ -153,18 +153,8 @@ enum BadInputCorpus {
     @Test(arguments: BadInputCorpus.inputs("sailthru-export"))
     func badSailthruExportNamesEachBadRowAndAppliesTheGoodOnes(_ input: String) async throws {
         let ws = Workspace()
-        let schedules = SailthruImportTests.schedules(in: ws, goals: """
-          - import:
-              lists: [Newsletter]
-              match: { email: email }
-              create_profiles: true
-              fields:
-                - { from: order_total, to: lifetime_spend, mode: sum }
-                - { from: interests,   to: interests,      mode: add }
-        """)
-        let environment = ["SAILTHRU_API_KEY": "k", "SAILTHRU_API_SECRET": "s", "SAILTHRU_BASE_URL": "http://127.0.0.1:9"]
-        let config = ConfigLoader(environment: environment).load(directory: schedules)
-        let connection = try #require(config.connection(named: "st-import"), "\(config.errors)")
+        let setup = try SailthruImportBadRowsTests.fixtureImport(in: ws)
+        let (connection, config) = (setup.connection, setup.config)
         let fixture = BadInputCorpus.root.appendingPathComponent("sailthru-export").appendingPathComponent(input)
         let database = try AppDatabase.open(path: ws.db)
         let api = SailthruImportBadRowsTests.FixtureExportAPI(fixture: fixture)

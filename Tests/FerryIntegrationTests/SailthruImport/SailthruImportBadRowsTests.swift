@@ -9,6 +9,32 @@ import Testing
 /// an on-disk store with an API double that "exports" a fixture file, then reads the run back through
 /// the built `ferry history show --json`.
 @Suite struct SailthruImportBadRowsTests {
+    /// An import of list Newsletter (sum and add fields, profiles created) whose exports come from a fixture
+    /// API, not a server: the bad-rows test and the bad-input corpus run it.
+    static func fixtureImport(in ws: Workspace) throws -> FixtureImport {
+        let schedules = SailthruImportTests.schedules(in: ws, goals: """
+          - import:
+              lists: [Newsletter]
+              match: { email: email }
+              create_profiles: true
+              fields:
+                - { from: order_total, to: lifetime_spend, mode: sum }
+                - { from: interests,   to: interests,      mode: add }
+        """)
+        let environment = ["SAILTHRU_API_KEY": "k", "SAILTHRU_API_SECRET": "s", "SAILTHRU_BASE_URL": "http://127.0.0.1:9"]
+        let config = ConfigLoader(environment: environment).load(directory: schedules)
+        let connection = try #require(config.connection(named: "st-import"), "\(config.errors)")
+        return FixtureImport(connection: connection, config: config, schedules: schedules, environment: environment)
+    }
+
+    /// The connection of `fixtureImport`, its loaded config, the schedules folder and the environment it was loaded with.
+    struct FixtureImport {
+        var connection: Connection
+        var config: FerryConfig
+        var schedules: String
+        var environment: [String: String]
+    }
+
     /// A Sailthru API whose only working call is a list export that copies a fixed file.
     struct FixtureExportAPI: SailthruAPI {
         let fixture: URL
@@ -74,18 +100,8 @@ import Testing
 
     @Test func badRowsAreNamedAndTheOthersApply() async throws {
         let ws = Workspace()
-        let schedules = SailthruImportTests.schedules(in: ws, goals: """
-          - import:
-              lists: [Newsletter]
-              match: { email: email }
-              create_profiles: true
-              fields:
-                - { from: order_total, to: lifetime_spend, mode: sum }
-                - { from: interests,   to: interests,      mode: add }
-        """)
-        let environment = ["SAILTHRU_API_KEY": "k", "SAILTHRU_API_SECRET": "s", "SAILTHRU_BASE_URL": "http://127.0.0.1:9"]
-        let config = ConfigLoader(environment: environment).load(directory: schedules)
-        let connection = try #require(config.connection(named: "st-import"), "\(config.errors)")
+        let setup = try Self.fixtureImport(in: ws)
+        let (connection, config, schedules, environment) = (setup.connection, setup.config, setup.schedules, setup.environment)
         let fixture = BuiltProducts.packageRoot.appendingPathComponent("Fixtures/sailthru-import-bad-rows.csv")
         let runner = ConnectionRunner(database: try AppDatabase.open(path: ws.db),
                                       factory: Factory(api: FixtureExportAPI(fixture: fixture)), logger: Logger(label: "test"))
