@@ -122,16 +122,7 @@ struct ProfileBatchWriter {
             if let id = row.id { ids.insert(id) } else if let made = rowIdentifiers.first?.1 { ids.insert(made) }
             for (property, value) in rowIdentifiers { valuesByProperty[property, default: []].insert(value) }
         }
-        try forEachChunk(of: Array(ids)) { chunk in
-            let rows = try Row.fetchCursor(try statement(
-                "SELECT pk, id, properties, created_at, updated_at FROM profile WHERE id IN", count: chunk.count),
-                arguments: StatementArguments(chunk))
-            while let row = try rows.next() {
-                let stored = try ProfileStore.decode(row)
-                pkByID[stored.profile.id] = stored.pk
-                profiles[stored.pk] = stored.profile
-            }
-        }
+        try loadProfiles(where: "id", in: Array(ids))
         var ownersToLoad: Set<Int64> = []
         for (property, values) in valuesByProperty {
             try forEachChunk(of: Array(values)) { chunk in
@@ -145,9 +136,14 @@ struct ProfileBatchWriter {
                 }
             }
         }
-        try forEachChunk(of: Array(ownersToLoad)) { chunk in
+        try loadProfiles(where: "pk", in: Array(ownersToLoad))
+    }
+
+    /// Reads the profiles whose `column` (id or pk) is one of `keys` into the batch's copy.
+    private mutating func loadProfiles(where column: String, in keys: [some DatabaseValueConvertible]) throws {
+        try forEachChunk(of: keys) { chunk in
             let rows = try Row.fetchCursor(try statement(
-                "SELECT pk, id, properties, created_at, updated_at FROM profile WHERE pk IN", count: chunk.count),
+                "SELECT pk, id, properties, created_at, updated_at FROM profile WHERE \(column) IN", count: chunk.count),
                 arguments: StatementArguments(chunk))
             while let row = try rows.next() {
                 let stored = try ProfileStore.decode(row)

@@ -34,12 +34,12 @@ public struct MappExport: GoalExecutor {
     public func run(in context: GoalContext) async throws {
         try context.ensureSegmentsCurrent()
         let headers = goal.columns.map(\.header)
+        let header: [UInt8]
         do {
-            _ = try MappCSVWriter(columnHeaders: headers)
+            header = try Self.headerRow(headers)
         } catch {
             throw GoalFailure("mapp export of segment \(goal.segment): \(error)")
         }
-        let header = Self.headerRow(headers)
         let rows = RowFormat(columns: goal.columns.map(\.property), objectives: Set(context.connection.objectives))
 
         var remote: (any RemoteFileStore)?
@@ -128,8 +128,9 @@ public struct MappExport: GoalExecutor {
                                      authentication: authentication, hostKey: hostKey, folder: destination.folder)
     }
 
-    static func headerRow(_ headers: [String]) -> [UInt8] {
-        var writer = try! MappCSVWriter(columnHeaders: headers)  // headers were checked when the goal started
+    /// The header row, checking the headers (first an identifier, no duplicates) on the way.
+    static func headerRow(_ headers: [String]) throws(MappCSVError) -> [UInt8] {
+        var writer = try MappCSVWriter(columnHeaders: headers)
         writer.writeHeader()
         return writer.takeBytes()
     }
