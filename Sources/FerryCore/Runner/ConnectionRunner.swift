@@ -42,7 +42,13 @@ public struct ConnectionRunner: Sendable {
             if !goal.isImport && !segmentsAreCurrent {
                 // Once per run, after the imports: every export then reads the same, current membership.
                 // If it fails, each export tries again itself and its run records the error.
-                segmentsAreCurrent = (try? ProfileStore(database: database).refreshSegmentsIfNeeded(segments, now: scheduledAt ?? now())) != nil
+                do {
+                    try ProfileStore(database: database).refreshSegmentsIfNeeded(segments, now: scheduledAt ?? now())
+                    segmentsAreCurrent = true
+                } catch {
+                    logger.warning("segment membership could not be refreshed before the exports; each export tries again",
+                                   metadata: ["connection": "\(connection.name)", "error": "\(error)"])
+                }
             }
             let runID = try ledger.start(connection: connection.name, goal: goal.label + (isDryRun ? " (dry run)" : ""),
                                          trigger: trigger, scheduledAt: scheduledAt, startedAt: now())

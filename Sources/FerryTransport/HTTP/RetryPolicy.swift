@@ -35,7 +35,8 @@ public struct RetryPolicy: Sendable {
     public func delay(attempt: Int, status: Int?, headers: [String: String], now: Date, random: Double) -> Duration {
         if status == 429 || status == 503 {
             if let reset = headers["x-rate-limit-reset"].flatMap({ Double($0.trimmingCharacters(in: .whitespaces)) }) {
-                let seconds = max(0, reset - now.timeIntervalSince1970)
+                // Capped like SendGrid's below: a garbled header must neither trap the conversion nor stall a run.
+                let seconds = min(max(0, reset - now.timeIntervalSince1970), 3600)
                 // A few milliseconds past the reset second, so the new window has surely begun.
                 return .milliseconds(Int64((seconds * 1000).rounded(.up)) + 20)
             }

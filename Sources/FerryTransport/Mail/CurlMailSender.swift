@@ -74,6 +74,13 @@ public struct CurlMailSender: MailSender {
         }
     }
 
+    /// Whether a user or password would be sent to a host other than this machine.
+    static func sendsCredentialsAcrossANetwork(_ configuration: Configuration) -> Bool {
+        guard configuration.user != nil || configuration.password != nil else { return false }
+        let host = URLComponents(string: configuration.url)?.host?.lowercased() ?? ""
+        return !(host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127."))
+    }
+
     /// One blocking SMTP exchange; called on a GCD thread.
     private static func run(_ message: MailMessage, upload: MailUpload,
                             configuration: Configuration) -> (code: CURLcode, reply: Int, message: String) {
@@ -88,8 +95,10 @@ public struct CurlMailSender: MailSender {
         string(CURLOPT_URL, configuration.url)
         string(CURLOPT_PROTOCOLS_STR, "smtp,smtps")
         long(CURLOPT_NOSIGNAL, 1)
-        // STARTTLS when the server offers it; smtps:// is TLS from the first byte.
-        long(CURLOPT_USE_SSL, Int(CURLUSESSL_TRY.rawValue))
+        // STARTTLS when the server offers it; smtps:// is TLS from the first byte. With credentials, TLS is
+        // required: someone on the path could strip the STARTTLS offer and read the password. Loopback
+        // (a local relay, the sandbox) never leaves the machine.
+        long(CURLOPT_USE_SSL, Int((Self.sendsCredentialsAcrossANetwork(configuration) ? CURLUSESSL_ALL : CURLUSESSL_TRY).rawValue))
         long(CURLOPT_SSL_VERIFYPEER, 1)
         long(CURLOPT_SSL_VERIFYHOST, 2)
         if let caFile = configuration.caFile { string(CURLOPT_CAINFO, caFile) }

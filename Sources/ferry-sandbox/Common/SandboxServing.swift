@@ -140,7 +140,12 @@ func serve(_ server: HTTPServer, onListening: @Sendable (Int) async -> Void = { 
         group.addTask {
             while !Task.isCancelled {
                 try await Task.sleep(for: .milliseconds(100))
-                try? await tick()
+                do {
+                    try await tick()
+                } catch {
+                    // Jobs that cannot advance (a full disk under the journal) must be visible to whoever runs the sandbox.
+                    FileHandle.standardError.write(Data("sandbox: background work failed: \(error)\n".utf8))
+                }
             }
         }
         try await group.next()

@@ -309,9 +309,13 @@ actor SailthruStore {
         if key == "email", !Self.isValidEmail(id) { throw APIError(status: 400, code: 11, message: "Invalid email: \(id)") }
         if key == "sid", find(id: id, key: key) == nil { throw APIError(status: 400, code: 99, message: "User not found with sid: \(id)") }
         var user = findOrCreate(id: id, key: key, now: Date())
-        defer { try? commit() }
-        try apply(args, to: &user, now: Date())
-        try put(user)
+        do {
+            try apply(args, to: &user, now: Date())
+            try put(user)
+        } catch {
+            try commit()  // a user findOrCreate made is journaled even when the update is refused
+            throw error
+        }
         try commit()
         return ["ok": true]
     }

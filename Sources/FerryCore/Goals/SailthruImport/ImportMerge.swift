@@ -72,7 +72,9 @@ public enum ImportCell {
         var result: [PropertyValue] = []
         for part in trimmed.split(separator: ",") {
             let p = String(part).trimmedCell(newlines: false)
-            if !p.isEmpty, !result.contains(typed(p)) { result.append(typed(p)) }
+            guard !p.isEmpty else { continue }
+            let value = typed(p)
+            if !result.contains(value) { result.append(value) }
         }
         return result
     }

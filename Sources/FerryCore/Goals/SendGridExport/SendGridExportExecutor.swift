@@ -48,8 +48,9 @@ public struct SendGridExportExecutor: GoalExecutor {
             return
         }
         try sync.dequeue(plan.obsoleteOutbox)
+        let skipped = plan.skipped.count
+        await context.recorder.count { $0.skipped += skipped }
         for skip in plan.skipped {
-            await context.recorder.count { $0.skipped += 1 }
             context.logger.debug("skipped", metadata: ["profile": "\(skip.profileID)", "reason": "\(skip.reason)"])
         }
         if !plan.skipped.isEmpty {
@@ -214,7 +215,13 @@ public struct SendGridExportExecutor: GoalExecutor {
         }
         var rejected: [String: String] = [:]
         // An unreadable errors file must not lose the batch's accepted rows: fall back to "unattributed" below.
-        let errors = (try? await api.importErrors(of: job)) ?? job.errors
+        var errors = job.errors
+        do {
+            errors = try await api.importErrors(of: job)
+        } catch {
+            context.logger.warning("the import job's errors file could not be read; its failed rows are not attributed",
+                                   metadata: ["job": "\(job.id)", "error": "\(error)"])
+        }
         for error in errors { if let email = error.email?.lowercased() { rejected[email] = error.message } }
         let unattributed = job.erroredCount > 0 && rejected.isEmpty
         var accepted: [(pk: Int64, synced: SendGridSyncStore.Synced)] = []
