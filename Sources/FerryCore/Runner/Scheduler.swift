@@ -217,15 +217,17 @@ actor RunSlots {
 
     /// Waits until fewer than `limit` runs are active, then counts this one.
     func waitForCapacity() async {
-        if active >= limit {
+        guard active < limit else {
+            // `end` hands its slot straight to the first waiter (`active` already counts it), so a caller
+            // arriving between that resume and this waiter's return cannot take the slot too.
             await withCheckedContinuation { waiters.append($0) }
+            return
         }
         active += 1
     }
 
     func end(_ connection: String) {
         running.remove(connection)
-        active -= 1
-        if !waiters.isEmpty { waiters.removeFirst().resume() }
+        if waiters.isEmpty { active -= 1 } else { waiters.removeFirst().resume() }
     }
 }
