@@ -238,11 +238,14 @@ public struct Redactor: Sendable {
     /// What secrets are replaced with.
     public static let placeholder = "REDACTED"
 
-    /// Literal values to remove wherever they appear (short values are ignored: they would hit innocent text).
+    /// Literal values to remove wherever they appear.
     public var secrets: [String]
+    /// Secrets shorter than this are removed only where they stand alone: inside words they would
+    /// shred innocent text, yet a short password must not leak where it appears by itself.
+    static let wordSafeLength = 4
 
     public init(secrets: [String] = []) {
-        self.secrets = secrets.filter { $0.count >= 4 }
+        self.secrets = secrets.filter { !$0.isEmpty }
     }
 
     /// `text` with secret parameter values, bearer/basic credentials, URL user-info and literal secrets removed.
@@ -251,7 +254,12 @@ public struct Redactor: Sendable {
         // Longest first so a secret containing another is replaced whole.
         for secret in secrets.sorted(by: { $0.count > $1.count }) {
             for form in Set([secret, FormEncoding.percentEncode(secret)]) {
-                result = result.replacingOccurrences(of: form, with: Self.placeholder)
+                if form.count >= Self.wordSafeLength {
+                    result = result.replacingOccurrences(of: form, with: Self.placeholder)
+                } else {
+                    let pattern = "(?<![\\p{L}\\p{N}])" + NSRegularExpression.escapedPattern(for: form) + "(?![\\p{L}\\p{N}])"
+                    result = Self.replace(pattern, in: result, with: NSRegularExpression.escapedTemplate(for: Self.placeholder))
+                }
             }
         }
         result = Self.redactParameters(result)

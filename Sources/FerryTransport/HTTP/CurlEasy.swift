@@ -135,3 +135,27 @@ final class CurlTransfer: @unchecked Sendable {
         headers[name] = value
     }
 }
+
+/// Sets the options of one transfer, keeping the first failure so setup is checked once, before performing.
+///
+/// A class so the C callbacks' setup lines can share it; used by one thread for one transfer.
+final class CurlSetup {
+    let handle: UnsafeMutableRawPointer
+    /// The first option that failed to set, or `CURLE_OK`.
+    private(set) var failure: CURLcode = CURLE_OK
+
+    init(_ easy: CurlEasy) { handle = easy.handle }
+
+    func check(_ code: CURLcode) { if code != CURLE_OK, failure == CURLE_OK { failure = code } }
+    func long(_ option: CURLoption, _ value: Int) { check(ccurl_easy_setopt_long(handle, option, value)) }
+    func string(_ option: CURLoption, _ value: String) { check(ccurl_easy_setopt_string(handle, option, value)) }
+
+    /// Peer and host verification always on (a private CA through `caFile`), and both time limits.
+    func verifiedTLS(caFile: String?, connectTimeout: Duration, totalTimeout: Duration) {
+        long(CURLOPT_SSL_VERIFYPEER, 1)
+        long(CURLOPT_SSL_VERIFYHOST, 2)
+        if let caFile { string(CURLOPT_CAINFO, caFile) }
+        long(CURLOPT_CONNECTTIMEOUT_MS, Int(connectTimeout.milliseconds))
+        long(CURLOPT_TIMEOUT_MS, Int(totalTimeout.milliseconds))
+    }
+}

@@ -187,48 +187,42 @@ public struct CurlHTTPClient: HTTPTransport {
                             configuration: Configuration) -> (code: CURLcode, status: Int) {
         easy.reset()
         let h = easy.handle
-        var setupFailure: CURLcode = CURLE_OK
-        func check(_ code: CURLcode) { if code != CURLE_OK, setupFailure == CURLE_OK { setupFailure = code } }
-        func long(_ option: CURLoption, _ value: Int) { check(ccurl_easy_setopt_long(h, option, value)) }
-        func string(_ option: CURLoption, _ value: String) { check(ccurl_easy_setopt_string(h, option, value)) }
+        let setup = CurlSetup(easy)
 
-        string(CURLOPT_URL, request.url)
-        long(CURLOPT_NOSIGNAL, 1)  // no SIGALRM for DNS timeouts: signals and threads do not mix
-        string(CURLOPT_PROTOCOLS_STR, "http,https")
-        long(CURLOPT_FOLLOWLOCATION, 1)
-        long(CURLOPT_MAXREDIRS, 5)
-        string(CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
-        long(CURLOPT_SSL_VERIFYPEER, 1)
-        long(CURLOPT_SSL_VERIFYHOST, 2)
-        if let caFile = configuration.caFile { string(CURLOPT_CAINFO, caFile) }
-        long(CURLOPT_CONNECTTIMEOUT_MS, Int(configuration.connectTimeout.milliseconds))
-        long(CURLOPT_TIMEOUT_MS, Int(configuration.totalTimeout.milliseconds))
-        long(CURLOPT_TCP_KEEPALIVE, 1)
-        check(ccurl_easy_setopt_off_t(h, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(transfer.maxBytes)))
-        string(CURLOPT_USERAGENT, configuration.userAgent)
-        string(CURLOPT_ACCEPT_ENCODING, "")  // every encoding curl was built with
+        setup.string(CURLOPT_URL, request.url)
+        setup.long(CURLOPT_NOSIGNAL, 1)  // no SIGALRM for DNS timeouts: signals and threads do not mix
+        setup.string(CURLOPT_PROTOCOLS_STR, "http,https")
+        setup.long(CURLOPT_FOLLOWLOCATION, 1)
+        setup.long(CURLOPT_MAXREDIRS, 5)
+        setup.string(CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
+        setup.verifiedTLS(caFile: configuration.caFile, connectTimeout: configuration.connectTimeout,
+                          totalTimeout: configuration.totalTimeout)
+        setup.long(CURLOPT_TCP_KEEPALIVE, 1)
+        setup.check(ccurl_easy_setopt_off_t(h, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(transfer.maxBytes)))
+        setup.string(CURLOPT_USERAGENT, configuration.userAgent)
+        setup.string(CURLOPT_ACCEPT_ENCODING, "")  // every encoding curl was built with
 
         let context = Unmanaged.passUnretained(transfer).toOpaque()
-        check(ccurl_easy_setopt_write_function(h, CURLOPT_WRITEFUNCTION) { data, size, count, context in
+        setup.check(ccurl_easy_setopt_write_function(h, CURLOPT_WRITEFUNCTION) { data, size, count, context in
             guard let data, let context else { return 0 }
             let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
             return transfer.write(UnsafeRawBufferPointer(start: data, count: size * count))
         })
-        check(ccurl_easy_setopt_pointer(h, CURLOPT_WRITEDATA, context))
-        check(ccurl_easy_setopt_write_function(h, CURLOPT_HEADERFUNCTION) { data, size, count, context in
+        setup.check(ccurl_easy_setopt_pointer(h, CURLOPT_WRITEDATA, context))
+        setup.check(ccurl_easy_setopt_write_function(h, CURLOPT_HEADERFUNCTION) { data, size, count, context in
             guard let data, let context else { return 0 }
             let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
             let bytes = UnsafeRawBufferPointer(start: data, count: size * count)
             transfer.header(String(decoding: bytes, as: UTF8.self))
             return size * count
         })
-        check(ccurl_easy_setopt_pointer(h, CURLOPT_HEADERDATA, context))
-        long(CURLOPT_NOPROGRESS, 0)
-        check(ccurl_easy_setopt_xferinfo_function(h) { context, _, _, _, _ in
+        setup.check(ccurl_easy_setopt_pointer(h, CURLOPT_HEADERDATA, context))
+        setup.long(CURLOPT_NOPROGRESS, 0)
+        setup.check(ccurl_easy_setopt_xferinfo_function(h) { context, _, _, _, _ in
             guard let context else { return 0 }
             return Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue().isCancelled ? 1 : 0
         })
-        check(ccurl_easy_setopt_pointer(h, CURLOPT_XFERINFODATA, context))
+        setup.check(ccurl_easy_setopt_pointer(h, CURLOPT_XFERINFODATA, context))
 
         // An empty Expect stops curl waiting for a `100 Continue` that simple servers never send.
         var headerLines = request.headers.map { "\($0.name): \($0.value)" } + ["Expect:"]
@@ -236,50 +230,50 @@ public struct CurlHTTPClient: HTTPTransport {
         switch request.body {
         case .empty:
             switch request.method {
-            case .get: long(CURLOPT_HTTPGET, 1)
+            case .get: setup.long(CURLOPT_HTTPGET, 1)
             case .post:
-                long(CURLOPT_POST, 1)
-                long(CURLOPT_POSTFIELDSIZE, 0)
-            default: string(CURLOPT_CUSTOMREQUEST, request.method.rawValue)
+                setup.long(CURLOPT_POST, 1)
+                setup.long(CURLOPT_POSTFIELDSIZE, 0)
+            default: setup.string(CURLOPT_CUSTOMREQUEST, request.method.rawValue)
             }
         case .bytes(let data, let contentType):
             headerLines.append("Content-Type: \(contentType)")
-            check(ccurl_easy_setopt_off_t(h, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(data.count)))
+            setup.check(ccurl_easy_setopt_off_t(h, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(data.count)))
             data.withUnsafeBytes { bytes in
                 // COPYPOSTFIELDS copies, so the buffer need not outlive this closure.
-                check(ccurl_easy_setopt_pointer(h, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!)))
+                setup.check(ccurl_easy_setopt_pointer(h, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!)))
             }
-            if request.method != .post { string(CURLOPT_CUSTOMREQUEST, request.method.rawValue) }
+            if request.method != .post { setup.string(CURLOPT_CUSTOMREQUEST, request.method.rawValue) }
         case .multipart(let parts):
             mime = curl_mime_init(h)
             for part in parts {
                 let mimePart = curl_mime_addpart(mime)
-                check(curl_mime_name(mimePart, part.name))
+                setup.check(curl_mime_name(mimePart, part.name))
                 switch part.content {
                 case .text(let value):
                     let bytes = Array(value.utf8)
-                    check(bytes.withUnsafeBufferPointer { buffer in
+                    setup.check(bytes.withUnsafeBufferPointer { buffer in
                         buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: max(bytes.count, 1)) {
                             curl_mime_data(mimePart, $0, bytes.count)
                         }
                     })
                 case .file(let path, let filename, let contentType):
-                    check(curl_mime_filedata(mimePart, path))  // streamed from disk during the transfer
-                    check(curl_mime_filename(mimePart, filename))
-                    check(curl_mime_type(mimePart, contentType))
+                    setup.check(curl_mime_filedata(mimePart, path))  // streamed from disk during the transfer
+                    setup.check(curl_mime_filename(mimePart, filename))
+                    setup.check(curl_mime_type(mimePart, contentType))
                 }
             }
-            check(ccurl_easy_setopt_pointer(h, CURLOPT_MIMEPOST, UnsafeMutableRawPointer(mime)))
-            if request.method != .post { string(CURLOPT_CUSTOMREQUEST, request.method.rawValue) }
+            setup.check(ccurl_easy_setopt_pointer(h, CURLOPT_MIMEPOST, UnsafeMutableRawPointer(mime)))
+            if request.method != .post { setup.string(CURLOPT_CUSTOMREQUEST, request.method.rawValue) }
         }
         var list: UnsafeMutablePointer<curl_slist>?
         for line in headerLines { list = curl_slist_append(list, line) }
-        check(ccurl_easy_setopt_pointer(h, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(list)))
+        setup.check(ccurl_easy_setopt_pointer(h, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(list)))
         defer {
             curl_slist_free_all(list)
             curl_mime_free(mime)
         }
-        guard setupFailure == CURLE_OK else { return (setupFailure, 0) }
+        guard setup.failure == CURLE_OK else { return (setup.failure, 0) }
 
         let code = curl_easy_perform(h)
         var status = 0

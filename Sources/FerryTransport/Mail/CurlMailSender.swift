@@ -87,37 +87,31 @@ public struct CurlMailSender: MailSender {
         guard let easy = CurlEasy() else { return (CURLE_FAILED_INIT, 0, "curl_easy_init failed") }
         easy.reset()
         let h = easy.handle
-        var setupFailure: CURLcode = CURLE_OK
-        func check(_ code: CURLcode) { if code != CURLE_OK, setupFailure == CURLE_OK { setupFailure = code } }
-        func long(_ option: CURLoption, _ value: Int) { check(ccurl_easy_setopt_long(h, option, value)) }
-        func string(_ option: CURLoption, _ value: String) { check(ccurl_easy_setopt_string(h, option, value)) }
+        let setup = CurlSetup(easy)
 
-        string(CURLOPT_URL, configuration.url)
-        string(CURLOPT_PROTOCOLS_STR, "smtp,smtps")
-        long(CURLOPT_NOSIGNAL, 1)
+        setup.string(CURLOPT_URL, configuration.url)
+        setup.string(CURLOPT_PROTOCOLS_STR, "smtp,smtps")
+        setup.long(CURLOPT_NOSIGNAL, 1)
         // STARTTLS when the server offers it; smtps:// is TLS from the first byte. With credentials, TLS is
         // required: someone on the path could strip the STARTTLS offer and read the password. Loopback
         // (a local relay, the sandbox) never leaves the machine.
-        long(CURLOPT_USE_SSL, Int((Self.sendsCredentialsAcrossANetwork(configuration) ? CURLUSESSL_ALL : CURLUSESSL_TRY).rawValue))
-        long(CURLOPT_SSL_VERIFYPEER, 1)
-        long(CURLOPT_SSL_VERIFYHOST, 2)
-        if let caFile = configuration.caFile { string(CURLOPT_CAINFO, caFile) }
-        long(CURLOPT_CONNECTTIMEOUT_MS, Int(configuration.connectTimeout.milliseconds))
-        long(CURLOPT_TIMEOUT_MS, Int(configuration.totalTimeout.milliseconds))
-        if let user = configuration.user { string(CURLOPT_USERNAME, user) }
-        if let password = configuration.password { string(CURLOPT_PASSWORD, password.value) }
-        string(CURLOPT_MAIL_FROM, "<\(message.from)>")
+        setup.long(CURLOPT_USE_SSL, Int((Self.sendsCredentialsAcrossANetwork(configuration) ? CURLUSESSL_ALL : CURLUSESSL_TRY).rawValue))
+        setup.verifiedTLS(caFile: configuration.caFile, connectTimeout: configuration.connectTimeout,
+                          totalTimeout: configuration.totalTimeout)
+        if let user = configuration.user { setup.string(CURLOPT_USERNAME, user) }
+        if let password = configuration.password { setup.string(CURLOPT_PASSWORD, password.value) }
+        setup.string(CURLOPT_MAIL_FROM, "<\(message.from)>")
         var recipients: UnsafeMutablePointer<curl_slist>?
         for address in message.to { recipients = curl_slist_append(recipients, "<\(address)>") }
         defer { curl_slist_free_all(recipients) }
-        check(ccurl_easy_setopt_pointer(h, CURLOPT_MAIL_RCPT, UnsafeMutableRawPointer(recipients)))
-        long(CURLOPT_UPLOAD, 1)
-        check(ccurl_easy_setopt_read_function(h) { buffer, size, count, context in
+        setup.check(ccurl_easy_setopt_pointer(h, CURLOPT_MAIL_RCPT, UnsafeMutableRawPointer(recipients)))
+        setup.long(CURLOPT_UPLOAD, 1)
+        setup.check(ccurl_easy_setopt_read_function(h) { buffer, size, count, context in
             guard let buffer, let context else { return 0 }
             return Unmanaged<MailUpload>.fromOpaque(context).takeUnretainedValue().read(into: buffer, capacity: size * count)
         })
-        check(ccurl_easy_setopt_pointer(h, CURLOPT_READDATA, Unmanaged.passUnretained(upload).toOpaque()))
-        guard setupFailure == CURLE_OK else { return (setupFailure, 0, easy.errorMessage) }
+        setup.check(ccurl_easy_setopt_pointer(h, CURLOPT_READDATA, Unmanaged.passUnretained(upload).toOpaque()))
+        guard setup.failure == CURLE_OK else { return (setup.failure, 0, easy.errorMessage) }
 
         let code = withExtendedLifetime(upload) { curl_easy_perform(h) }
         var reply = 0

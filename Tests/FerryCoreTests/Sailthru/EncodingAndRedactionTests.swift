@@ -30,6 +30,12 @@ import Testing
         #expect(text.contains("api_key=REDACTED"))
     }
 
+    @Test func shortSecretsAreRemovedWhereTheyStandAloneButNotInsideWords() {
+        let redactor = Redactor(secrets: ["x9", "p!"])
+        let text = redactor.redact("login x9 failed (x9); box9 and x99 stay; p! gone, p!q stays")
+        #expect(text == "login REDACTED failed (REDACTED); box9 and x99 stay; REDACTED gone, p!q stays")
+    }
+
     @Test func emptyArraysReadAsEmptyObjects() throws {
         let value = try JSONValue.parse(Data(#"{"vars":[],"update":[],"lists":{"A":"Mon"}}"#.utf8))
         #expect(value["vars"]?.objectValue == [:])
