@@ -37,25 +37,10 @@ extension BuiltProducts {
         try run("ferry", arguments, environment: environment)
     }
 }
-/// A fresh temporary folder per test, removed when released.
-final class Workspace: @unchecked Sendable {
-    let path: String
+/// A fresh temporary folder per test, with what the integration tests put in it.
+typealias Workspace = TemporaryFolder
 
-    init() {
-        path = NSTemporaryDirectory() + "ferry-it-" + UUID().uuidString
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    @discardableResult
-    func write(_ name: String, _ text: String) -> String {
-        let full = (path as NSString).appendingPathComponent(name)
-        try! FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try! Data(text.utf8).write(to: URL(fileURLWithPath: full))
-        return full
-    }
-
+extension TemporaryFolder {
     /// Copies the repository's `Schedules/` here, so tests use the real example files.
     func copyExampleSchedules() -> String {
         let target = (path as NSString).appendingPathComponent("Schedules")
