@@ -154,7 +154,7 @@ import Testing
         #expect(try BuiltProducts.run("ferry-sandbox", ["generate", "profiles", "--count", "4500", "--seed", "5", "--output", profiles]).status == 0)
         #expect(try BuiltProducts.ferry(["profiles", "load", profiles, "--schedules", ws.path + "/s", "--db", ws.db]).status == 0)
         let run = try BuiltProducts.ferry(["run", "mapp-test", "--now", "--schedules", ws.path + "/s", "--db", ws.db],
-                                          environment: ["FERRY_MAPP_MAX_FILE_BYTES": "100000"])
+                                          environment: ["FERRY_MAPP_MAX_FILE_BYTES": "60000"])
         #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
 
         let folder = server.root.appendingPathComponent("drop/ferry")
@@ -169,14 +169,14 @@ import Testing
         var emails: [String] = []
         for name in ordered {
             let path = folder.appendingPathComponent(name).path
-            #expect(try Data(contentsOf: URL(fileURLWithPath: path)).count <= 100_000)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path)).count <= 60_000)
             let rows = try Self.records(path)
             #expect(rows.first == ["user.Email", "user.FirstName", "user.CustomAttribute.City", "user.CustomAttribute.SegmentMembership"])
             #expect(rows.dropFirst().allSatisfy { $0.count == 4 && $0[3] == "vip" })
             emails += rows.dropFirst().map { $0[0] }
         }
         let database = try AppDatabase.open(path: ws.db)
-        let expected = try database.writer.read { db in
+        let expected = try await database.writer.read { db in
             try String.fetchAll(db, sql: "SELECT json_extract(properties, '$.email[0]') FROM profile ORDER BY pk")
         }
         #expect(expected.count == 4500)

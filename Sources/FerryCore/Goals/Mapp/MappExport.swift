@@ -208,6 +208,11 @@ public struct MappExport: GoalExecutor {
                      db database: AppDatabase) async throws -> Page {
         // The asynchronous read waits off the cooperative pool (two threads here) while SQLite works.
         try await database.writer.read { db in
+            // A page is read once: the pooled connection's cache (32 MiB in the store) would only hold
+            // pages never read again, and with pages read concurrently each reader's cache adds to the RSS.
+            let cacheSize = try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? -2000
+            try db.execute(sql: "PRAGMA cache_size = -1024")
+            defer { try? db.execute(sql: "PRAGMA cache_size = \(cacheSize)") }
             var page = Page()
             page.lastPK = last
             let members = try Row.fetchCursor(db, sql: """
