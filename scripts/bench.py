@@ -254,15 +254,22 @@ def bench_mapp(work, runs):
                        f"sftp -q -i {key} -o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes -P {port} "
                        f"-b {batch} {user}@127.0.0.1 > /dev/null; test -s {root}/baseline.csv")
     try:
-        ferry_s, ferry_rss = median_of(runs, lambda: subprocess.run(["rm", "-rf", os.path.join(root, "ferry")]),
-                                       lambda: [os.path.join(RELEASE, "ferry"), "run", "mapp-bench", "--now",
-                                                "--schedules", folder, "--db", db])
+        samples = []
+        for _ in range(runs):
+            subprocess.run(["rm", "-rf", os.path.join(root, "ferry")])
+            samples.append(measure([os.path.join(RELEASE, "ferry"), "run", "mapp-bench", "--now", "--schedules", folder, "--db", db],
+                                   with_cpu=True))
+        ferry_s, ferry_rss = statistics.median(s[0] for s in samples), max(s[1] for s in samples)
+        ferry_cpu = statistics.median(s[2] for s in samples)
         size = sum(os.path.getsize(os.path.join(root, "ferry", n)) for n in os.listdir(os.path.join(root, "ferry")))
-        base_s, _ = median_of(runs, lambda: None, lambda: ["bash", "-c", baseline_script])
+        base = [measure(["bash", "-c", baseline_script], with_cpu=True) for _ in range(runs)]
+        base_s, base_cpu = statistics.median(b[0] for b in base), statistics.median(b[2] for b in base)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-    return {"count": count, "ferry_s": ferry_s, "ferry_rss": ferry_rss, "base_s": base_s, "mb": size / 1e6}
+    return {"count": count, "ferry_s": ferry_s, "ferry_rss": ferry_rss, "base_s": base_s, "mb": size / 1e6,
+            "ferry_cpu": ferry_cpu, "base_cpu": base_cpu, "ferry_all": [round(s[0], 1) for s in samples],
+            "base_all": [round(b[0], 1) for b in base]}
 
 
 def start_sandbox(kind, work, extra):
@@ -546,6 +553,8 @@ def main():
         print("|---|---|---|---|---|---|")
         print(f"| {mapp['count']:,} | {mapp['ferry_s']:.1f} s | {mapp['base_s']:.1f} s | {mapp['ferry_s'] / mapp['base_s']:.2f}× | "
               f"{mapp['mb'] / mapp['ferry_s']:.1f} | {mapp['ferry_rss']:.0f} MB |")
+        print(f"\nCPU (user + system, median): ferry {mapp['ferry_cpu']:.1f} s; baseline's sqlite3 + sftp client {mapp['base_cpu']:.1f} s "
+              f"(sshd not counted in either). Every sample: ferry {mapp['ferry_all']} s, baseline {mapp['base_all']} s; {mapp['mb']:.0f} MB uploaded.")
     if goals is not None:
         count, results = goals
         def shown(counts):

@@ -7,6 +7,8 @@ import Foundation
 /// - `ferry-bench schedule ZONE START COUNT ROUNDS EXPR…` times computing COUNT successive fire times of each
 ///   cron expression from START (RFC 3339), ROUNDS times, and prints the median nanoseconds per fire time.
 /// - `ferry-bench download URL FILE` streams URL to FILE through the libcurl client and prints seconds and bytes.
+/// - `ferry-bench sftp-upload HOST PORT USER KEY KNOWN_HOSTS FILE REMOTE` uploads FILE through the libssh2 client in
+///   1 MiB writes and prints seconds and bytes (compare with OpenSSH `sftp put` of the same file).
 /// - `ferry-bench sailthru-users BASE_URL API_KEY SECRET COUNT CONCURRENCY` sends COUNT signed `/user` POSTs (100 users, updated in turn).
 @main
 struct Bench {
@@ -15,6 +17,10 @@ struct Bench {
         switch args.first {
         case "download" where args.count == 3:
             await download(url: args[1], file: args[2])
+            return
+        case "sftp-upload" where args.count == 8:
+            await sftpUpload(host: args[1], port: Int(args[2]) ?? 22, user: args[3], key: args[4], knownHosts: args[5],
+                             file: args[6], remote: args[7])
             return
         case "sailthru-users" where args.count == 6:
             await sailthruUsers(baseURL: args[1], key: args[2], secret: args[3], count: Int(args[4]) ?? 0, concurrency: Int(args[5]) ?? 1)
@@ -77,6 +83,32 @@ struct Bench {
             exit(1)
         }
         let bytes = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+        printJSON(["seconds": seconds(since: start), "bytes": bytes])
+    }
+
+    static func sftpUpload(host: String, port: Int, user: String, key: String, knownHosts: String, file: String, remote: String) async {
+        let configuration = FileDropConfiguration(host: host, port: port, username: user,
+                                                  authentication: .privateKey(path: key, passphrase: nil),
+                                                  hostKey: .knownHosts(path: knownHosts), folder: "")
+        guard let input = FileHandle(forReadingAtPath: file) else {
+            FileHandle.standardError.write(Data("cannot read \(file)\n".utf8))
+            exit(1)
+        }
+        let start = ContinuousClock.now
+        var bytes = 0
+        do {
+            let store = try await SFTPClient().open(configuration)
+            let writer = try await store.openWriter(remote)
+            while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty {
+                try await writer.write(contentsOf: [UInt8](chunk))
+                bytes += chunk.count
+            }
+            try await writer.finish()
+            await store.close()
+        } catch {
+            FileHandle.standardError.write(Data("upload failed: \(error)\n".utf8))
+            exit(1)
+        }
         printJSON(["seconds": seconds(since: start), "bytes": bytes])
     }
 

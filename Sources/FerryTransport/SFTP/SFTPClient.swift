@@ -117,14 +117,29 @@ public final class SFTPConnection: RemoteFileStore {
     /// Queues closing a file handle, for a writer dropped without `close()`.
     func closeInBackground(_ handle: SFTPFileHandle, path: String) {
         let ssh = ssh
-        thread.submit { try? ssh.closeFile(handle.pointer, path: path) }
+        thread.submit { try? ssh.closeFile(handle, drain: false, path: path) }
+    }
+
+    /// Queues `bytes` for `file` on the session thread and returns at once; jobs run in call order.
+    func startWrite(_ file: SFTPFileHandle, _ bytes: [UInt8], path: String) -> PendingJob<Void> {
+        let ssh = ssh, thread = thread
+        return thread.start(stoppedError: ssh.closedError("write", path)) {
+            guard ssh.isOpen else { throw ssh.closedError("write", path) }
+            try ssh.write(file, bytes, inFlight: SFTPFileWriter.inFlightBytes, moreQueued: { thread.hasQueuedJobs }, path: path)
+        }
     }
 }
 
-/// A libssh2 SFTP file handle. `@unchecked Sendable` is safe because the pointer is only dereferenced
-/// by libssh2 calls made on its connection's `SessionThread`.
+/// A libssh2 SFTP file handle and the part of its stream libssh2 has not acknowledged yet.
+/// `@unchecked Sendable` is safe because the pointer is only dereferenced, and the other fields only
+/// read or written, by libssh2 calls and jobs running on its connection's `SessionThread`.
 final class SFTPFileHandle: @unchecked Sendable {
     let pointer: OpaquePointer
+    /// Bytes handed to libssh2 and not reported acknowledged, from index `acknowledged` on (see `SSH2Connection.write`).
+    var unacknowledged: [UInt8] = []
+    var acknowledged = 0
+    /// The first write failure; later writes would continue the stream at a wrong offset, so they rethrow it.
+    var failure: SSH2Error?
 
     init(_ pointer: OpaquePointer) {
         self.pointer = pointer
@@ -132,16 +147,28 @@ final class SFTPFileHandle: @unchecked Sendable {
 }
 
 /// Streams bytes into one remote file, buffering small writes into large pipelined ones; one task at a time.
+///
+/// A full chunk is queued on the session thread and `write` returns without waiting for it, so the caller
+/// produces the next bytes while these are encrypted and sent; it waits only when `queuedChunks` chunks are
+/// already queued (bounded memory, and back-pressure from a slow server). A write that failed on the session
+/// thread is rethrown by the next `write` or by `close`, which also waits until the server acknowledged
+/// every byte: the file is complete only if `close` returns.
 public actor SFTPFileWriter: RemoteFileWriter {
-    /// Bytes gathered before one libssh2 write; libssh2 keeps its ~30 kB packets for a chunk this size
-    /// in flight together, so the link stays busy instead of waiting for one acknowledgement per packet.
+    /// Bytes gathered before they are queued for libssh2.
     public static let chunkSize = 1 << 20
+    /// Full chunks that may wait on the session thread before `write` waits for the oldest.
+    public static let queuedChunks = 4
+    /// Unacknowledged bytes libssh2 keeps in flight while more chunks wait (its write requests are ~30 kB,
+    /// so about 130 requests: OpenSSH's `sftp` keeps 64 of 32 kB).
+    static let inFlightBytes = 4 << 20
 
     private let connection: SFTPConnection
     private let handle: SFTPFileHandle
     /// The remote path being written.
     public nonisolated let path: String
     private var buffer: [UInt8] = []
+    /// Chunks queued on the session thread, oldest first.
+    private var queued: [PendingJob<Void>] = []
     private var isClosed = false
     private var failure: SSH2Error?
     /// Bytes accepted by `write` so far.
@@ -162,34 +189,52 @@ public actor SFTPFileWriter: RemoteFileWriter {
         try await write(contentsOf: bytes)
     }
 
-    /// Appends `bytes`, sending once a full chunk is buffered; after a failure every call rethrows it.
+    /// Appends `bytes`, queueing a full chunk for upload; after a failure every call rethrows it.
     public func write(contentsOf bytes: some Collection<UInt8> & Sendable) async throws(SSH2Error) {
         if let failure { throw failure }
         guard !isClosed else { throw closedError("write") }
         buffer.append(contentsOf: bytes)
         bytesWritten += UInt64(bytes.count)
-        if buffer.count >= Self.chunkSize { try await flush() }
+        if buffer.count >= Self.chunkSize { try await send() }
     }
 
-    private func flush() async throws(SSH2Error) {
-        guard !buffer.isEmpty else { return }
-        let chunk = buffer
-        buffer = []
-        buffer.reserveCapacity(Self.chunkSize)
-        let handle = handle, path = path
-        do {
-            try await connection.perform("write", path) { ssh throws(SSH2Error) in try ssh.write(handle.pointer, chunk, path: path) }
-        } catch {
-            failure = error
-            throw error
+    /// Queues what is buffered, then surfaces any failure already known and waits while too many chunks are queued.
+    private func send() async throws(SSH2Error) {
+        if !buffer.isEmpty {
+            let chunk = buffer
+            buffer = []
+            buffer.reserveCapacity(Self.chunkSize)
+            queued.append(connection.startWrite(handle, chunk, path: path))
         }
+        while let oldest = queued.first, let outcome = oldest.finished {
+            queued.removeFirst()
+            if case .failure(let error) = outcome { throw failed(error) }
+        }
+        while queued.count > Self.queuedChunks { try await waitForOldest() }
+    }
+
+    private func waitForOldest() async throws(SSH2Error) {
+        let oldest = queued.removeFirst()
+        do {
+            try await oldest.value()
+        } catch {
+            throw failed(error)
+        }
+    }
+
+    private func failed(_ error: any Error) -> SSH2Error {
+        let failure = error as? SSH2Error
+            ?? SSH2Error(kind: .other, operation: "write", host: connection.host, port: connection.port, path: path, message: "\(error)")
+        if self.failure == nil { self.failure = failure }
+        return self.failure!
     }
 
     public func close() async throws {
         try await finish()
     }
 
-    /// Sends what is buffered and closes the remote file; the file is complete only if this returns.
+    /// Sends what is buffered, waits until the server acknowledged every byte and closes the remote file;
+    /// the file is complete only if this returns.
     public func finish() async throws(SSH2Error) {
         guard !isClosed else {
             if let failure { throw failure }
@@ -197,12 +242,18 @@ public actor SFTPFileWriter: RemoteFileWriter {
         }
         var flushError: SSH2Error?
         if failure == nil {
-            do { try await flush() } catch { flushError = error }
+            do {
+                try await send()
+                while !queued.isEmpty { try await waitForOldest() }
+            } catch {
+                flushError = error
+            }
         }
+        while !queued.isEmpty { _ = try? await queued.removeFirst().value() }
         isClosed = true
         let handle = handle, path = path
         do {
-            try await connection.perform("close", path) { ssh throws(SSH2Error) in try ssh.closeFile(handle.pointer, path: path) }
+            try await connection.perform("close", path) { ssh throws(SSH2Error) in try ssh.closeFile(handle, drain: true, path: path) }
         } catch {
             if failure == nil && flushError == nil { failure = error }
         }

@@ -194,32 +194,67 @@ final class SSH2Connection: @unchecked Sendable {
         return handle
     }
 
-    /// Writes all of `bytes`. libssh2 splits a large buffer into many SFTP write packets and keeps them
-    /// in flight together (pipelining), returning as acknowledgements arrive; the loop hands it the rest.
-    func write(_ handle: OpaquePointer, _ bytes: [UInt8], path: String) throws(SSH2Error) {
+    /// Adds `bytes` to the file's stream and hands libssh2 every byte it has not acknowledged yet.
+    ///
+    /// libssh2 cuts what it is given into 30 kB SFTP write requests, sends as many as the channel window
+    /// allows and returns as soon as the oldest is acknowledged; the bytes it has not reported as
+    /// acknowledged must be passed again, first, on the next call (it skips the ones already sent). So
+    /// the stream's unacknowledged tail is kept in `file`, and this returns once no more than `inFlight`
+    /// bytes are unacknowledged while `moreQueued()` says another job waits to add data: the requests of
+    /// one chunk are still in flight when the next chunk's are sent, so the pipeline never drains between
+    /// chunks. With nothing queued it waits for every acknowledgement, so no byte is left unsent.
+    /// After a failure every later write fails the same way: the stream would continue at a wrong offset.
+    func write(_ file: SFTPFileHandle, _ bytes: [UInt8], inFlight: Int, moreQueued: () -> Bool, path: String) throws(SSH2Error) {
+        if let failure = file.failure { throw failure }
         _ = try requireSFTP("write", path)
-        var failure: SSH2Error?
-        bytes.withUnsafeBytes { raw in
-            guard let base = raw.baseAddress?.assumingMemoryBound(to: CChar.self) else { return }
-            var offset = 0
-            while offset < raw.count {
-                let written = libssh2_sftp_write(handle, base + offset, raw.count - offset)
-                if written <= 0 {
-                    failure = written < 0 ? lastError("write", path: path)
-                        : self.failure(.other, "write", path: path, message: "the server accepted no bytes")
-                    return
-                }
-                offset += written
-            }
-        }
-        if let failure { throw failure }
+        file.unacknowledged.append(contentsOf: bytes)
+        try pump(file, inFlight: inFlight, moreQueued: moreQueued, path: path)
     }
 
-    func closeFile(_ handle: OpaquePointer, path: String) throws(SSH2Error) {
-        guard isOpen else { return }
-        if libssh2_sftp_close_handle(handle) != 0 {
-            throw lastError("close", path: path)
+    private func pump(_ file: SFTPFileHandle, inFlight: Int, moreQueued: () -> Bool, path: String) throws(SSH2Error) {
+        var failure: SSH2Error?
+        while true {
+            let remaining = file.unacknowledged.count - file.acknowledged
+            if remaining == 0 || (remaining <= inFlight && moreQueued()) { break }
+            let start = file.acknowledged
+            let written = file.unacknowledged.withUnsafeBytes { raw in
+                libssh2_sftp_write(file.pointer, raw.baseAddress!.assumingMemoryBound(to: CChar.self) + start, remaining)
+            }
+            if written <= 0 {
+                failure = written < 0 ? lastError("write", path: path)
+                    : self.failure(.other, "write", path: path, message: "the server accepted no bytes")
+                break
+            }
+            file.acknowledged += written
         }
+        if file.acknowledged == file.unacknowledged.count {
+            file.unacknowledged.removeAll(keepingCapacity: true)
+            file.acknowledged = 0
+        } else if file.acknowledged >= 1 << 20 {
+            file.unacknowledged.removeFirst(file.acknowledged)
+            file.acknowledged = 0
+        }
+        if let failure {
+            file.failure = failure
+            throw failure
+        }
+    }
+
+    /// Waits for every byte written to `file` to be acknowledged (when `drain` and no write failed), then
+    /// closes it; a drain failure is thrown after the handle is closed.
+    func closeFile(_ file: SFTPFileHandle, drain: Bool, path: String) throws(SSH2Error) {
+        guard isOpen else { return }
+        var drainError: SSH2Error?
+        if drain, file.failure == nil {
+            do { try pump(file, inFlight: 0, moreQueued: { false }, path: path) } catch { drainError = error }
+        }
+        file.unacknowledged = []
+        file.acknowledged = 0
+        if libssh2_sftp_close_handle(file.pointer) != 0 {
+            let closeError = lastError("close", path: path)
+            throw drainError ?? closeError
+        }
+        if let drainError { throw drainError }
     }
 
     func size(of path: String) throws(SSH2Error) -> UInt64 {

@@ -59,11 +59,70 @@ final class SessionThread: @unchecked Sendable {
         }
     }
 
+    /// True while jobs wait behind the running one: a streaming upload keeps its pipeline full instead of
+    /// draining it when more data is already queued.
+    var hasQueuedJobs: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return !jobs.isEmpty
+    }
+
+    /// Queues `body` now (so jobs keep the order of these calls) and returns a handle to await its result later.
+    func start<T: Sendable>(
+        stoppedError: @autoclosure () -> any Error,
+        _ body: @escaping @Sendable () throws -> T
+    ) -> PendingJob<T> {
+        let pending = PendingJob<T>()
+        if !submit({ pending.complete(Result { try body() }) }) { pending.complete(.failure(stoppedError())) }
+        return pending
+    }
+
     /// Lets queued jobs finish, then ends the thread.
     func stop() {
         condition.lock()
         isStopping = true
         condition.broadcast()
         condition.unlock()
+    }
+}
+
+/// The result of a job queued with `SessionThread.start`, awaited once, later.
+final class PendingJob<T: Sendable>: @unchecked Sendable {
+    // @unchecked Sendable: `result` and `waiter` are only read or written while holding `lock`.
+    private let lock = NSLock()
+    private var result: Result<T, any Error>?
+    private var waiter: CheckedContinuation<T, any Error>?
+
+    func complete(_ outcome: Result<T, any Error>) {
+        lock.lock()
+        if let waiter {
+            self.waiter = nil
+            lock.unlock()
+            waiter.resume(with: outcome)
+        } else {
+            result = outcome
+            lock.unlock()
+        }
+    }
+
+    /// The outcome if the job has finished, without waiting.
+    var finished: Result<T, any Error>? {
+        lock.lock()
+        defer { lock.unlock() }
+        return result
+    }
+
+    /// Waits for the job and returns its result or rethrows its error.
+    func value() async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            lock.lock()
+            if let result {
+                lock.unlock()
+                continuation.resume(with: result)
+            } else {
+                waiter = continuation
+                lock.unlock()
+            }
+        }
     }
 }

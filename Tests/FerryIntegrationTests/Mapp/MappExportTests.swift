@@ -1,6 +1,7 @@
 import FerryCore
 import FerryTestSupport
 import Foundation
+import GRDB
 import Testing
 
 /// The Mapp export end to end: the built `ferry` binary, the store, and OpenSSH's sshd on 127.0.0.1.
@@ -139,5 +140,46 @@ import Testing
         let retried = try BuiltProducts.ferry(["run", "mapp-test", "--now", "--schedules", ws.path + "/s", "--db", ws.db])
         #expect(retried.status == 0, "\(retried.stdout)")
         #expect(Self.files(in: server.root.appendingPathComponent("drop/ferry")).filter { $0.hasSuffix(".csv") }.count == 1)
+    }
+
+    @Test(.timeLimit(.minutes(5)))
+    func aSegmentOfManyPagesIsExportedOnceEachInStoreOrderAcrossParts() async throws {
+        let server = try await SSHDServer.start()
+        defer { server.stop() }
+        let ws = Workspace()
+        ws.write("s/segments.yaml", "segments:\n  - name: vip\n    all:\n      - { property: email, exists: true }\n")
+        ws.write("s/mapp.yaml", Self.connection(server: server, knownHosts: try server.knownHostsFile(.bracketed)))
+        // 4,500 members: pages of 2,000 are read and formatted concurrently, then written in key order.
+        let profiles = ws.path + "/profiles.jsonl"
+        #expect(try BuiltProducts.run("ferry-sandbox", ["generate", "profiles", "--count", "4500", "--seed", "5", "--output", profiles]).status == 0)
+        #expect(try BuiltProducts.ferry(["profiles", "load", profiles, "--schedules", ws.path + "/s", "--db", ws.db]).status == 0)
+        let run = try BuiltProducts.ferry(["run", "mapp-test", "--now", "--schedules", ws.path + "/s", "--db", ws.db],
+                                          environment: ["FERRY_MAPP_MAX_FILE_BYTES": "60000"])
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+
+        let folder = server.root.appendingPathComponent("drop/ferry")
+        let names = Self.files(in: folder)
+        #expect(names.allSatisfy { $0.hasSuffix(".csv") }, "no .part left: \(names)")
+        func partNumber(_ name: String) -> Int {
+            name.range(of: #"-part(\d+)\.csv$"#, options: .regularExpression).map { Int(name[$0].dropFirst(5).dropLast(4))! } ?? 1
+        }
+        let ordered = names.sorted { partNumber($0) < partNumber($1) }
+        #expect(ordered.map(partNumber) == Array(1...names.count))
+        #expect(names.count >= 4, "split more than once: \(names)")
+        var emails: [String] = []
+        for name in ordered {
+            let path = folder.appendingPathComponent(name).path
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path)).count <= 60_000)
+            let rows = try Self.records(path)
+            #expect(rows.first == ["user.Email", "user.FirstName", "user.CustomAttribute.City", "user.CustomAttribute.SegmentMembership"])
+            #expect(rows.dropFirst().allSatisfy { $0.count == 4 && $0[3] == "vip" })
+            emails += rows.dropFirst().map { $0[0] }
+        }
+        let database = try AppDatabase.open(path: ws.db)
+        let expected = try await database.writer.read { db in
+            try String.fetchAll(db, sql: "SELECT json_extract(properties, '$.email[0]') FROM profile ORDER BY pk")
+        }
+        #expect(expected.count == 4500)
+        #expect(emails == expected)
     }
 }

@@ -61,24 +61,46 @@ public struct MappExport: GoalExecutor {
             try await upload.write(header[...])
             partBytes = header.count
             let segment = goal.segment, pageSize = pageSize, database = context.database
-            var page = try Self.page(of: segment, after: 0, limit: pageSize, format: rows, db: database)
-            while let lastPK = page.lastPK {
+            // Pages are formatted `concurrentPages` at a time on the database's reader threads and consumed
+            // in key order, while the SFTP session thread encrypts and sends earlier bytes: on two cores
+            // the export is bound by the slowest of the three, not their sum.
+            var after: Int64 = 0
+            var pending: [Task<Page, any Error>] = []
+            defer { for task in pending { task.cancel() } }
+            func schedule() async throws {
+                guard let bounds = try await Self.pageBounds(of: segment, after: after, limit: pageSize, db: database) else { return }
+                after = bounds.last
+                pending.append(Task { try await Self.page(of: segment, from: bounds.first, through: bounds.last, limit: pageSize, format: rows, db: database) })
+            }
+            for _ in 0..<Self.concurrentPages { try await schedule() }
+            var lastFlush = ContinuousClock.now
+            while !pending.isEmpty {
                 try Task.checkCancellation()
-                // The next page is read and formatted while this one uploads.
-                async let following = Self.page(of: segment, after: lastPK, limit: pageSize, format: rows, db: database)
-                var start = 0
-                for end in page.rowEnds {
-                    let row = end - start
-                    if partBytes > header.count && partBytes + row > maximumFileBytes {
+                let page = try await pending.removeFirst().value
+                try await schedule()
+                // Whole runs of rows go up at once; a part ends before the row that would take it past the limit.
+                var start = 0, next = 0
+                while next < page.rowEnds.count {
+                    var end = start
+                    while next < page.rowEnds.count {
+                        let rowEnd = page.rowEnds[next]
+                        let hasRows = partBytes > header.count || end > start
+                        if hasRows && partBytes + (rowEnd - start) > maximumFileBytes { break }
+                        end = rowEnd
+                        next += 1
+                    }
+                    if end > start {
+                        try await upload.write(page.bytes[start..<end])
+                        partBytes += end - start
+                        start = end
+                    }
+                    if next < page.rowEnds.count {
                         try await upload.finishPart()
                         part += 1
                         try await upload.start(Self.fileName(prefix: goal.filePrefix, segment: goal.segment, at: context.now, part: part))
                         try await upload.write(header[...])
                         partBytes = header.count
                     }
-                    try await upload.write(page.bytes[start..<end])
-                    partBytes += row
-                    start = end
                 }
                 exported += page.exported
                 let counts = (page.read, page.skipped, page.exported.count)
@@ -89,9 +111,13 @@ public struct MappExport: GoalExecutor {
                 }
                 for touched in page.touched { await context.recorder.touch(touched) }
                 await context.progress.progress(label: "export \(goal.segment)", done: exported.count, total: nil)
-                try await context.recorder.flush()
-                page = try await following
+                // The run record shows progress about once a second, not one write transaction per page.
+                if ContinuousClock.now - lastFlush >= .seconds(1) {
+                    try await context.recorder.flush()
+                    lastFlush = ContinuousClock.now
+                }
             }
+            try await context.recorder.flush()
             try await upload.finishPart()
             let published = try await upload.publishAll()
             for (name, size) in published {
@@ -157,19 +183,37 @@ public struct MappExport: GoalExecutor {
         var touched: [TouchedProfile] = []
     }
 
-    /// Members with row keys above `after`, in key order (keyset paging: each page is a short read), as CSV rows.
-    ///
-    /// Only the columns' properties are decoded, and rows are written straight into one byte buffer; the
-    /// membership column comes from a second cursor over the same key range, merged in key order.
-    static func page(of segment: String, after: Int64, limit: Int, format: RowFormat, db database: AppDatabase) throws -> Page {
-        try database.writer.read { db in
-            var page = Page()
+    /// How many pages are read and formatted at the same time, ahead of the upload.
+    static let concurrentPages = 3
+
+    /// The first and last row keys of the next `limit` members above `after` (keyset paging: a short
+    /// walk of the segment's primary key), or nil when there are no more.
+    static func pageBounds(of segment: String, after: Int64, limit: Int, db database: AppDatabase) async throws -> (first: Int64, last: Int64)? {
+        try await database.writer.read { db in
             guard let range = try Row.fetchOne(db, sql: """
                 SELECT MIN(profile_pk), MAX(profile_pk) FROM (
                     SELECT profile_pk FROM segment_member WHERE segment = ? AND profile_pk > ? ORDER BY profile_pk LIMIT ?)
                 """, arguments: [segment, after, limit]), let first = range[0] as Int64?, let last = range[1] as Int64? else {
-                return page
+                return nil
             }
+            return (first, last)
+        }
+    }
+
+    /// The members with row keys from `first` through `last`, in key order, as CSV rows.
+    ///
+    /// Only the columns' properties are decoded, and rows are written straight into one byte buffer; the
+    /// membership column comes from a second cursor over the same key range, merged in key order.
+    static func page(of segment: String, from first: Int64, through last: Int64, limit: Int, format: RowFormat,
+                     db database: AppDatabase) async throws -> Page {
+        // The asynchronous read waits off the cooperative pool (two threads here) while SQLite works.
+        try await database.writer.read { db in
+            // A page is read once: the pooled connection's cache (32 MiB in the store) would only hold
+            // pages never read again, and with pages read concurrently each reader's cache adds to the RSS.
+            let cacheSize = try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? -2000
+            try db.execute(sql: "PRAGMA cache_size = -1024")
+            defer { try? db.execute(sql: "PRAGMA cache_size = \(cacheSize)") }
+            var page = Page()
             page.lastPK = last
             let members = try Row.fetchCursor(db, sql: """
                 SELECT p.pk, p.id, p.properties FROM segment_member m JOIN profile p ON p.pk = m.profile_pk
@@ -184,34 +228,55 @@ public struct MappExport: GoalExecutor {
             page.rowEnds.reserveCapacity(limit)
             page.exported.reserveCapacity(limit)
             var recent: [(id: String, identifier: String)] = []
+            // Without an objectives filter, fields are copied straight from the stored JSON; a row the
+            // direct writer is not sure of is decoded the general way.
+            let direct = format.objectives.isEmpty ? MappFieldWriter(columns: format.columns) : nil
             while let row = try members.next() {
                 let pk: Int64 = row[0]
                 page.read += 1
-                let properties = try row.withUnsafeData(atIndex: 2) { data in
-                    try (data ?? Data()).withUnsafeBytes { raw in
-                        try PropertyCodec.decode(utf8: raw.bindMemory(to: UInt8.self), keys: keys)
+                while let current = membership, current.0 < pk { membership = try memberships.next().map { ($0[0], $0[1]) } }
+                let rowStart = page.bytes.count
+                var firstIdentifier: String?
+                if let direct {
+                    let written = try row.withUnsafeData(atIndex: 2) { data in
+                        (data ?? Data()).withUnsafeBytes { raw in direct.append(raw.bindMemory(to: UInt8.self), to: &page.bytes) }
+                    }
+                    if let written {
+                        guard written.hasIdentifier else {
+                            page.bytes.removeSubrange(rowStart...)
+                            page.skipped += 1
+                            continue
+                        }
+                        firstIdentifier = written.firstIdentifier
                     }
                 }
-                while let current = membership, current.0 < pk { membership = try memberships.next().map { ($0[0], $0[1]) } }
-                if !format.objectives.isEmpty {
-                    let objectives = (properties[Profile.objectivesProperty] ?? []).map(\.description)
-                    if format.objectives.isDisjoint(with: objectives) {
+                if firstIdentifier == nil {
+                    let properties = try row.withUnsafeData(atIndex: 2) { data in
+                        try (data ?? Data()).withUnsafeBytes { raw in
+                            try PropertyCodec.decode(utf8: raw.bindMemory(to: UInt8.self), keys: keys)
+                        }
+                    }
+                    if !format.objectives.isEmpty {
+                        let objectives = (properties[Profile.objectivesProperty] ?? []).map(\.description)
+                        if format.objectives.isDisjoint(with: objectives) {
+                            page.skipped += 1
+                            continue
+                        }
+                    }
+                    let identifiers = (properties[format.columns[0]] ?? []).map(\.description)
+                    guard identifiers.contains(where: { !$0.isEmpty }) else {
                         page.skipped += 1
                         continue
                     }
-                }
-                let identifiers = (properties[format.columns[0]] ?? []).map(\.description)
-                guard identifiers.contains(where: { !$0.isEmpty }) else {
-                    page.skipped += 1
-                    continue
-                }
-                for (index, column) in format.columns.enumerated() {
-                    if index > 0 { page.bytes.append(UInt8(ascii: ",")) }
-                    if index == 0 {
-                        appendField(identifiers, to: &page.bytes)
-                    } else {
-                        appendField((properties[column] ?? []).map(\.description), to: &page.bytes)
+                    for (index, column) in format.columns.enumerated() {
+                        if index > 0 { page.bytes.append(UInt8(ascii: ",")) }
+                        if index == 0 {
+                            appendField(identifiers, to: &page.bytes)
+                        } else {
+                            appendField((properties[column] ?? []).map(\.description), to: &page.bytes)
+                        }
                     }
+                    firstIdentifier = identifiers.first ?? ""
                 }
                 page.bytes.append(UInt8(ascii: ","))
                 var names: [String] = []
@@ -224,7 +289,7 @@ public struct MappExport: GoalExecutor {
                 page.bytes.append(0x0A)
                 page.rowEnds.append(page.bytes.count)
                 page.exported.append(pk)
-                recent.append((row[1], identifiers.first ?? ""))
+                recent.append((row[1], firstIdentifier ?? ""))
                 if recent.count > 2 * RunLedger.touchedKept { recent.removeFirst(recent.count - RunLedger.touchedKept) }
             }
             page.touched = recent.suffix(RunLedger.touchedKept).map {
