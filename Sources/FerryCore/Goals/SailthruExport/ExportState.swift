@@ -79,8 +79,9 @@ struct ExportState: Sendable {
     }
 
     static func remember(connection: String, key: String, identifier: String, found: Bool, now: Date, db: Database) throws {
-        try db.execute(sql: "INSERT OR REPLACE INTO export_known_user (connection, key, identifier, found, checked_at) VALUES (?, ?, ?, ?, ?)",
-                       arguments: [connection, key, identifier, found ? 1 : 0, now.timeIntervalSince1970])
+        // Cached: an export calls this once per accepted user.
+        try db.cachedStatement(sql: "INSERT OR REPLACE INTO export_known_user (connection, key, identifier, found, checked_at) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [connection, key, identifier, found ? 1 : 0, now.timeIntervalSince1970])
     }
 
     // MARK: - Baseline
