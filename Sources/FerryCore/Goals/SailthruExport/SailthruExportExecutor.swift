@@ -327,16 +327,10 @@ public struct SailthruExportExecutor: GoalExecutor {
         let sendable = prepared.map(\.0)
         let payload = prepared.map(\.1)
         // Intents first: if the process dies from here on, the next run knows these users are unconfirmed.
+        let intents = sendable.map { ($0.pk, $0.profileID, $0.identifier, $0.operation.rawValue) }
+        let now = context.now
         try await context.database.writer.write { db in
-            let insert = try db.cachedStatement(sql: """
-                INSERT INTO export_outbox (connection, profile_pk, profile_id, identifier, operation, reason, queued_at)
-                VALUES (?, ?, ?, ?, ?, NULL, ?)
-                ON CONFLICT (connection, profile_pk, identifier) DO UPDATE SET operation = excluded.operation
-                """)
-            for item in sendable {
-                try insert.execute(arguments: [connection, item.pk, item.profileID, item.identifier, item.operation.rawValue,
-                                               context.now.timeIntervalSince1970])
-            }
+            try ExportState.queue(intents, connection: connection, now: now, db: db)
         }
         let outcomes: [Outcome]
         switch goal.method {
@@ -490,12 +484,8 @@ public struct SailthruExportExecutor: GoalExecutor {
         let now = context.now
         try await context.database.writer.write { db in
             let deleteOutbox = try db.cachedStatement(sql: "DELETE FROM export_outbox WHERE connection = ? AND profile_pk = ? AND identifier = ?")
-            let upsertLedger = try db.cachedStatement(sql: """
-                INSERT INTO export_membership (connection, list, profile_pk, profile_id, identifier, since) VALUES (?, ?, ?, ?, ?, ?)
-                ON CONFLICT (connection, list, profile_pk) DO UPDATE SET identifier = excluded.identifier, profile_id = excluded.profile_id
-                """)
             let deleteLedger = try db.cachedStatement(sql: "DELETE FROM export_membership WHERE connection = ? AND list = ? AND profile_pk = ?")
-            var exported: [Int64] = []
+            var exported: [Item] = []
             for (item, outcome) in results {
                 switch outcome {
                 case .accepted:
@@ -505,11 +495,7 @@ public struct SailthruExportExecutor: GoalExecutor {
                             for list in item.lists { try deleteLedger.execute(arguments: [connection, list, item.pk]) }
                         }
                     } else {
-                        for list in lists {
-                            try upsertLedger.execute(arguments: [connection, list, item.pk, item.profileID, item.identifier, now.timeIntervalSince1970])
-                        }
-                        try ExportState.remember(connection: connection, key: key, identifier: item.identifier, found: true, now: now, db: db)
-                        exported.append(item.pk)
+                        exported.append(item)
                     }
                 case .failed(let reason, let retryable):
                     if retryable {
@@ -521,7 +507,8 @@ public struct SailthruExportExecutor: GoalExecutor {
                     }
                 }
             }
-            try DataExchange.record(connection: connection, profiles: exported, at: now, db: db)
+            try ExportState.recordAccepted(exported.map { ($0.pk, $0.profileID, $0.identifier) }, connection: connection,
+                                           lists: lists, key: key, now: now, db: db)
             try RunLedger.update(runID: recorder.runID, counts: counts, rowErrors: rowErrors, touched: touched, db: db)
         }
     }
