@@ -30,6 +30,13 @@ struct Journal {
         if buffer.count >= 1 << 20 { try flush() }
     }
 
+    /// Queues one line already written as JSON (without its newline) by a caller that knows its shape.
+    mutating func appendLine(_ line: [UInt8]) throws {
+        buffer += line
+        buffer.append(UInt8(ascii: "\n"))
+        if buffer.count >= 1 << 20 { try flush() }
+    }
+
     /// Writes every queued line to the file.
     mutating func flush() throws {
         var offset = 0

@@ -34,12 +34,18 @@ enum JSON: Sendable, Hashable, Codable {
         }
     }
 
+    /// Parses JSON text as `JSONDecoder` would (see `JSONBytes`); nil when it is not valid JSON.
     static func parse(_ text: String) -> JSON? {
-        try? JSONDecoder().decode(JSON.self, from: Data(text.utf8))
+        JSONBytes.parse(text)
     }
 
     /// Compact (or pretty) text with sorted keys and unescaped slashes.
     func text(pretty: Bool = false) -> String {
+        if !pretty {
+            var out: [UInt8] = []
+            out.reserveCapacity(256)
+            if JSONBytes.write(self, to: &out) { return String(decoding: out, as: UTF8.self) }
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
         return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "null"

@@ -83,6 +83,50 @@ import Testing
         #expect(final.keys.allSatisfy { !$0.contains("torn") })
     }
 
+    /// Update-job lines are read by the sandbox's own JSON reader and users journalled without Codable:
+    /// escapes, non-ASCII, whole and fractional numbers and nested vars come back intact after a kill -9,
+    /// and lines that are not valid JSON are counted as errors without stopping the job.
+    @Test func updateJobLinesAreReadStrictlyAndTheirUsersSurviveAKill() async throws {
+        let first = try Server.start()
+        let directory = first.directory
+        defer { directory.remove() }
+        var lines: [UInt8] = []
+        lines += Array(#"{"id":"esc@example.com","key":"email","vars":{"note":"a/b \"q\" \\ \n \u00e9 \ud83d\ude00 é","n":1.0,"f":1.5,"#.utf8)
+        lines += Array(#""big":12345678901234567890,"nested":{"x":[1,true,null,-0]},"gone":null},"lists":{"Tricky":1}}"#.utf8) + [10]
+        lines += Array(#"  {"id":"plain@example.com","vars":{"n":-3e2}}  "#.utf8) + [13, 10]
+        for bad in [#"{"id":"bad1@example.com","#, #"{"id":"bad2@example.com","vars":{"x":"\q"}}"#,
+                    #"{"id":"bad3@example.com","vars":{"x":"\udc00"}}"#, #"{"id":"bad4@example.com",}"#,
+                    #"{"id":"bad5@example.com","vars":{"x":01}}"#, #"{"id":"bad6@example.com"} x"#] {
+            lines += Array(bad.utf8) + [10]
+        }
+        lines += Array(#"{"id":"bad7@example.com","vars":{"x":""#.utf8) + [0xFF] + Array(#""}}"#.utf8) + [10]
+        let file = directory.url.appendingPathComponent("tricky.jsonl")
+        try Data(lines).write(to: file)
+        do {
+            let api = client(first)
+            let started = try await api.startUpdateJob(file: file, update: nil)
+            let job = try await api.waitForJob(id: started.id)
+            #expect(job.raw["created"] == 2)
+            #expect(job.raw["errors"] == 7)
+        }
+        killHard(first)
+
+        let second = try Server.start(directory: directory)
+        defer { second.process.stop() }
+        let api = client(second)
+        let user = try await api.user(id: "esc@example.com", key: "email")
+        #expect(user.vars["note"] == "a/b \"q\" \\ \n é 😀 é")
+        #expect(user.vars["n"] == 1)
+        #expect(user.vars["f"] == 1.5)
+        #expect(user.vars["big"] == .number(12345678901234567890))
+        #expect(user.vars["nested"] == ["x": [1, true, .null, 0]])
+        #expect(user.vars["gone"] == nil)
+        #expect(user.lists.keys.sorted() == ["Tricky"])
+        #expect(try await api.user(id: "plain@example.com", key: "email").vars["n"] == -300)
+        let emails = Set(users(try second.dump()).keys)
+        #expect(emails.isDisjoint(with: (1...7).map { "bad\($0)@example.com" }))
+    }
+
     @Test func sendGridContactsSurviveAKillAndARestart() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

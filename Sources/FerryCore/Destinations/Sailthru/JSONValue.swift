@@ -41,11 +41,11 @@ public enum JSONValue: Sendable, Hashable, Codable {
 
     /// Compact JSON with sorted keys and unescaped slashes: the exact string that is signed and sent.
     public func serialized() -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // Encoding a JSONValue cannot fail: every case maps to a JSON primitive.
-        let data = (try? encoder.encode(self)) ?? Data("null".utf8)
-        return String(decoding: data, as: UTF8.self)
+        var out: [UInt8] = []
+        out.reserveCapacity(128)
+        // A non-finite number makes JSONEncoder throw; the Codable version answered "null" then, and so does this.
+        guard JSONValueText.append(self, to: &out) else { return "null" }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The string, if this is one.

@@ -96,7 +96,22 @@ public struct SailthruUserUpdate: Sendable, Hashable {
 extension SailthruUserUpdate {
     /// The body of an update-job file: one compact JSON object a line.
     public static func jsonLines(_ updates: some Sequence<SailthruUserUpdate>) -> String {
-        updates.map { $0.json.serialized() + "\n" }.joined()
+        String(decoding: jsonLinesBytes(updates), as: UTF8.self)
+    }
+
+    /// The same lines as UTF-8 bytes, written straight into one buffer.
+    public static func jsonLinesBytes(_ updates: some Sequence<SailthruUserUpdate>) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(updates.underestimatedCount * 128)
+        for update in updates {
+            let start = out.count
+            if !JSONValueText.append(update.json, to: &out) {
+                out.removeSubrange(start...)
+                out.append(contentsOf: "null".utf8)
+            }
+            out.append(UInt8(ascii: "\n"))
+        }
+        return out
     }
 }
 

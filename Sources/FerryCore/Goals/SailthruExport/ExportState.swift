@@ -79,8 +79,72 @@ struct ExportState: Sendable {
     }
 
     static func remember(connection: String, key: String, identifier: String, found: Bool, now: Date, db: Database) throws {
-        try db.execute(sql: "INSERT OR REPLACE INTO export_known_user (connection, key, identifier, found, checked_at) VALUES (?, ?, ?, ?, ?)",
-                       arguments: [connection, key, identifier, found ? 1 : 0, now.timeIntervalSince1970])
+        // Cached: an export calls this once per accepted user.
+        try db.cachedStatement(sql: "INSERT OR REPLACE INTO export_known_user (connection, key, identifier, found, checked_at) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [connection, key, identifier, found ? 1 : 0, now.timeIntervalSince1970])
+    }
+
+    /// Accepted upserts, set by set: their outbox rows go, they join each list's ledger (keeping the first
+    /// `since`), become known users, and enter the connection's data exchange. The users travel as one
+    /// JSON array bound to one parameter, so each step is one statement for the batch, not one per user
+    /// (per-user statements were a fifth of the export's time).
+    static func recordAccepted(_ users: [(pk: Int64, profileID: String, identifier: String)], connection: String,
+                               lists: [String], key: String, now: Date, db: Database) throws {
+        guard !users.isEmpty else { return }
+        let batch = jsonRows(users.map { ($0.pk, [$0.profileID, $0.identifier]) })
+        let at = now.timeIntervalSince1970
+        try db.execute(sql: """
+            DELETE FROM export_outbox WHERE connection = ? AND (profile_pk, identifier) IN
+                (SELECT json_extract(value, '$[0]'), json_extract(value, '$[2]') FROM json_each(?))
+            """, arguments: [connection, batch])
+        for list in lists {
+            try db.execute(sql: """
+                INSERT INTO export_membership (connection, list, profile_pk, profile_id, identifier, since)
+                SELECT ?, ?, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), ?
+                FROM json_each(?) WHERE true
+                ON CONFLICT (connection, list, profile_pk) DO UPDATE SET identifier = excluded.identifier, profile_id = excluded.profile_id
+                """, arguments: [connection, list, at, batch])
+        }
+        try db.execute(sql: """
+            INSERT OR REPLACE INTO export_known_user (connection, key, identifier, found, checked_at)
+            SELECT ?, ?, json_extract(value, '$[2]'), 1, ? FROM json_each(?)
+            """, arguments: [connection, key, at, batch])
+        // DataExchange.record's insert, as one statement.
+        try db.execute(sql: """
+            INSERT OR IGNORE INTO data_exchange (connection, profile_pk, first_at)
+            SELECT ?, json_extract(value, '$[0]'), ? FROM json_each(?)
+            """, arguments: [connection, at, batch])
+    }
+
+    /// Writes the outbox rows of a batch about to be sent (its intents), in one statement.
+    static func queue(_ users: [(pk: Int64, profileID: String, identifier: String, operation: String)], connection: String,
+                      now: Date, db: Database) throws {
+        guard !users.isEmpty else { return }
+        try db.execute(sql: """
+            INSERT INTO export_outbox (connection, profile_pk, profile_id, identifier, operation, reason, queued_at)
+            SELECT ?, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]'), NULL, ?
+            FROM json_each(?) WHERE true
+            ON CONFLICT (connection, profile_pk, identifier) DO UPDATE SET operation = excluded.operation
+            """, arguments: [connection, now.timeIntervalSince1970,
+                             jsonRows(users.map { ($0.pk, [$0.profileID, $0.identifier, $0.operation]) })])
+    }
+
+    /// `[[pk,"text",…],…]`: rows for `json_each`, so a batch binds one parameter.
+    static func jsonRows(_ rows: [(Int64, [String])]) -> String {
+        var json: [UInt8] = [UInt8(ascii: "[")]
+        json.reserveCapacity(rows.count * 72)
+        for (i, row) in rows.enumerated() {
+            if i > 0 { json.append(UInt8(ascii: ",")) }
+            json.append(UInt8(ascii: "["))
+            JSONValueText.appendInteger(row.0, to: &json)
+            for text in row.1 {
+                json.append(UInt8(ascii: ","))
+                JSONValueText.appendString(text, to: &json)
+            }
+            json.append(UInt8(ascii: "]"))
+        }
+        json.append(UInt8(ascii: "]"))
+        return String(decoding: json, as: UTF8.self)
     }
 
     // MARK: - Baseline

@@ -171,19 +171,22 @@ public struct SailthruExportExecutor: GoalExecutor {
         let known = goal.createUsers ? [:] : try state.knownUsers(key: goal.matchKey.rawValue, now: context.now,
                                                                  negativeTTL: negativeLookupTTL)
         let ledgerIdentifiers = goal.createUsers ? [:] : try state.ledger(lists: goal.lists).mapValues(\.identifier)
+        // Only the identifier and (when they filter) the objectives are read here: decoding whole profiles
+        // was a tenth of the run.
+        let keys: Set<String> = objectives.isEmpty ? [goal.matchProperty] : [goal.matchProperty, Profile.objectivesProperty]
         return try context.database.writer.read { db in
             var candidates: [Candidate] = []
             var toCheck: [Candidate] = []
             let cursor = try Row.fetchCursor(db, sql: """
-                SELECT p.pk, p.id, p.properties, p.created_at, p.updated_at,
+                SELECT p.pk, p.id, p.properties,
                        EXISTS (SELECT 1 FROM export_baseline b
                                WHERE b.connection = ? AND b.segment = m.segment AND b.profile_pk = p.pk) AS in_baseline
                 FROM segment_member m JOIN profile p ON p.pk = m.profile_pk
                 WHERE m.segment = ? ORDER BY m.entered_at, p.pk
                 """, arguments: [context.connection.name, goal.segment])
             while let row = try cursor.next() {
-                let stored = try ProfileStore.decode(row)
-                let profile = stored.profile
+                let pk: Int64 = row[0]
+                let profile = Profile(id: row[1], properties: try Self.decodeProperties(row, index: 2, keys: keys))
                 let identifier = profile[goal.matchProperty].first?.description.trimmingCharacters(in: .whitespaces) ?? ""
                 if !goal.existingProfiles, (row["in_baseline"] as Int) != 0 {
                     plan.add("skip (in the segment before the first run)", sample: profile.id)
@@ -193,8 +196,8 @@ public struct SailthruExportExecutor: GoalExecutor {
                     plan.add("skip (no consent to \(context.connection.objectives.joined(separator: " or ")))",
                              sample: "\(profile.id) (\(identifier))")
                 } else {
-                    let candidate = Candidate(pk: stored.pk, profileID: profile.id, identifier: identifier)
-                    if goal.createUsers || ledgerIdentifiers[stored.pk] == identifier || known[identifier] == true {
+                    let candidate = Candidate(pk: pk, profileID: profile.id, identifier: identifier)
+                    if goal.createUsers || ledgerIdentifiers[pk] == identifier || known[identifier] == true {
                         candidates.append(candidate)
                     } else if known[identifier] == false {
                         plan.add("skip (not in Sailthru, create_users: false)", sample: candidate.profileIDLabel)
@@ -318,66 +321,89 @@ public struct SailthruExportExecutor: GoalExecutor {
     /// Sends one batch and commits what Sailthru accepted; returns how many items it handled.
     func send(_ batch: [Item], context: GoalContext, state: ExportState) async throws -> Int {
         let connection = context.connection.name
-        let updates = try updates(for: batch, database: context.database)
-        let sendable = batch.filter { updates[$0.key] != nil }
+        let prepared = zip(batch, try updates(for: batch, database: context.database)).compactMap { item, update in
+            update.map { (item, $0) }
+        }
+        let sendable = prepared.map(\.0)
+        let payload = prepared.map(\.1)
         // Intents first: if the process dies from here on, the next run knows these users are unconfirmed.
+        let intents = sendable.map { ($0.pk, $0.profileID, $0.identifier, $0.operation.rawValue) }
+        let now = context.now
         try await context.database.writer.write { db in
-            let insert = try db.cachedStatement(sql: """
-                INSERT INTO export_outbox (connection, profile_pk, profile_id, identifier, operation, reason, queued_at)
-                VALUES (?, ?, ?, ?, ?, NULL, ?)
-                ON CONFLICT (connection, profile_pk, identifier) DO UPDATE SET operation = excluded.operation
-                """)
-            for item in sendable {
-                try insert.execute(arguments: [connection, item.pk, item.profileID, item.identifier, item.operation.rawValue,
-                                               context.now.timeIntervalSince1970])
-            }
+            try ExportState.queue(intents, connection: connection, now: now, db: db)
         }
         let outcomes: [Outcome]
         switch goal.method {
         case .user:
-            outcomes = try await sendEach(sendable.map { updates[$0.key]! })
+            outcomes = try await sendEach(payload)
         case .job:
-            outcomes = try await sendJob(sendable.map { updates[$0.key]! }, logger: context.logger)
+            outcomes = try await sendJob(payload, logger: context.logger)
         }
         try await commit(Array(zip(sendable, outcomes)), context: context)
         return batch.count
     }
 
-    /// The `/user` fields of each item: vars and lists for upserts, `{list: 0}` for removals.
-    func updates(for batch: [Item], database: AppDatabase) throws -> [String: SailthruUserUpdate] {
+    /// The `/user` fields of each item, in batch order: vars and lists for upserts, `{list: 0}` for removals;
+    /// nil for an upsert whose profile was deleted since planning (its ledger rows go on a later run).
+    func updates(for batch: [Item], database: AppDatabase) throws -> [SailthruUserUpdate?] {
         let upsertPKs = batch.filter { $0.operation != .remove }.map(\.pk)
         var profiles: [Int64: Profile] = [:]
         var segments: [Int64: [String]] = [:]
         if !upsertPKs.isEmpty {
+            let (keys, needsSegments) = fieldInputs
             try database.writer.read { db in
                 let placeholders = upsertPKs.map { _ in "?" }.joined(separator: ",")
-                for row in try Row.fetchAll(db, sql: "SELECT pk, id, properties, created_at, updated_at FROM profile WHERE pk IN (\(placeholders))",
-                                            arguments: StatementArguments(upsertPKs)) {
-                    let stored = try ProfileStore.decode(row)
-                    profiles[stored.pk] = stored.profile
+                let rows = try Row.fetchCursor(db, sql: "SELECT pk, id, properties FROM profile WHERE pk IN (\(placeholders))",
+                                               arguments: StatementArguments(upsertPKs))
+                while let row = try rows.next() {
+                    // Only the fields' properties are decoded.
+                    profiles[row[0]] = Profile(id: row[1], properties: try Self.decodeProperties(row, index: 2, keys: keys))
                 }
+                guard needsSegments else { return }
                 for row in try Row.fetchAll(db, sql: "SELECT profile_pk, segment FROM segment_member WHERE profile_pk IN (\(placeholders)) ORDER BY segment",
                                             arguments: StatementArguments(upsertPKs)) {
                     segments[row["profile_pk"], default: []].append(row["segment"])
                 }
             }
         }
-        var updates: [String: SailthruUserUpdate] = [:]
-        for item in batch {
+        let key = goal.matchKey.rawValue
+        let lists: [String: Bool]? = goal.lists.isEmpty ? nil : Dictionary(goal.lists.map { ($0, true) }, uniquingKeysWith: { a, _ in a })
+        return batch.map { item in
             switch item.operation {
             case .remove:
-                updates[item.key] = SailthruUserUpdate(id: item.identifier, key: goal.matchKey.rawValue,
-                                                       lists: Dictionary(uniqueKeysWithValues: item.lists.map { ($0, false) }))
+                return SailthruUserUpdate(id: item.identifier, key: key,
+                                          lists: Dictionary(uniqueKeysWithValues: item.lists.map { ($0, false) }))
             case .add, .update:
-                // A profile deleted since planning is skipped; its ledger rows go on a later run.
-                guard let profile = profiles[item.pk] else { continue }
-                updates[item.key] = SailthruUserUpdate(
-                    id: item.identifier, key: goal.matchKey.rawValue,
-                    vars: ExportWireValues.vars(for: goal.fields, profile: profile, segments: segments[item.pk] ?? []),
-                    lists: goal.lists.isEmpty ? nil : Dictionary(uniqueKeysWithValues: goal.lists.map { ($0, true) }))
+                guard let profile = profiles[item.pk] else { return nil }
+                return SailthruUserUpdate(id: item.identifier, key: key,
+                                          vars: ExportWireValues.vars(for: goal.fields, profile: profile, segments: segments[item.pk] ?? []),
+                                          lists: lists)
             }
         }
-        return updates
+    }
+
+    /// The properties the fields read, and whether any field needs the profile's segments.
+    var fieldInputs: (keys: Set<String>, segments: Bool) {
+        var keys = Set<String>()
+        var segments = false
+        for field in goal.fields {
+            switch field.value {
+            case .property(let name): keys.insert(name)
+            case .objectives: keys.insert(Profile.objectivesProperty)
+            case .segments: segments = true
+            case .profileID, .text: break
+            }
+        }
+        return (keys, segments)
+    }
+
+    /// Decodes the stored properties in column `index`, keeping only `keys`, straight from SQLite's bytes.
+    static func decodeProperties(_ row: Row, index: Int, keys: Set<String>) throws -> [String: [PropertyValue]] {
+        try row.withUnsafeData(atIndex: index) { data in
+            try (data ?? Data("{}".utf8)).withUnsafeBytes { raw in
+                try PropertyCodec.decode(utf8: raw.bindMemory(to: UInt8.self), keys: keys)
+            }
+        }
     }
 
     /// `method: user`: one POST /user each, a few at a time; every call has its own outcome.
@@ -399,7 +425,7 @@ public struct SailthruExportExecutor: GoalExecutor {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-export-\(UUID().uuidString).jsonl")
         defer { try? FileManager.default.removeItem(at: file) }
         do {
-            try Data(SailthruUserUpdate.jsonLines(updates).utf8).write(to: file)
+            try Data(SailthruUserUpdate.jsonLinesBytes(updates)).write(to: file)
             let started = try await api.startUpdateJob(file: file, update: nil)
             let job = try await api.waitForJob(id: started.id)
             let errors = Int(job.raw["errors"]?.numberValue ?? 0)
@@ -422,24 +448,33 @@ public struct SailthruExportExecutor: GoalExecutor {
     /// Applies accepted items to the ledger and counts, keeps failed ones in the outbox, in one transaction.
     func commit(_ results: [(Item, Outcome)], context: GoalContext) async throws {
         let recorder = context.recorder
+        // One visit to the recorder per batch, not one per user: the counts, the newest touched users, the failures.
+        var created = 0, updated = 0, removed = 0
+        var accepted: [Item] = []
+        var failures: [RunRowError] = []
         for (item, outcome) in results {
             switch outcome {
             case .accepted:
-                let operation = item.operation
-                await recorder.count {
-                    switch operation {
-                    case .add: $0.created += 1; $0.exported += 1
-                    case .update: $0.updated += 1; $0.exported += 1
-                    case .remove: $0.removed += 1
-                    }
+                switch item.operation {
+                case .add: created += 1
+                case .update: updated += 1
+                case .remove: removed += 1
                 }
-                await recorder.touch(TouchedProfile(profileID: item.profileID, identifier: item.identifier,
-                                                    action: item.operation == .remove ? "removed from \(item.lists.joined(separator: ", "))"
-                                                        : item.operation == .add ? "added" : "updated"))
+                accepted.append(item)
             case .failed(let reason, _):
-                await recorder.fail(RunRowError(location: "profile \(item.label)", reason: reason))
+                failures.append(RunRowError(location: "profile \(item.label)", reason: reason))
             }
         }
+        let (added, changed, taken) = (created, updated, removed)
+        if added + changed + taken > 0 {
+            await recorder.count { $0.created += added; $0.updated += changed; $0.exported += added + changed; $0.removed += taken }
+        }
+        for item in accepted.suffix(RunLedger.touchedKept) {
+            await recorder.touch(TouchedProfile(profileID: item.profileID, identifier: item.identifier,
+                                                action: item.operation == .remove ? "removed from \(item.lists.joined(separator: ", "))"
+                                                    : item.operation == .add ? "added" : "updated"))
+        }
+        for failure in failures { await recorder.fail(failure) }
         let counts = await recorder.counts
         let rowErrors = await recorder.rowErrors
         let touched = await recorder.touched
@@ -449,12 +484,8 @@ public struct SailthruExportExecutor: GoalExecutor {
         let now = context.now
         try await context.database.writer.write { db in
             let deleteOutbox = try db.cachedStatement(sql: "DELETE FROM export_outbox WHERE connection = ? AND profile_pk = ? AND identifier = ?")
-            let upsertLedger = try db.cachedStatement(sql: """
-                INSERT INTO export_membership (connection, list, profile_pk, profile_id, identifier, since) VALUES (?, ?, ?, ?, ?, ?)
-                ON CONFLICT (connection, list, profile_pk) DO UPDATE SET identifier = excluded.identifier, profile_id = excluded.profile_id
-                """)
             let deleteLedger = try db.cachedStatement(sql: "DELETE FROM export_membership WHERE connection = ? AND list = ? AND profile_pk = ?")
-            var exported: [Int64] = []
+            var exported: [Item] = []
             for (item, outcome) in results {
                 switch outcome {
                 case .accepted:
@@ -464,11 +495,7 @@ public struct SailthruExportExecutor: GoalExecutor {
                             for list in item.lists { try deleteLedger.execute(arguments: [connection, list, item.pk]) }
                         }
                     } else {
-                        for list in lists {
-                            try upsertLedger.execute(arguments: [connection, list, item.pk, item.profileID, item.identifier, now.timeIntervalSince1970])
-                        }
-                        try ExportState.remember(connection: connection, key: key, identifier: item.identifier, found: true, now: now, db: db)
-                        exported.append(item.pk)
+                        exported.append(item)
                     }
                 case .failed(let reason, let retryable):
                     if retryable {
@@ -480,7 +507,8 @@ public struct SailthruExportExecutor: GoalExecutor {
                     }
                 }
             }
-            try DataExchange.record(connection: connection, profiles: exported, at: now, db: db)
+            try ExportState.recordAccepted(exported.map { ($0.pk, $0.profileID, $0.identifier) }, connection: connection,
+                                           lists: lists, key: key, now: now, db: db)
             try RunLedger.update(runID: recorder.runID, counts: counts, rowErrors: rowErrors, touched: touched, db: db)
         }
     }
