@@ -474,7 +474,54 @@ def bench_st_import(work, rows, runs, folder, env):
             "cpu": statistics.median(s[4] for s in samples), "sandbox_cpu": statistics.median(s[5] for s in samples)}
 
 
-def bench_goals(work, count, names=("st-export", "sg-export", "st-import"), runs=3, import_rows=1_000_000):
+def bench_sg_export(work, count, runs, folder, env, baseline_bin=None):
+    """#9: a `count`-member segment to `ferry-sandbox sendgrid` (job delay 0), each run on a fresh copy of the store and a
+    fresh sandbox. With `baseline_bin` (a folder holding another build's `ferry` and `ferry-sandbox`), the same runs with
+    those binaries too, interleaved, so before/after come from the same window."""
+    base_db = os.path.join(work, f"sg-export-base-{count}.sqlite")
+    load_store(work, count, 2, base_db, folder)
+    builds = [("ferry", RELEASE)] + ([("baseline", baseline_bin)] if baseline_bin else [])
+    samples = {name: [] for name, _ in builds}
+    for _ in range(runs):
+        for name, binaries in builds:
+            db = os.path.join(work, "sg-export.sqlite")
+            copy_store(base_db, db)
+            state = os.path.join(work, "sendgrid-goal-state")
+            subprocess.run(["rm", "-rf", state], check=True)
+            sandbox = subprocess.Popen([os.path.join(binaries, "ferry-sandbox"), "sendgrid", "--port", "0", "--state", state,
+                                        "--api-key", "SG.bench", "--job-delay", "0"],
+                                       stdout=subprocess.PIPE, stderr=open(os.path.join(work, "sendgrid-goal.log"), "w"), text=True)
+            line = sandbox.stdout.readline()
+            if "listening on" not in line:
+                sandbox.kill()
+                raise SystemExit(f"sendgrid sandbox did not start: {line}")
+            url = "http://" + line.strip().split("listening on ")[1]
+            try:
+                write_goal_config(folder, "sg-export", f"destination: {{ type: sendgrid, api_key: \"${{SG_KEY}}\", base_url: \"{url}\" }}\n",
+                                  "  - export:\n      segments: [everyone]\n      email: email\n      first_name: first_name\n")
+                sandbox_before = process_cpu(sandbox.pid)
+                seconds, rss, cpu = measure([os.path.join(binaries, "ferry"), "run", "sg-export", "--now", "--db", db, "--schedules", folder],
+                                            env=env, with_cpu=True)
+                sandbox_cpu = process_cpu(sandbox.pid) - sandbox_before
+                record = json.loads(subprocess.run([os.path.join(binaries, "ferry"), "history", "sg-export", "--json", "--limit", "1", "--db", db,
+                                                    "--schedules", folder], check=True, capture_output=True, text=True, env=env).stdout)["runs"][0]
+            finally:
+                sandbox.kill()
+                sandbox.wait()
+            # Every PUT /v3/marketing/contacts is one import job: the batch count.
+            dump = json.loads(subprocess.run([os.path.join(binaries, "ferry-sandbox"), "sendgrid", "dump", "--state", state],
+                                             check=True, capture_output=True, text=True).stdout)
+            samples[name].append((seconds, rss, record["status"], record["counts"], cpu, sandbox_cpu, dump["jobs"]))
+    out = {}
+    for name, s in samples.items():
+        out[name] = {"members": count, "seconds": statistics.median(x[0] for x in s), "rss": max(x[1] for x in s),
+                     "status": ",".join(sorted({x[2] for x in s})), "counts": s[-1][3], "runs": runs,
+                     "cpu": statistics.median(x[4] for x in s), "sandbox_cpu": statistics.median(x[5] for x in s),
+                     "batches": s[-1][6]}
+    return out
+
+
+def bench_goals(work, count, names=("st-export", "sg-export", "st-import"), runs=3, import_rows=1_000_000, sg_baseline=None):
     """Sailthru export (#7), SendGrid export, Sailthru import (#6), each against its sandbox on loopback."""
     folder = os.path.join(work, "goal-schedules")
     subprocess.run(["rm", "-rf", folder], check=True)
@@ -486,19 +533,7 @@ def bench_goals(work, count, names=("st-export", "sg-export", "st-import"), runs
     if "st-export" in names:
         results["st-export"] = bench_st_export(work, count, runs, folder, env)
     if "sg-export" in names:
-        db = os.path.join(work, "sg-export.sqlite")
-        load_store(work, count, 2, db, folder)
-        sendgrid, sendgrid_url = start_sandbox("sendgrid", work, ["--api-key", "SG.bench", "--job-delay", "0"])
-        try:
-            write_goal_config(folder, "sg-export", f"destination: {{ type: sendgrid, api_key: \"${{SG_KEY}}\", base_url: \"{sendgrid_url}\" }}\n",
-                              "  - export:\n      segments: [everyone]\n      email: email\n      first_name: first_name\n")
-            seconds, rss = measure([os.path.join(RELEASE, "ferry"), "run", "sg-export", "--now", "--db", db, "--schedules", folder], env=env)
-            record = json.loads(subprocess.run([os.path.join(RELEASE, "ferry"), "history", "sg-export", "--json", "--limit", "1", "--db", db,
-                                                "--schedules", folder], check=True, capture_output=True, text=True, env=env).stdout)["runs"][0]
-            results["sg-export"] = {"members": count, "seconds": seconds, "rss": rss, "status": record["status"], "counts": record["counts"]}
-        finally:
-            sendgrid.kill()
-            sendgrid.wait()
+        results["sg-export"] = bench_sg_export(work, count, runs, folder, env, sg_baseline)
     if "st-import" in names:
         results["st-import"] = bench_st_import(work, import_rows, runs, folder, env)
     return count, results
@@ -512,6 +547,7 @@ def main():
     parser.add_argument("--only", choices=["load", "schedule", "idle", "http", "mapp", "goals"])
     parser.add_argument("--goal-profiles", type=int, default=100_000)
     parser.add_argument("--goals", default="st-export,sg-export,st-import", help="which goal benchmarks, comma-separated")
+    parser.add_argument("--sg-baseline", help="folder with another build's ferry and ferry-sandbox: sg-export runs them too, interleaved")
     parser.add_argument("--import-rows", type=int, default=1_000_000, help="rows of the Sailthru import benchmark (and profiles in its store)")
     parser.add_argument("--idle-seconds", type=int, default=60)
     args = parser.parse_args()
@@ -522,7 +558,7 @@ def main():
     idle = bench_idle_daemon(args.work, args.idle_seconds) if parser_only in (None, "idle") else None
     http = bench_http(args.work, args.runs) if parser_only in (None, "http") else None
     mapp = bench_mapp(args.work, args.runs) if parser_only in (None, "mapp") else None
-    goals = bench_goals(args.work, args.goal_profiles, args.goals.split(","), args.runs, args.import_rows) if parser_only in (None, "goals") else None
+    goals = bench_goals(args.work, args.goal_profiles, args.goals.split(","), args.runs, args.import_rows, args.sg_baseline) if parser_only in (None, "goals") else None
     print(f"\n## Results ({time.strftime('%Y-%m-%d')}, median of {args.runs} runs, release build, {os.cpu_count()} cores)\n")
     if results:
         print("| benchmark | ferry | baseline | ratio (ferry / baseline) | rate | ferry peak RSS |")
@@ -571,9 +607,15 @@ def main():
                   f"{user['members'] / user['seconds']:,.0f} calls/s ({user['members'] / user['seconds'] * 60 / 1000:,.1f}× Lytics' 1,000 users/min) | "
                   f"{user['cpu']:.1f} s | {user['sandbox_cpu']:.1f} s | {user['status']} | {shown(user['counts'])} | {user['rss']:.0f} MB |")
         if "sg-export" in results:
-            r = results["sg-export"]
-            print(f"\n### SendGrid export, 1 segment of {r['members']:,} profiles: {r['seconds']:.1f} s ({r['members'] / r['seconds']:,.0f} contacts/s), "
-                  f"{r['status']}, {shown(r['counts'])}, peak RSS {r['rss']:.0f} MB")
+            sg = results["sg-export"]
+            print(f"\n### SendGrid export to the sandbox on 127.0.0.1 (job delay 0), median of {args.runs} runs\n")
+            print("| build | members | client wall time | rate | client CPU | sandbox CPU | batches | status | counts | peak RSS |")
+            print("|---|---|---|---|---|---|---|---|---|---|")
+            for name, r in sg.items():
+                print(f"| {name} | {r['members']:,} | {r['seconds']:.2f} s | {r['members'] / r['seconds']:,.0f} contacts/s | {r['cpu']:.1f} s | "
+                      f"{r['sandbox_cpu']:.1f} s | {r['batches']} | {r['status']} | {shown(r['counts'])} | {r['rss']:.0f} MB |")
+            if "baseline" in sg:
+                print(f"\nwall time ratio ferry / baseline: {sg['ferry']['seconds'] / sg['baseline']['seconds']:.2f}×")
         if "st-import" in results:
             r = results["st-import"]
             print(f"\n### Sailthru import: {r['rows']:,}-row list export merged into {r['rows']:,} profiles (half match), 4 fields, median of {r['runs']} runs\n")

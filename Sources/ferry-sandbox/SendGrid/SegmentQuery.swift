@@ -8,7 +8,8 @@ struct SegmentQuery: Sendable {
     }
 
     indirect enum Expression: Sendable {
-        case compare(column: String, op: String, literal: String)
+        /// `pattern` is the literal compiled once, for LIKE and NOT LIKE.
+        case compare(column: String, op: String, literal: String, pattern: LikePattern?)
         case and(Expression, Expression)
         case or(Expression, Expression)
         case not(Expression)
@@ -33,7 +34,7 @@ struct SegmentQuery: Sendable {
     var columns: [String] {
         func walk(_ e: Expression) -> [String] {
             switch e {
-            case .compare(let c, _, _): [c]
+            case .compare(let c, _, _, _): [c]
             case .and(let a, let b), .or(let a, let b): walk(a) + walk(b)
             case .not(let a): walk(a)
             }
@@ -45,13 +46,13 @@ struct SegmentQuery: Sendable {
     func matches(_ value: (String) -> String?) -> Bool {
         func eval(_ e: Expression) -> Bool {
             switch e {
-            case .compare(let column, let op, let literal):
+            case .compare(let column, let op, let literal, let pattern):
                 guard let v = value(column) else { return false }
                 switch op {
                 case "=": return v == literal
                 case "!=": return v != literal
-                case "LIKE": return Self.like(v, literal)
-                default: return !Self.like(v, literal)
+                case "LIKE": return pattern!.matches(v)
+                default: return !pattern!.matches(v)
                 }
             case .and(let a, let b): return eval(a) && eval(b)
             case .or(let a, let b): return eval(a) || eval(b)
@@ -63,19 +64,7 @@ struct SegmentQuery: Sendable {
 
     /// SQL LIKE: `%` any run, `_` one character, `%%` a literal percent sign.
     static func like(_ text: String, _ pattern: String) -> Bool {
-        var regex = "^"
-        var chars = Array(pattern)[...]
-        while let c = chars.popFirst() {
-            if c == "%" {
-                if chars.first == "%" { chars.removeFirst(); regex += "%" } else { regex += ".*" }
-            } else if c == "_" {
-                regex += "."
-            } else {
-                regex += NSRegularExpression.escapedPattern(for: String(c))
-            }
-        }
-        regex += "$"
-        return text.range(of: regex, options: [.regularExpression]) != nil
+        LikePattern(pattern).matches(text)
     }
 
     struct Token: Sendable {
@@ -169,7 +158,69 @@ struct SegmentQuery: Sendable {
             guard index < tokens.count, tokens[index].isLiteral else { throw ParseError(description: "expected a string literal") }
             let literal = tokens[index].text
             index += 1
-            return .compare(column: column, op: op, literal: literal)
+            return .compare(column: column, op: op, literal: literal, pattern: op.hasSuffix("LIKE") ? LikePattern(literal) : nil)
         }
+    }
+}
+
+/// A LIKE pattern compiled once: matched over Unicode scalars the way the sandbox's former regex
+/// (`^…$`, `%` → `.*`, `_` → `.`) matched, including that neither wildcard matches a line terminator.
+struct LikePattern: Sendable {
+    enum Token: Sendable, Equatable {
+        case scalar(Unicode.Scalar)
+        case one
+        case run
+    }
+
+    let tokens: [Token]
+
+    init(_ pattern: String) {
+        var tokens: [Token] = []
+        var chars = Array(pattern)[...]
+        while let c = chars.popFirst() {
+            if c == "%" {
+                if chars.first == "%" { chars.removeFirst(); tokens.append(.scalar("%")) } else if tokens.last != .run { tokens.append(.run) }
+            } else if c == "_" {
+                tokens.append(.one)
+            } else {
+                tokens += c.unicodeScalars.map(Token.scalar)
+            }
+        }
+        self.tokens = tokens
+    }
+
+    /// ICU's `.` matches anything but these.
+    static func isLineTerminator(_ s: Unicode.Scalar) -> Bool {
+        switch s.value {
+        case 0x0A...0x0D, 0x85, 0x2028, 0x2029: true
+        default: false
+        }
+    }
+
+    func matches(_ text: String) -> Bool {
+        let scalars = Array(text.unicodeScalars)
+        // reachable[i]: the tokens so far can consume exactly the first i scalars.
+        var reachable = [Bool](repeating: false, count: scalars.count + 1)
+        reachable[0] = true
+        for token in tokens {
+            switch token {
+            case .run:
+                var i = 0
+                while i < scalars.count {
+                    if reachable[i], !Self.isLineTerminator(scalars[i]) { reachable[i + 1] = true }
+                    i += 1
+                }
+            case .one, .scalar:
+                var i = scalars.count
+                while i > 0 {
+                    let fits: Bool
+                    if case .scalar(let s) = token { fits = scalars[i - 1] == s } else { fits = !Self.isLineTerminator(scalars[i - 1]) }
+                    reachable[i] = reachable[i - 1] && fits
+                    i -= 1
+                }
+                reachable[0] = false
+            }
+        }
+        return reachable[scalars.count]
     }
 }

@@ -98,7 +98,12 @@ actor SendGridStore {
     let directory: URL
     let jobDelay: Double
     private(set) var state: SendGridState
-    private var journal: Journal
+    private var journal: SendGridJournalWriter
+    /// Each segment's members (emails), kept current as contacts change; nil until first needed and after
+    /// a segment or field changes, then rebuilt over every contact once.
+    private var memberships: [String: Set<String>]?
+    /// The segments' queries, parsed once and with their columns resolved against the fields.
+    private var compiled: [CompiledSegment] = []
 
     init(directory: URL, jobDelay: Double) throws {
         self.directory = directory
@@ -112,7 +117,7 @@ actor SendGridStore {
             encoder.outputFormatting = [.sortedKeys]
             try encoder.encode(loaded).write(to: directory.appendingPathComponent("sendgrid.json"), options: .atomic)
         }
-        journal = try Journal(directory: directory, truncate: true)
+        journal = try SendGridJournalWriter(directory: directory, truncate: true)
     }
 
     /// The state of a directory: the snapshot with the journal replayed on top (reads only).
@@ -180,6 +185,7 @@ actor SendGridStore {
         let id = "e\(state.next_id)_\(type.prefix(1))"
         state.next_id += 1
         state.fields.append(.init(id: id, name: name, field_type: type))
+        memberships = nil
         try record(fields: true)
         try commit()
         return .object(["id": .string(id), "name": .string(name), "field_type": .string(type)])
@@ -220,10 +226,11 @@ actor SendGridStore {
     }
 
     private func segmentJSON(_ s: SendGridState.Segment) -> JSON {
-        let members = members(of: s)
+        let members = currentMembers()[s.id] ?? []
+        let sample = members.count <= 50 ? members.sorted() : Self.smallest(50, of: members)
         return .object([
             "id": .string(s.id), "name": .string(s.name), "query_dsl": .string(s.query_dsl),
-            "contacts_count": .int(members.count), "contacts_sample": .array(members.prefix(50).map { .object(["email": .string($0)]) }),
+            "contacts_count": .int(members.count), "contacts_sample": .array(sample.map { .object(["email": .string($0)]) }),
             "created_at": .string(s.created_at), "updated_at": .string(s.updated_at), "parent_list_ids": .null,
             "query_version": "2", "status": .object(["query_validation": "VALID"]),
         ])
@@ -231,7 +238,76 @@ actor SendGridStore {
 
     /// Emails of the contacts the segment's query selects, sorted.
     func members(of segment: SendGridState.Segment) -> [String] {
-        DumpView(state: state).members(segment)
+        (currentMembers()[segment.id] ?? []).sorted()
+    }
+
+    /// The first `count` emails in order, without sorting them all.
+    private static func smallest(_ count: Int, of emails: Set<String>) -> [String] {
+        var kept: [String] = []
+        kept.reserveCapacity(count + 1)
+        for email in emails where kept.count < count || email < kept[count - 1] {
+            let at = kept.firstIndex { $0 > email } ?? kept.count
+            kept.insert(email, at: at)
+            if kept.count > count { kept.removeLast() }
+        }
+        return kept
+    }
+
+    /// A segment's query with each column resolved once: `email`, then a top-level (reserved) value, then
+    /// the custom field of that name, the order the contact is looked up in.
+    struct CompiledSegment {
+        var id: String
+        var query: SegmentQuery
+        /// Lower-cased column → the custom field id of that name, if any.
+        var customIDs: [String: String]
+
+        func matches(_ contact: SendGridState.Contact) -> Bool {
+            query.matches { column in
+                let lower = column.lowercased()
+                if lower == "email" { return contact.email }
+                if let v = contact.reserved[lower] { return v }
+                guard let id = customIDs[lower] else { return nil }
+                return contact.custom_fields[id]?.cell
+            }
+        }
+    }
+
+    static func compile(_ state: SendGridState) -> [CompiledSegment] {
+        state.segments.compactMap { segment in
+            guard let query = try? SegmentQuery(parsing: segment.query_dsl) else { return nil }
+            var ids: [String: String] = [:]
+            for column in query.columns {
+                let lower = column.lowercased()
+                if let field = state.fields.first(where: { $0.name.lowercased() == lower }) { ids[lower] = field.id }
+            }
+            return CompiledSegment(id: segment.id, query: query, customIDs: ids)
+        }
+    }
+
+    /// Every segment's members: rebuilt over all contacts only after a segment or field changed.
+    private func currentMembers() -> [String: Set<String>] {
+        if let memberships { return memberships }
+        compiled = Self.compile(state)
+        var built: [String: Set<String>] = [:]
+        for segment in compiled {
+            var members: Set<String> = []
+            for contact in state.contacts.values where segment.matches(contact) { members.insert(contact.email) }
+            built[segment.id] = members
+        }
+        memberships = built
+        return built
+    }
+
+    /// Re-evaluates the segments for one changed contact only.
+    private func updateMemberships(for contact: SendGridState.Contact) {
+        guard memberships != nil else { return }
+        for segment in compiled {
+            if segment.matches(contact) {
+                memberships![segment.id, default: []].insert(contact.email)
+            } else {
+                memberships![segment.id]?.remove(contact.email)
+            }
+        }
     }
 
     private func validateQuery(_ body: JSON) throws -> String {
@@ -258,6 +334,7 @@ actor SendGridStore {
         let now = Self.timestamp()
         let segment = SendGridState.Segment(id: newID(""), name: name, query_dsl: query, created_at: now, updated_at: now)
         state.segments.append(segment)
+        memberships = nil
         try record(segments: true)
         try commit()
         return segmentJSON(segment)
@@ -273,6 +350,7 @@ actor SendGridStore {
         }
         if body["query_dsl"] != nil { state.segments[index].query_dsl = try validateQuery(body) }
         state.segments[index].updated_at = Self.timestamp()
+        memberships = nil
         try record(segments: true)
         try commit()
         return segmentJSON(state.segments[index])
@@ -291,7 +369,8 @@ actor SendGridStore {
         for id in listIDs where !state.lists.contains(where: { $0.id == id }) {
             throw SendGridAPIError(400, "list_id \(id) does not exist", field: "list_ids")
         }
-        let fieldIDs = Set(state.fields.map(\.id))
+        var fieldTypes: [String: String] = [:]
+        for field in state.fields { fieldTypes[field.id] = field.field_type }
         for (i, contact) in contacts.enumerated() {
             guard let object = contact.object else { throw SendGridAPIError(400, "must be an object", field: "contacts[\(i)]") }
             guard object["email"]?.string != nil || object["external_id"]?.string != nil
@@ -300,15 +379,15 @@ actor SendGridStore {
                                        field: "contacts[\(i)]")
             }
             for (key, cap) in Self.lengthLimits {
-                if let value = object[key]?.string, value.count > cap {
+                // A string has at least as many UTF-8 bytes as characters: count characters only when it could matter.
+                if let value = object[key]?.string, value.utf8.count > cap, value.count > cap {
                     throw SendGridAPIError(400, "\(key) must be at most \(cap) characters", field: "contacts[\(i)].\(key)")
                 }
             }
             for (key, value) in object["custom_fields"]?.object ?? [:] {
-                guard fieldIDs.contains(key) else {
+                guard let type = fieldTypes[key] else {
                     throw SendGridAPIError(400, "custom field ID \(key) does not exist", field: "contacts[\(i)].custom_fields.\(key)")
                 }
-                let type = state.fields.first { $0.id == key }?.field_type
                 let isNumber: Bool = switch value {
                 case .int, .double: true
                 case .string(let text): Double(text) != nil
@@ -366,18 +445,20 @@ actor SendGridStore {
     private func apply(_ id: String) throws {
         guard var job = state.jobs[id] else { return }
         let now = Self.timestamp()
+        _ = currentMembers()
         for contact in job.contacts {
             guard let object = contact.object else { continue }
             guard let raw = object["email"]?.string else { continue }
             let email = raw.lowercased()
-            guard email.count <= 254, email.range(of: #"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$"#, options: .regularExpression) != nil else {
+            guard Self.isValidEmail(email) else {
                 job.errors.append(.init(email: raw, message: "invalid email address"))
                 continue
             }
-            var stored = state.contacts[email] ?? SendGridState.Contact(
+            let existing = state.contacts[email]
+            var stored = existing ?? SendGridState.Contact(
                 id: UUID().uuidString.lowercased(), email: email, reserved: [:], custom_fields: [:], list_ids: [],
                 created_at: now, updated_at: now)
-            if state.contacts[email] == nil { job.created_count += 1 } else { job.updated_count += 1 }
+            if existing == nil { job.created_count += 1 } else { job.updated_count += 1 }
             for (key, value) in object where key != "email" && key != "custom_fields" {
                 if let text = value.string { stored.reserved[key] = text }
             }
@@ -386,6 +467,7 @@ actor SendGridStore {
             for list in job.list_ids where !stored.list_ids.contains(list) { stored.list_ids.append(list) }
             stored.updated_at = now
             state.contacts[email] = stored
+            updateMemberships(for: stored)
             try record(contact: stored)
         }
         job.status = job.errors.isEmpty ? "completed" : (job.errors.count == job.requested_count ? "failed" : "errored")
@@ -393,6 +475,51 @@ actor SendGridStore {
         job.finished_at = now
         state.jobs[id] = job
         try record(job: job)
+    }
+
+    /// `^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$` and at most 254 characters, without a regex per contact: one `@`,
+    /// something before it, and a dot after it with something on both sides; no whitespace, `,` or `;`.
+    static func isValidEmail(_ email: String) -> Bool {
+        if email.utf8.count > 254, email.count > 254 { return false }
+        var at: Int?
+        var dotAfterAt = false
+        var position = 0
+        var last: Unicode.Scalar = " "
+        for scalar in email.unicodeScalars {
+            switch scalar {
+            case "@":
+                guard at == nil, position > 0 else { return false }
+                at = position
+            case ",", ";": return false
+            case "." where at != nil && position > at! + 1: dotAfterAt = true
+            default:
+                if isRegexSpace(scalar) { return false }
+            }
+            last = scalar
+            position += 1
+        }
+        guard at != nil, dotAfterAt else { return false }
+        // The dot needs something after it: a last scalar that is not the only dot is enough only if it is not a dot.
+        return last != "." || Self.hasInnerDot(email, after: at!)
+    }
+
+    /// ICU's `\s`: `[\t\n\f\r\p{Z}]`.
+    private static func isRegexSpace(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x09, 0x0A, 0x0C, 0x0D: return true
+        case 0..<0x80: return scalar == " "
+        default:
+            switch scalar.properties.generalCategory {
+            case .spaceSeparator, .lineSeparator, .paragraphSeparator: return true
+            default: return false
+            }
+        }
+    }
+
+    /// Whether the domain has a dot with at least one scalar on each side (for domains ending in a dot).
+    private static func hasInnerDot(_ email: String, after at: Int) -> Bool {
+        let domain = Array(email.unicodeScalars.dropFirst(at + 1))
+        return domain.count >= 3 && domain[1..<(domain.count - 1)].contains(".")
     }
 
     // MARK: - Dump
@@ -432,16 +559,8 @@ actor SendGridStore {
         }
 
         func members(_ segment: SendGridState.Segment) -> [String] {
-            guard let query = try? SegmentQuery(parsing: segment.query_dsl) else { return [] }
-            return state.contacts.values.filter { contact in
-                query.matches { column in
-                    let lower = column.lowercased()
-                    if lower == "email" { return contact.email }
-                    if let v = contact.reserved[lower] { return v }
-                    guard let field = state.fields.first(where: { $0.name.lowercased() == lower }) else { return nil }
-                    return contact.custom_fields[field.id]?.cell
-                }
-            }.map(\.email).sorted()
+            guard let compiled = SendGridStore.compile(state).first(where: { $0.id == segment.id }) else { return [] }
+            return state.contacts.values.filter(compiled.matches).map(\.email).sorted()
         }
     }
 }

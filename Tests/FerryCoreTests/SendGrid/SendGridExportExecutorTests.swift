@@ -15,9 +15,14 @@ actor FakeSendGrid: SendGridAPI {
     var failNextUpserts = 0
     var fatal = false
     var rejectEmails: Set<String> = []
+    /// Jobs whose status cannot be read (a non-fatal error on every poll).
+    var unreadableJobs: Set<String> = []
+    /// `upsert <first email>` and `wait <job id>`, in the order they were called.
+    var calls: [String] = []
     private var jobs: [String: SendGridImportJob] = [:]
 
-    func configure(failNextUpserts: Int = 0, fatal: Bool = false, rejectEmails: Set<String> = []) {
+    func configure(failNextUpserts: Int = 0, fatal: Bool = false, rejectEmails: Set<String> = [], unreadableJobs: Set<String> = []) {
+        self.unreadableJobs = unreadableJobs
         self.failNextUpserts = failNextUpserts
         self.fatal = fatal
         self.rejectEmails = rejectEmails
@@ -50,6 +55,7 @@ actor FakeSendGrid: SendGridAPI {
         let contacts = try JSONValue.parse(body)["contacts"]?.arrayValue ?? []
         let emails = contacts.compactMap { $0["email"]?.stringValue }
         upserts.append(emails)
+        calls.append("upsert \(emails.first ?? "")")
         if fatal { throw SendGridError(kind: .unauthorized, message: "authentication failed", httpStatus: 401, endpoint: "PUT /v3/marketing/contacts") }
         if failNextUpserts > 0 {
             failNextUpserts -= 1
@@ -68,7 +74,13 @@ actor FakeSendGrid: SendGridAPI {
         return id
     }
     func importJob(id: String) async throws -> SendGridImportJob { jobs[id]! }
-    func waitForImport(id: String) async throws -> SendGridImportJob { jobs[id]! }
+    func waitForImport(id: String) async throws -> SendGridImportJob {
+        calls.append("wait \(id)")
+        if unreadableJobs.contains(id) {
+            throw SendGridError(kind: .server, message: "HTTP 500", httpStatus: 500, endpoint: "GET /v3/marketing/contacts/imports/\(id)")
+        }
+        return jobs[id]!
+    }
     func importErrors(of job: SendGridImportJob) async throws -> [SendGridImportJob.ContactError] { job.errors }
 }
 
@@ -118,6 +130,28 @@ actor FakeSendGrid: SendGridAPI {
         #expect(await api.segmentsStore.count == 1)
         #expect(await api.fields.count == 1)
         #expect(await api.listsStore.count == 1)
+    }
+
+    @Test func theNextBatchIsSentBeforeWaitingOnTheLastJob() async throws {
+        let database = try setUp()
+        let api = FakeSendGrid()
+        let record = try await run(database, api)
+        #expect(record.status == .succeeded)
+        #expect(await api.calls == ["upsert a@x.com", "upsert b@x.com", "wait job-1", "wait job-2"])
+        #expect(try SendGridSyncStore(database: database, connection: "c").synced().count == 2)
+    }
+
+    @Test func aJobThatCannotBeReadFailsOnlyItsBatchWhileTheNextOneIsInFlight() async throws {
+        let database = try setUp()
+        let api = FakeSendGrid()
+        await api.configure(unreadableJobs: ["job-1"])
+        let record = try await run(database, api)
+        #expect(record.status == .partial)
+        #expect(record.rowErrors.map(\.location) == ["profile p1"])
+        let sync = SendGridSyncStore(database: database, connection: "c")
+        #expect(try sync.synced().values.map(\.email) == ["b@x.com"])  // job-2 succeeded and advanced alone
+        let pk1 = try #require(try ProfileStore(database: database).find("p1")?.pk)
+        #expect(try sync.outbox().map(\.pk) == [pk1])
     }
 
     @Test func aRejectedEmailFailsOnlyItsProfile() async throws {

@@ -44,6 +44,26 @@ import Testing
         #expect(batches.flatMap(\.indices) == [0, 2])
     }
 
+    @Test func theStreamBuildsOneBodyAtATimeAndReportsOversizedContactsAsItMeetsThem() throws {
+        var input = contacts(6, padding: 3_000)
+        input[4].customFields["e1_T"] = .string(String(repeating: "y", count: 20_000))
+        var stream = SendGridBatcher(maxBytes: 10_000).stream(input.makeIterator(), listIDs: ["l"])
+        let next = stream.next()
+        let first = try #require(next)
+        #expect(first.indices == [0, 1, 2])
+        #expect(stream.takeOversized().isEmpty)
+        let following = stream.next()
+        let second = try #require(following)
+        #expect(second.indices == [3, 5])
+        #expect(stream.takeOversized() == [4])
+        #expect(stream.takeOversized().isEmpty)  // reported once
+        #expect(stream.next() == nil)
+        // The same cuts as building every batch at once.
+        let (batches, oversized) = SendGridBatcher(maxBytes: 10_000).batches(input, listIDs: ["l"])
+        #expect(batches == [first, second])
+        #expect(oversized == [4])
+    }
+
     @Test func defaultCapsAreSendGrids() {
         #expect(SendGridBatcher().maxContacts == 30_000)
         #expect(SendGridBatcher().maxBytes == 6 * 1024 * 1024)
@@ -189,6 +209,16 @@ import Testing
         #expect(errors == [.init(email: "bad,one", message: "invalid \"email\""), .init(email: "x@y", message: "too long")])
     }
 
+    @Test func aJobDoneSoonIsPolledAgainAfterATenthOfASecondThenLessOften() async throws {
+        let pending = Self.ok(#"{"id":"j1","status":"pending","results":{}}"#)
+        let transport = RecordingTransport([pending, pending, pending, Self.ok(#"{"id":"j1","status":"completed","results":{}}"#)])
+        let waits = WaitLog()
+        let client = SendGridClient(configuration: .init(apiKey: "SG.k", baseURL: "http://127.0.0.1:9"), transport: transport,
+                                    sleep: { await waits.add($0) })
+        #expect(try await client.waitForImport(id: "j1").status == .completed)
+        #expect(await waits.durations == [.milliseconds(100), .milliseconds(150), .milliseconds(225)])
+    }
+
     @Test func importJobPollingReadsResults() async throws {
         let (client, _) = client([
             Self.ok(#"{"id":"j1","status":"pending","results":{}}"#),
@@ -199,4 +229,10 @@ import Testing
         #expect(job.createdCount == 1 && job.erroredCount == 1)
         #expect(job.errors == [.init(email: "bad", message: "invalid email")])
     }
+}
+
+/// The waits a client asked for, in order.
+actor WaitLog {
+    var durations: [Duration] = []
+    func add(_ duration: Duration) { durations.append(duration) }
 }

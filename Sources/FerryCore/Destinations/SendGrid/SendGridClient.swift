@@ -9,14 +9,15 @@ public struct SendGridClient: SendGridAPI {
         public var apiKeyVariable: String?
         /// e.g. `https://api.sendgrid.com` (no trailing slash needed).
         public var baseURL: String
-        /// First wait between job polls; grows ×1.5 up to `maxPollInterval`.
+        /// First wait between job polls; grows ×1.5 up to `maxPollInterval`. Short, so a job that is done at once
+        /// (small imports, the sandbox) is not waited on for long; the growth keeps long jobs to a few polls a minute.
         public var initialPollInterval: Duration
         public var maxPollInterval: Duration
         /// Give up waiting for an import job after this long.
         public var jobTimeout: Duration
 
         public init(apiKey: String, apiKeyVariable: String? = nil, baseURL: String = "https://api.sendgrid.com",
-                    initialPollInterval: Duration = .milliseconds(500), maxPollInterval: Duration = .seconds(30),
+                    initialPollInterval: Duration = .milliseconds(100), maxPollInterval: Duration = .seconds(30),
                     jobTimeout: Duration = .seconds(3600)) {
             self.apiKey = apiKey
             self.apiKeyVariable = apiKeyVariable
@@ -255,38 +256,82 @@ public struct SendGridBatcher: Sendable {
 
     /// The batches, in order, and the indices of contacts that alone exceed `maxBytes` (never sent).
     public func batches(_ contacts: [SendGridContact], listIDs: [String]) -> (batches: [Batch], oversized: [Int]) {
-        let head = Array((#"{"contacts":["#).utf8)
-        let tail = Array(("]" + (listIDs.isEmpty ? "" : #","list_ids":"# + JSONValue.array(listIDs.map { .string($0) }).serialized()) + "}").utf8)
-        let overhead = head.count + tail.count
+        var stream = stream(contacts.makeIterator(), listIDs: listIDs)
         var batches: [Batch] = []
         var oversized: [Int] = []
-        var indices: [Int] = []
-        var body: [UInt8] = []
-        func flush() {
-            guard !indices.isEmpty else { return }
-            var whole = head
-            whole.reserveCapacity(head.count + body.count + tail.count)
-            whole.append(contentsOf: body)
-            whole.append(contentsOf: tail)
-            batches.append(Batch(indices: indices, body: Data(whole)))
-            indices = []
-            body = []
+        while let batch = stream.next() {
+            oversized += stream.takeOversized()
+            batches.append(batch)
         }
-        for (index, contact) in contacts.enumerated() {
-            // Written by hand, not by a JSONEncoder per contact: the same text, a hundred times faster.
-            let encoded = contact.json.compactJSONBytes
-            if overhead + encoded.count > maxBytes {
-                oversized.append(index)
-                continue
-            }
-            let separator = indices.isEmpty ? 0 : 1
-            if indices.count >= maxContacts || overhead + body.count + separator + encoded.count > maxBytes { flush() }
-            if !indices.isEmpty { body.append(UInt8(ascii: ",")) }
-            body.append(contentsOf: encoded)
-            indices.append(index)
-        }
-        flush()
+        oversized += stream.takeOversized()
         return (batches, oversized)
+    }
+
+    /// The same batches, built one at a time as they are asked for: only one request body is held at once.
+    public func stream<Contacts: IteratorProtocol>(_ contacts: Contacts, listIDs: [String]) -> Stream<Contacts>
+    where Contacts.Element == SendGridContact {
+        Stream(contacts: contacts, batcher: self, listIDs: listIDs)
+    }
+
+    /// Yields request bodies in order; contacts too large for any request are set aside (see `takeOversized`).
+    public struct Stream<Contacts: IteratorProtocol>: IteratorProtocol where Contacts.Element == SendGridContact {
+        private var contacts: Contacts
+        private let maxContacts: Int
+        private let maxBytes: Int
+        private let head: [UInt8]
+        private let tail: [UInt8]
+        private var index = 0
+        private var oversized: [Int] = []
+        /// The contact read but not yet placed: it did not fit the batch just returned.
+        private var carried: (index: Int, bytes: [UInt8])?
+
+        init(contacts: Contacts, batcher: SendGridBatcher, listIDs: [String]) {
+            self.contacts = contacts
+            maxContacts = batcher.maxContacts
+            maxBytes = batcher.maxBytes
+            head = Array((#"{"contacts":["#).utf8)
+            tail = Array(("]" + (listIDs.isEmpty ? "" : #","list_ids":"# + JSONValue.array(listIDs.map { .string($0) }).serialized()) + "}").utf8)
+        }
+
+        /// Indices (in input order) of contacts found too large so far; each is returned once.
+        public mutating func takeOversized() -> [Int] {
+            defer { oversized = [] }
+            return oversized
+        }
+
+        public mutating func next() -> Batch? {
+            let overhead = head.count + tail.count
+            var indices: [Int] = []
+            var body = head
+            while true {
+                let encoded: (index: Int, bytes: [UInt8])
+                if let carried {
+                    encoded = carried
+                    self.carried = nil
+                } else if let contact = contacts.next() {
+                    // Written by hand, not by a JSONEncoder per contact: the same text, a hundred times faster.
+                    encoded = (index, contact.json.compactJSONBytes)
+                    index += 1
+                } else {
+                    break
+                }
+                if overhead + encoded.bytes.count > maxBytes {
+                    oversized.append(encoded.index)
+                    continue
+                }
+                let separator = indices.isEmpty ? 0 : 1
+                if !indices.isEmpty, indices.count >= maxContacts || body.count + tail.count + separator + encoded.bytes.count > maxBytes {
+                    carried = encoded
+                    break
+                }
+                if !indices.isEmpty { body.append(UInt8(ascii: ",")) }
+                body.append(contentsOf: encoded.bytes)
+                indices.append(encoded.index)
+            }
+            guard !indices.isEmpty else { return nil }
+            body.append(contentsOf: tail)
+            return Batch(indices: indices, body: Data(body))
+        }
     }
 }
 

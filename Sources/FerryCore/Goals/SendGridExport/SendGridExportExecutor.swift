@@ -69,36 +69,70 @@ public struct SendGridExportExecutor: GoalExecutor {
         }
         guard !plan.items.isEmpty else { return }
 
-        let contacts = plan.items.map { contact(for: $0, profile: profiles[$0.pk], fields: fields) }
-        let (batches, oversized) = batcher.batches(contacts, listIDs: listIDs)
+        // Bodies are built one at a time, and batch N+1 is uploaded before waiting on batch N's import job:
+        // SendGrid works on one job while the next body is encoded and sent. Sync state still advances per
+        // batch only once its own job has succeeded.
+        var stream = batcher.stream(plan.items.lazy.map { contact(for: $0, profile: profiles[$0.pk], fields: fields) }.makeIterator(),
+                                    listIDs: listIDs)
         var failed: [(pk: Int64, reason: String)] = []
-        for index in oversized {
-            let item = plan.items[index]
-            let reason = "contact larger than SendGrid's 6 MB request limit"
-            failed.append((item.pk, reason))
-            await fail(item, reason: reason, context: context)
-        }
         var done = 0
-        for batch in batches {
+        var inFlight: (items: [SendGridExportPlan.Item], jobID: String)?
+        while true {
             try Task.checkCancellation()
+            let next = stream.next()
+            for index in stream.takeOversized() {
+                let item = plan.items[index]
+                let reason = "contact larger than SendGrid's 6 MB request limit"
+                failed.append((item.pk, reason))
+                await fail(item, reason: reason, context: context)
+            }
+            guard let batch = next else { break }
             let items = batch.indices.map { plan.items[$0] }
             do {
                 let jobID = try await api.upsertContacts(body: batch.body)
-                let job = try await api.waitForImport(id: jobID)
-                try await settle(items: items, job: job, sync: sync, context: context, failed: &failed)
-            } catch let error as SendGridError where !error.isFatal {
-                // The batch was not accepted after the transport's retries: keep every row for the next run.
-                context.logger.warning("batch not accepted", metadata: ["error": "\(error)", "contacts": "\(items.count)"])
-                for item in items {
-                    failed.append((item.pk, error.message))
-                    await fail(item, reason: error.description, context: context)
+                if let previous = inFlight {
+                    inFlight = nil
+                    try await finish(previous.items, jobID: previous.jobID, total: plan.items.count, sync: sync, context: context,
+                                     failed: &failed, done: &done)
                 }
+                inFlight = (items, jobID)
+            } catch let error as SendGridError where !error.isFatal {
+                try await refused(items, error: error, total: plan.items.count, context: context, failed: &failed, done: &done)
             }
-            done += items.count
-            await context.progress.progress(label: "contacts", done: done, total: plan.items.count)
-            try await context.recorder.flush()
+        }
+        if let last = inFlight {
+            try await finish(last.items, jobID: last.jobID, total: plan.items.count, sync: sync, context: context,
+                             failed: &failed, done: &done)
         }
         try sync.enqueue(failed, at: context.now)
+    }
+
+    /// Waits for one batch's import job and settles it; a job that cannot be read fails only that batch.
+    private func finish(_ items: [SendGridExportPlan.Item], jobID: String, total: Int, sync: SendGridSyncStore, context: GoalContext,
+                        failed: inout [(pk: Int64, reason: String)], done: inout Int) async throws {
+        do {
+            let job = try await api.waitForImport(id: jobID)
+            try await settle(items: items, job: job, sync: sync, context: context, failed: &failed)
+        } catch let error as SendGridError where !error.isFatal {
+            try await refused(items, error: error, total: total, context: context, failed: &failed, done: &done)
+            return
+        }
+        done += items.count
+        await context.progress.progress(label: "contacts", done: done, total: total)
+        try await context.recorder.flush()
+    }
+
+    /// A batch not accepted after the transport's retries: every row is kept for the next run.
+    private func refused(_ items: [SendGridExportPlan.Item], error: SendGridError, total: Int, context: GoalContext,
+                         failed: inout [(pk: Int64, reason: String)], done: inout Int) async throws {
+        context.logger.warning("batch not accepted", metadata: ["error": "\(error)", "contacts": "\(items.count)"])
+        for item in items {
+            failed.append((item.pk, error.message))
+            await fail(item, reason: error.description, context: context)
+        }
+        done += items.count
+        await context.progress.progress(label: "contacts", done: done, total: total)
+        try await context.recorder.flush()
     }
 
     // MARK: - Steps
