@@ -68,6 +68,16 @@ public final class ByteStream {
         return .bytes(line)
     }
 
+    /// Hands the unread bytes of the current chunk (refilled when empty) to `body`, which returns how
+    /// many it used; false at end of file. Lets a parser scan runs of bytes instead of calling per byte.
+    @inline(__always)
+    public func withChunk(_ body: (UnsafeBufferPointer<UInt8>) -> Int) throws(InputError) -> Bool {
+        guard try fill() else { return false }
+        let used = buffer.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[start..<end])) }
+        start += used
+        return true
+    }
+
     /// The next byte, or nil at end of file.
     @inline(__always)
     public func nextByte() throws(InputError) -> UInt8? {

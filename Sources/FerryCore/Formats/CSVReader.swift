@@ -20,7 +20,13 @@ public final class CSVReader {
     private let stream: ByteStream
     private let maximumFieldBytes: Int
     private var line = 1
-    private var pendingByte: UInt8?
+    /// The field being read, kept between records so its storage is reused.
+    private var field: [UInt8] = []
+    /// The widest record so far, to size the next one's field list.
+    private var lastWidth = 0
+    /// When set, only the fields whose index is true here are returned as text; the others are checked
+    /// (size limit, UTF-8) like every field but returned as "", which saves a String per unused cell.
+    public var usedColumns: [Bool]?
 
     public init(stream: ByteStream, maximumFieldBytes: Int = 1 << 16) {
         self.stream = stream
@@ -32,24 +38,35 @@ public final class CSVReader {
         self.init(stream: try ByteStream(path: path), maximumFieldBytes: maximumFieldBytes)
     }
 
-    private func next() throws(InputError) -> UInt8? {
-        if let b = pendingByte { pendingByte = nil; return b }
-        return try stream.nextByte()
-    }
+    private enum QuoteState { case unquoted, quoted, quoteInQuoted }
 
     /// The next record, or nil at end of input. Blank lines are skipped.
+    ///
+    /// Works on the stream's buffer a run of bytes at a time (a field's plain bytes are copied in
+    /// one go), not byte by byte: an import reads a million rows through here.
     public func nextRecord() throws(InputError) -> CSVRecord? {
         var fields: [String] = []
-        var field: [UInt8] = []
+        fields.reserveCapacity(lastWidth)
+        field.removeAll(keepingCapacity: true)
         var problem: String?
         var startLine = line
-        var inQuotes = false
+        var state = QuoteState.unquoted
         var fieldWasQuoted = false
         var sawAnything = false
+        var complete = false
+        let limit = maximumFieldBytes
 
+        let used = usedColumns
         func finishField() {
-            if field.count > maximumFieldBytes {
-                problem = problem ?? "field \(fields.count + 1) is longer than the \(maximumFieldBytes)-byte limit"
+            let column = fields.count
+            if field.count > limit {
+                problem = problem ?? "field \(fields.count + 1) is longer than the \(limit)-byte limit"
+            } else if let used, column >= used.count || !used[column] {
+                if field.contains(where: { $0 >= 0x80 }) && String(validating: field, as: UTF8.self) == nil {
+                    problem = problem ?? "field \(fields.count + 1) is not valid UTF-8"
+                } else {
+                    fields.append("")
+                }
             } else if let text = String(validating: field, as: UTF8.self) {
                 fields.append(text)
             } else {
@@ -59,65 +76,95 @@ public final class CSVReader {
             field.removeAll(keepingCapacity: true)
             fieldWasQuoted = false
         }
+        func appendRun(_ chunk: UnsafeBufferPointer<UInt8>, _ from: Int, _ to: Int) {
+            // One byte past the limit is enough for the size check; memory stays bounded.
+            let room = limit + 1 - field.count
+            guard room > 0, to > from else { return }
+            field.append(contentsOf: UnsafeBufferPointer(rebasing: chunk[from..<min(to, from + room)]))
+        }
 
-        while let byte = try next() {
-            sawAnything = true
-            if inQuotes {
-                if byte == UInt8(ascii: "\"") {
-                    if let following = try next() {
-                        if following == UInt8(ascii: "\"") {
-                            append(byte, to: &field)
-                        } else {
-                            inQuotes = false
-                            pendingByte = following
+        while !complete {
+            let more = try stream.withChunk { chunk -> Int in
+                let n = chunk.count
+                if n > 0 { sawAnything = true }
+                var i = 0
+                while i < n {
+                    switch state {
+                    case .quoted:
+                        var j = i
+                        while j < n {
+                            let b = chunk[j]
+                            if b == 34 { break }
+                            if b == 10 { line += 1 }
+                            j += 1
                         }
-                    } else {
-                        inQuotes = false
+                        appendRun(chunk, i, j)
+                        if j < n {
+                            state = .quoteInQuoted
+                            j += 1
+                        }
+                        i = j
+                    case .quoteInQuoted:
+                        if chunk[i] == 34 {
+                            appendRun(chunk, i, i + 1)
+                            state = .quoted
+                            i += 1
+                        } else {
+                            state = .unquoted  // the byte after the closing quote is read as unquoted
+                        }
+                    case .unquoted:
+                        switch chunk[i] {
+                        case 44:
+                            finishField()
+                            i += 1
+                        case 34:
+                            if field.isEmpty && !fieldWasQuoted {
+                                state = .quoted
+                                fieldWasQuoted = true
+                            } else {
+                                problem = problem ?? "a quote inside unquoted field \(fields.count + 1) (quote the whole field and double inner quotes)"
+                            }
+                            i += 1
+                        case 13:
+                            i += 1
+                        case 10:
+                            line += 1
+                            i += 1
+                            if fields.isEmpty && field.isEmpty && !fieldWasQuoted && problem == nil {
+                                // A blank line is not a record.
+                                startLine = line
+                                continue
+                            }
+                            finishField()
+                            complete = true
+                            return i
+                        default:
+                            var j = i + 1
+                            while j < n {
+                                let b = chunk[j]
+                                if b == 44 || b == 34 || b == 13 || b == 10 { break }
+                                j += 1
+                            }
+                            appendRun(chunk, i, j)
+                            i = j
+                        }
                     }
-                } else {
-                    if byte == 10 { line += 1 }
-                    append(byte, to: &field)
                 }
-                continue
+                return i
             }
-            switch byte {
-            case UInt8(ascii: ","):
-                finishField()
-            case UInt8(ascii: "\""):
-                if field.isEmpty && !fieldWasQuoted {
-                    inQuotes = true
-                    fieldWasQuoted = true
-                } else {
-                    problem = problem ?? "a quote inside unquoted field \(fields.count + 1) (quote the whole field and double inner quotes)"
-                }
-            case 13:
-                break
-            case 10:
-                line += 1
-                if fields.isEmpty && field.isEmpty && !fieldWasQuoted && problem == nil {
-                    // A blank line is not a record.
-                    startLine = line
-                    continue
-                }
-                finishField()
-                return CSVRecord(line: startLine, result: problem.map { .failure(CSVRecordError(message: $0)) } ?? .success(fields))
-            default:
-                append(byte, to: &field)
-            }
+            if !more { break }
+        }
+        if complete {
+            lastWidth = max(lastWidth, fields.count)
+            return CSVRecord(line: startLine, result: problem.map { .failure(CSVRecordError(message: $0)) } ?? .success(fields))
         }
         guard sawAnything else { return nil }
-        if inQuotes {
+        if state == .quoted {
             return CSVRecord(line: startLine, result: .failure(CSVRecordError(message: "a quoted field that starts here is never closed")))
         }
         if fields.isEmpty && field.isEmpty && !fieldWasQuoted { return nil }
         finishField()
         return CSVRecord(line: startLine, result: problem.map { .failure(CSVRecordError(message: $0)) } ?? .success(fields))
-    }
-
-    @inline(__always)
-    private func append(_ byte: UInt8, to field: inout [UInt8]) {
-        // One byte past the limit is enough for the size check; memory stays bounded.
-        if field.count <= maximumFieldBytes { field.append(byte) }
     }
 }
 

@@ -668,7 +668,8 @@ actor SailthruStore {
     }
 
     /// Writes the export CSV in 1 MB pieces (a million-member list never sits in memory as one string),
-    /// to a temporary name renamed into place once complete.
+    /// to a temporary name renamed into place once complete. Rows are written as bytes: building
+    /// a String per cell and per line cost most of a million-row export's sandbox CPU.
     private func writeExportCSV(_ job: SandboxJob, to url: URL) throws {
         let temporary = url.appendingPathExtension("partial")
         _ = FileManager.default.createFile(atPath: temporary.path, contents: nil)
@@ -678,25 +679,84 @@ actor SailthruStore {
             try FileManager.default.moveItemReplacing(temporary, to: url)
             return
         }
-        let members = members(of: list)
-        let varNames = job.vars ?? Array(Set(members.flatMap { $0.0.vars.keys })).sorted()
-        var out = WireFormat.csvLine(["Profile Id", "Email", "Email Hash", "Engagement", "Lists",
-                                      "Profile Created Date", "List Signup", "Optout Time"] + varNames)
+        let members = exportMembers(of: list)
+        let varNames: [String]
+        if let vars = job.vars {
+            varNames = vars
+        } else {
+            var names = Set<String>()
+            for (user, _) in members { names.formUnion(user.vars.keys) }
+            varNames = names.sorted()
+        }
+        var out = ExportCSVBytes()
+        out.line(["Profile Id", "Email", "Email Hash", "Engagement", "Lists",
+                  "Profile Created Date", "List Signup", "Optout Time"] + varNames)
         var stamps = UTCStamps()
         for (user, signup) in members {
             let email = user.keys["email"] ?? ""
-            out += WireFormat.csvLine([
-                user.id, email, email.isEmpty ? "" : Digest.md5Hex(email), "new", user.lists.keys.sorted().joined(separator: ","),
-                stamps.string(user.created), stamps.string(signup), user.optout == "none" ? "" : user.optout,
-            ] + varNames.map { user.vars[$0]?.cell ?? "" })
-            if out.utf8.count >= 1 << 20 {
-                try handle.write(contentsOf: Data(out.utf8))
-                out = ""
+            out.cell(user.id)
+            out.comma()
+            out.cell(email)
+            out.comma()
+            if !email.isEmpty { out.md5Hex(of: email) }
+            out.comma()
+            out.raw("new")
+            out.comma()
+            if user.lists.count == 1, let only = user.lists.keys.first { out.cell(only) } else { out.cell(user.lists.keys.sorted().joined(separator: ",")) }
+            out.comma()
+            out.cell(stamps.string(user.created))
+            out.comma()
+            out.cell(stamps.string(signup))
+            out.comma()
+            if user.optout != "none" { out.cell(user.optout) }
+            for name in varNames {
+                out.comma()
+                if let value = user.vars[name] { out.cell(value.cell) }
+            }
+            out.endLine()
+            if out.bytes.count >= 1 << 20 {
+                try handle.write(contentsOf: out.bytes)
+                out.bytes.removeAll(keepingCapacity: true)
             }
         }
-        try handle.write(contentsOf: Data(out.utf8))
+        try handle.write(contentsOf: out.bytes)
         try handle.close()
         try FileManager.default.moveItemReplacing(temporary, to: url)
+    }
+
+    /// `members(of:)` for the export, in the same order (by id), sorted on fixed-size keys instead of Strings.
+    private func exportMembers(of list: SandboxList) -> [(SandboxUser, Date)] {
+        var matching: [(SandboxUser, Date)] = []
+        for user in state.users.values {
+            if let member = membership(of: user, in: list) { matching.append(member) }
+        }
+        var keys: [(UInt64, UInt64, UInt64, UInt64, Int)] = []
+        keys.reserveCapacity(matching.count)
+        for (index, (user, _)) in matching.enumerated() {
+            guard let key = Self.exportSortKey(user.id) else { return matching.sorted { $0.0.id < $1.0.id } }
+            keys.append((key.0, key.1, key.2, key.3, index))
+        }
+        keys.sort { ($0.0, $0.1, $0.2, $0.3) < ($1.0, $1.1, $1.2, $1.3) }
+        return keys.map { matching[$0.4] }
+    }
+
+    /// An ASCII id of up to 32 bytes as four big-endian words, zero-padded: comparing keys orders ids as
+    /// String's `<` does (byte order for ASCII; no id holds a NUL). Nil for any other id.
+    static func exportSortKey(_ id: String) -> (UInt64, UInt64, UInt64, UInt64)? {
+        let utf8 = id.utf8
+        guard utf8.count <= 32 else { return nil }
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        for (i, byte) in utf8.enumerated() {
+            guard byte > 0, byte < 0x80 else { return nil }
+            let shifted = UInt64(byte) << UInt64((7 - i % 8) * 8)
+            switch i / 8 {
+            case 0: words.0 |= shifted
+            case 1: words.1 |= shifted
+            case 2: words.2 |= shifted
+            default: words.3 |= shifted
+            }
+        }
+        return words
     }
 
     /// Users and lists as the `dump` command prints them.
@@ -726,6 +786,45 @@ extension JSON: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral, Express
     init(stringLiteral value: String) { self = .string(value) }
     init(booleanLiteral value: Bool) { self = .bool(value) }
     init(dictionaryLiteral elements: (String, JSON)...) { self = .object(Dictionary(elements) { _, b in b }) }
+}
+
+/// One export CSV being written as UTF-8 bytes, quoted exactly as `WireFormat.csvLine` quotes.
+struct ExportCSVBytes {
+    var bytes: [UInt8] = []
+
+    init() { bytes.reserveCapacity((1 << 20) + 4096) }
+
+    mutating func line(_ cells: [String]) {
+        for (i, cell) in cells.enumerated() {
+            if i > 0 { comma() }
+            self.cell(cell)
+        }
+        endLine()
+    }
+
+    mutating func comma() { bytes.append(44) }
+    mutating func endLine() { bytes.append(13); bytes.append(10) }
+    mutating func raw(_ text: String) { bytes.append(contentsOf: text.utf8) }
+
+    /// A cell, quoted (inner quotes doubled) when it holds a comma, quote, CR or LF.
+    mutating func cell(_ text: String) {
+        let utf8 = text.utf8
+        guard utf8.contains(where: { $0 == 44 || $0 == 34 || $0 == 10 || $0 == 13 }) else {
+            bytes.append(contentsOf: utf8)
+            return
+        }
+        bytes.append(34)
+        for byte in utf8 {
+            if byte == 34 { bytes.append(34) }
+            bytes.append(byte)
+        }
+        bytes.append(34)
+    }
+
+    /// `Digest.md5Hex(text)` appended without building a String.
+    mutating func md5Hex(of text: String) {
+        bytes.append(contentsOf: Digest.md5Hex(text).utf8)
+    }
 }
 
 /// `yyyy-MM-dd HH:mm:ss` in UTC, without a DateFormatter per row; repeats of the last time are free.

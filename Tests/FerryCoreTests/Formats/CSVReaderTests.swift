@@ -52,4 +52,30 @@ import Testing
         #expect(CSVReader.foldedName("Profile Id") == CSVReader.foldedName("profile_id"))
         #expect(CSVReader.foldedName("EMAIL") == "email")
     }
+
+    @Test func recordsAreTheSameWhateverTheReadBufferSize() throws {
+        let text = "h1,h2,h3\r\n\"x, \"\"y\"\"\",plain,\"multi\nline\"\r\n\n\"\",,last\n\"ab\"cd,\"q\"\"\",z\n\"open"
+        let dir = TemporaryDirectory()
+        let path = dir.write("x.csv", bytes: Array(text.utf8))
+        func read(chunk: Int) throws -> [String] {
+            let reader = CSVReader(stream: try ByteStream(path: path, chunkSize: chunk))
+            var out: [String] = []
+            while let r = try reader.nextRecord() { out.append("\(r.line): \(r.result)") }
+            return out
+        }
+        let whole = try read(chunk: 1 << 20)
+        #expect(whole.count == 5)
+        for chunk in 1...9 { #expect(try read(chunk: chunk) == whole, "chunk \(chunk)") }
+    }
+
+    @Test func unusedColumnsReadEmptyButAreStillChecked() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.write("x.csv", bytes: Array("a,b,c\n1,2,3\n".utf8) + [0x31, 0x2C, 0xFF, 0x2C, 0x33, 0x0A] + Array("4,\"long field\",6\n".utf8))
+        let reader = try CSVReader(path: path, maximumFieldBytes: 5)
+        _ = try reader.nextRecord()
+        reader.usedColumns = [true, false, true]
+        #expect(try reader.nextRecord()?.result.get() == ["1", "", "3"])
+        #expect(throws: CSVRecordError(message: "field 2 is not valid UTF-8")) { try reader.nextRecord()?.result.get() }
+        #expect(throws: CSVRecordError(message: "field 2 is longer than the 5-byte limit")) { try reader.nextRecord()?.result.get() }
+    }
 }

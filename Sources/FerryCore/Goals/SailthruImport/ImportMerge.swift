@@ -106,28 +106,33 @@ public enum ImportCell {
 
     /// The number `text` spells: `-12`, `3.5`, `1e3`; not `012`, `inf`, `nan` or `0x1F`.
     public static func number(_ text: String) -> Double? {
-        let t = text.trimmedCell(newlines: false)
-        var bytes = Array(t.utf8)[...]
-        guard !bytes.isEmpty else { return nil }
-        if bytes.first == UInt8(ascii: "-") || bytes.first == UInt8(ascii: "+") { bytes = bytes.dropFirst() }
-        func isDigit(_ b: UInt8) -> Bool { b >= 48 && b <= 57 }
-        let intPart = bytes.prefix(while: isDigit)
-        guard !intPart.isEmpty, intPart.count == 1 || intPart.first != UInt8(ascii: "0") else { return nil }
-        var rest = bytes.dropFirst(intPart.count)
-        if rest.first == UInt8(ascii: ".") {
-            rest = rest.dropFirst()
-            let frac = rest.prefix(while: isDigit)
-            guard !frac.isEmpty else { return nil }
-            rest = rest.dropFirst(frac.count)
+        var t = text.trimmedCell(newlines: false)
+        // Checked on the bytes in place: a sum cell is read once per row of an import.
+        let wellFormed = t.withUTF8 { bytes -> Bool in
+            let n = bytes.count
+            var i = 0
+            func isDigit(_ b: UInt8) -> Bool { b >= 48 && b <= 57 }
+            guard n > 0 else { return false }
+            if bytes[0] == UInt8(ascii: "-") || bytes[0] == UInt8(ascii: "+") { i = 1 }
+            let intStart = i
+            while i < n, isDigit(bytes[i]) { i += 1 }
+            guard i > intStart, i - intStart == 1 || bytes[intStart] != UInt8(ascii: "0") else { return false }
+            if i < n, bytes[i] == UInt8(ascii: ".") {
+                i += 1
+                let fracStart = i
+                while i < n, isDigit(bytes[i]) { i += 1 }
+                guard i > fracStart else { return false }
+            }
+            if i < n, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
+                i += 1
+                if i < n, bytes[i] == UInt8(ascii: "-") || bytes[i] == UInt8(ascii: "+") { i += 1 }
+                let expStart = i
+                while i < n, isDigit(bytes[i]) { i += 1 }
+                guard i > expStart else { return false }
+            }
+            return i == n
         }
-        if rest.first == UInt8(ascii: "e") || rest.first == UInt8(ascii: "E") {
-            rest = rest.dropFirst()
-            if rest.first == UInt8(ascii: "-") || rest.first == UInt8(ascii: "+") { rest = rest.dropFirst() }
-            let exp = rest.prefix(while: isDigit)
-            guard !exp.isEmpty else { return nil }
-            rest = rest.dropFirst(exp.count)
-        }
-        guard rest.isEmpty, let value = Double(t), value.isFinite else { return nil }  // 1e400 parses as infinity
+        guard wellFormed, let value = Double(t), value.isFinite else { return nil }  // 1e400 parses as infinity
         return value
     }
 }
@@ -187,10 +192,18 @@ extension String {
     /// Foundation trims it. Nearly every cell starts and ends with a visible ASCII character: that case
     /// returns the text as it is, without Foundation's bridging (a profile found it at 13 % of an import).
     func trimmedCell(newlines: Bool) -> String {
-        let utf8 = self.utf8
-        guard let first = utf8.first, let last = utf8.last else { return self }
-        func visibleASCII(_ byte: UInt8) -> Bool { byte > 32 && byte < 127 }
-        if visibleASCII(first) && visibleASCII(last) { return self }
+        let scalars = self.unicodeScalars
+        guard let first = scalars.first, let last = scalars.last else { return self }
+        // Names end in letters like `é` as often as in ASCII: only scalars that might be Unicode
+        // white space (or a control character) need Foundation's answer.
+        func surelyVisible(_ scalar: Unicode.Scalar) -> Bool {
+            switch scalar.value {
+            case 33..<127: return true
+            case 0...32, 127...0xA0, 0x1680, 0x180E, 0x2000...0x206F, 0x3000, 0xFEFF: return false
+            default: return true
+            }
+        }
+        if surelyVisible(first) && surelyVisible(last) { return self }
         return trimmingCharacters(in: newlines ? .whitespacesAndNewlines : .whitespaces)
     }
 }

@@ -1,0 +1,239 @@
+import Foundation
+import GRDB
+
+/// One identifier as the `identifier` table keys it (property, normalized value).
+struct ImportKey: Hashable, Sendable {
+    var property: String
+    var value: String
+}
+
+/// A profile as an import batch holds it: the properties the import reads or writes, and its stored text.
+struct ImportedProfile {
+    var pk: Int64
+    /// The profile with only the properties in ``ImportProfiles/keys``.
+    var profile: Profile
+    /// The stored properties JSON as read or last written.
+    var stored: String
+}
+
+/// The store as one import batch sees it, read with a few `IN (…)` queries and written through.
+///
+/// Writes go to the database at once (inside the batch's transaction) and into this copy, so a
+/// later row of the batch sees what earlier rows created or changed, and anything not read up
+/// front is read from the database, which is always current. Only the properties the import
+/// merges, matches on or that segments read are decoded (`keys`); the stored text keeps the
+/// others, and an update replaces just the changed entries in it (``ImportStoredText``). These
+/// are direct GRDB reads and writes of the `profile` and `identifier` tables, kept in this
+/// folder so the import does not depend on the store's general upsert path.
+struct ImportProfiles {
+    let db: Database
+    let now: Date
+    let keys: Set<String>
+    /// Identifier owners looked up: a pk, or nil when none owns it.
+    private var owners: [ImportKey: Int64?] = [:]
+    private var profiles: [Int64: ImportedProfile] = [:]
+    /// Profile ids looked up: whether a profile has it.
+    private var ids: [String: Bool] = [:]
+
+    /// Rows per `IN (…)` list: well under SQLite's bound-parameter limit.
+    static let chunkSize = 500
+
+    init(db: Database, now: Date, keys: Set<String>) {
+        self.db = db
+        self.now = now
+        self.keys = keys
+    }
+
+    /// The properties an import must decode: merged, matched, the list name's, and those segments read.
+    static func keys(goal: SailthruImportGoal, segments: [SegmentDefinition]) -> Set<String> {
+        var keys = Set(goal.fields.map(\.to)).union(goal.match.map(\.property))
+        if let property = goal.listNameProperty { keys.insert(property) }
+        keys.insert(Profile.segmentsProperty)
+        func walk(_ rule: SegmentRule) {
+            switch rule {
+            case .all(let rules), .any(let rules): rules.forEach(walk)
+            case .not(let rule): walk(rule)
+            case .condition(let property, _): keys.insert(property)
+            }
+        }
+        for segment in segments { if let rule = segment.rule { walk(rule) } }
+        return keys
+    }
+
+    // MARK: - Reading
+
+    /// Reads the owners of every row's identifiers and their profiles; with `createProfiles`, also whether
+    /// the id a row without an owner would create (its first identifier's value) is taken.
+    mutating func prefetch(rows: [[ImportKey]], createProfiles: Bool) throws {
+        var byProperty: [String: [String]] = [:]
+        for key in rows.joined() where owners[key] == nil {
+            owners[key] = .some(nil)
+            byProperty[key.property, default: []].append(key.value)
+        }
+        var pks: [Int64] = []
+        for (property, values) in byProperty {
+            try forEachChunk(of: values) { chunk in
+                let rows = try Row.fetchCursor(try statement("SELECT value, profile_pk FROM identifier WHERE property = ? AND value IN", count: chunk.count),
+                                               arguments: StatementArguments([property] + chunk))
+                while let row = try rows.next() {
+                    let pk: Int64 = row[1]
+                    owners[ImportKey(property: property, value: row[0])] = pk
+                    if profiles[pk] == nil { pks.append(pk) }
+                }
+            }
+        }
+        try forEachChunk(of: pks) { chunk in
+            let rows = try Row.fetchCursor(try statement("SELECT pk, id, properties FROM profile WHERE pk IN", count: chunk.count),
+                                           arguments: StatementArguments(chunk))
+            while let row = try rows.next() {
+                let profile = try decode(row)
+                profiles[profile.pk] = profile
+            }
+        }
+        guard createProfiles else { return }
+        var unknown: [String] = []
+        for row in rows {
+            guard let first = row.first, ids[first.value] == nil, row.allSatisfy({ owners[$0] == .some(nil) }) else { continue }
+            ids[first.value] = false
+            unknown.append(first.value)
+        }
+        try forEachChunk(of: unknown) { chunk in
+            let rows = try String.fetchCursor(try statement("SELECT id FROM profile WHERE id IN", count: chunk.count),
+                                              arguments: StatementArguments(chunk))
+            while let id = try rows.next() { ids[id] = true }
+        }
+    }
+
+    /// The profile whose identifier `property` is `value` (already normalized).
+    mutating func owner(property: String, value: String) throws -> Int64? {
+        let key = ImportKey(property: property, value: value)
+        if let known = owners[key] { return known }
+        let pk = try Int64.fetchOne(db.cachedStatement(sql: "SELECT profile_pk FROM identifier WHERE property = ? AND value = ?"),
+                                    arguments: [property, value])
+        owners[key] = .some(pk)
+        return pk
+    }
+
+    /// The profile with row key `pk`.
+    mutating func profile(pk: Int64) throws -> ImportedProfile? {
+        if let known = profiles[pk] { return known }
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT pk, id, properties FROM profile WHERE pk = ?"), arguments: [pk])
+        else { return nil }
+        let profile = try decode(row)
+        profiles[pk] = profile
+        return profile
+    }
+
+    /// Whether some profile has the id `id`.
+    mutating func idExists(_ id: String) throws -> Bool {
+        if let known = ids[id] { return known }
+        let exists = try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM profile WHERE id = ?)"), arguments: [id]) ?? false
+        ids[id] = exists
+        return exists
+    }
+
+    private func decode(_ row: Row) throws -> ImportedProfile {
+        let stored: String = row[2]
+        var text = stored
+        let properties = try text.withUTF8 { bytes throws(PropertyCodecError) in try PropertyCodec.decode(utf8: bytes, keys: keys) }
+        return ImportedProfile(pk: row[0], profile: Profile(id: row[1], properties: properties), stored: stored)
+    }
+
+    // MARK: - Writing
+
+    /// Writes `new` (holding only `keys`' properties) over `old`, keeping the identifier index in step.
+    mutating func update(_ old: ImportedProfile, to new: Profile) throws {
+        var changes: [(key: String, values: [PropertyValue])] = []
+        for (key, values) in new.properties where old.profile[key] != values { changes.append((key, values)) }
+        for (key, values) in old.profile.properties where !values.isEmpty && new.properties[key] == nil { changes.append((key, [])) }
+        changes.sort { $0.key < $1.key }
+        let text: String
+        if changes.allSatisfy({ $0.key.utf8.allSatisfy { $0 < 0x80 } }), let spliced = ImportStoredText.splice(old.stored, changes: changes) {
+            text = spliced
+        } else {
+            var full = try PropertyCodec.decode(old.stored)
+            for (key, values) in changes { full[key] = values.isEmpty ? nil : values }
+            text = PropertyCodec.encode(full)
+        }
+        try db.cachedStatement(sql: "UPDATE profile SET properties = ?, updated_at = ? WHERE pk = ?")
+            .execute(arguments: [text, now.timeIntervalSince1970, old.pk])
+        for (property, _) in changes where Identifiers.isIdentifier(property) {
+            let before = Set(old.profile[property].map { Identifiers.normalized($0.description, property: property) })
+            let after = Set(new[property].map { Identifiers.normalized($0.description, property: property) })
+            guard before != after else { continue }
+            for value in before.subtracting(after) {
+                try db.cachedStatement(sql: "DELETE FROM identifier WHERE property = ? AND value = ? AND profile_pk = ?")
+                    .execute(arguments: [property, value, old.pk])
+                let key = ImportKey(property: property, value: value)
+                if owners[key] == .some(old.pk) { owners[key] = .some(nil) }
+            }
+            for value in after.subtracting(before) where !value.isEmpty {
+                try db.cachedStatement(sql: "INSERT INTO identifier (property, value, profile_pk) VALUES (?, ?, ?)")
+                    .execute(arguments: [property, value, old.pk])
+                owners[ImportKey(property: property, value: value)] = old.pk
+            }
+        }
+        profiles[old.pk] = ImportedProfile(pk: old.pk, profile: new, stored: text)
+    }
+
+    /// Creates `profile` (its id checked free by the caller), or says which identifier another profile already has.
+    mutating func create(_ profile: Profile) throws -> Result<Int64, ImportValueError> {
+        let identifiers = Self.identifierValues(of: profile)
+        for (property, value) in identifiers {
+            if let owner = try owner(property: property, value: value) {
+                let ownerID = try self.profile(pk: owner)?.profile.id ?? "?"
+                return .failure(ImportValueError("\(property) '\(value)' already belongs to profile \(ownerID)"))
+            }
+        }
+        let text = PropertyCodec.encode(profile.properties)
+        let time = now.timeIntervalSince1970
+        try db.cachedStatement(sql: "INSERT INTO profile (id, properties, created_at, updated_at) VALUES (?, ?, ?, ?)")
+            .execute(arguments: [profile.id, text, time, time])
+        let pk = db.lastInsertedRowID
+        let insert = try db.cachedStatement(sql: "INSERT INTO identifier (property, value, profile_pk) VALUES (?, ?, ?)")
+        for (index, (property, value)) in identifiers.enumerated()
+        where !identifiers[..<index].contains(where: { $0.0 == property && $0.1 == value }) {
+            try insert.execute(arguments: [property, value, pk])
+            owners[ImportKey(property: property, value: value)] = pk
+        }
+        ids[profile.id] = true
+        profiles[pk] = ImportedProfile(pk: pk, profile: profile, stored: text)
+        return .success(pk)
+    }
+
+    /// A profile's identifier values, normalized: email first, then other identifiers by name; empty ones dropped.
+    static func identifierValues(of profile: Profile) -> [(String, String)] {
+        var names: [String] = []
+        for key in profile.properties.keys where Identifiers.isIdentifier(key) { names.append(key) }
+        if names.isEmpty { return [] }
+        names.sort { ($0 == "email" ? "" : $0) < ($1 == "email" ? "" : $1) }
+        var result: [(String, String)] = []
+        for name in names {
+            for value in profile[name] {
+                let normalized = Identifiers.normalized(value.description, property: name)
+                if !normalized.isEmpty { result.append((name, normalized)) }
+            }
+        }
+        return result
+    }
+
+    // MARK: - Helpers
+
+    private func forEachChunk<T>(of items: [T], _ body: ([T]) throws -> Void) throws {
+        var start = 0
+        while start < items.count {
+            let end = min(start + Self.chunkSize, items.count)
+            try body(Array(items[start..<end]))
+            start = end
+        }
+    }
+
+    /// `prefix (?, ?, …)` with `count` placeholders, cached (full chunks repeat).
+    private func statement(_ prefix: String, count: Int) throws -> Statement {
+        var sql = prefix
+        sql += " ("
+        for i in 0..<count { sql += i == 0 ? "?" : ",?" }
+        sql += ")"
+        return try db.cachedStatement(sql: sql)
+    }
+}

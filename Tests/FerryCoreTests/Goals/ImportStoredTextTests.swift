@@ -1,0 +1,43 @@
+import Foundation
+import Testing
+@testable import FerryCore
+
+/// An import rewrites only the changed properties of a profile's stored text, and gets what encoding the whole profile would.
+@Suite struct ImportStoredTextTests {
+    let stored: [String: [PropertyValue]] = [
+        "aliases": [.string("Bo"), .string("a \"quoted\", [odd] value")],
+        "email": [.string("bo@example.com")],
+        "last_order_time": [.date(Date(timeIntervalSince1970: 1_700_000_000))],
+        "lifetime_spend": [.number(12.5)],
+        "zip": [.string("02134")],
+    ]
+
+    func check(_ changes: [(key: String, values: [PropertyValue])]) throws {
+        var merged = stored
+        for (key, values) in changes { merged[key] = values.isEmpty ? nil : values }
+        let spliced = try #require(ImportStoredText.splice(PropertyCodec.encode(stored), changes: changes.sorted { $0.key < $1.key }))
+        #expect(spliced == PropertyCodec.encode(merged))
+        #expect(try PropertyCodec.decode(spliced) == merged)
+    }
+
+    @Test func replacingAddingAndRemovingPropertiesMatchesEncodingTheWholeProfile() throws {
+        try check([("lifetime_spend", [.number(20)])])
+        try check([("aliases", [.string("Bo"), .string("Ann")]), ("email", [.string("bo@example.com"), .string("b@x.org")])])
+        try check([("a_first", [.string("x")]), ("nickname", [.string("Bo")]), ("zz_last", [.number(-3)])])
+        try check([("zip", []), ("aliases", []), ("missing", [])])
+        try check([("email", [.date(Date(timeIntervalSince1970: 0))]), ("last_order_time", [.string("soon")])])
+        try check([])
+    }
+
+    @Test func anEmptyProfileGetsTheChangedPropertiesOnly() throws {
+        #expect(ImportStoredText.splice("{}", changes: [("a", [.number(1)]), ("b", [])]) == PropertyCodec.encode(["a": [.number(1)]]))
+    }
+
+    @Test func textNotWrittenByTheCodecIsLeftToAFullEncode() {
+        #expect(ImportStoredText.splice(#"{"b":["x"],"a":["y"]}"#, changes: [("c", [.number(1)])]) == nil)
+        #expect(ImportStoredText.splice(#"{"a":["x"],"a":["y"]}"#, changes: [("c", [.number(1)])]) == nil)
+        #expect(ImportStoredText.splice(#"{"\u0061":["x"]}"#, changes: [("c", [.number(1)])]) == nil)
+        #expect(ImportStoredText.splice(#"{"a":["x"]"#, changes: [("c", [.number(1)])]) == nil)
+        #expect(ImportStoredText.splice(#"{"a":["x"],}"#, changes: [("c", [.number(1)])]) == nil)
+    }
+}
