@@ -16,6 +16,8 @@ struct IdentifierKey: Hashable, Sendable {
 struct ProfileBatchWriter {
     /// Rows per `IN (…)` list: well under SQLite's bound-parameter limit.
     static let chunkSize = 500
+    /// New rows per multi-row `INSERT`: one statement (one bind-and-step round trip through GRDB) instead of one per row.
+    static let insertRows = 100
 
     let db: Database
     let now: Date
@@ -25,6 +27,13 @@ struct ProfileBatchWriter {
     private var profiles: [Int64: Profile] = [:]
     /// Owner of each identifier looked up or written; looked up and absent has no entry.
     private var owners: [IdentifierKey: Int64] = [:]
+    /// The row key the next created profile gets, read once per batch: SQLite's own choice (largest + 1),
+    /// known up front so the batch's new rows can be written together.
+    private var nextPK: Int64?
+    /// New profiles' rows not yet written (pk, id, properties, created_at, updated_at), flattened.
+    private var pendingProfiles: [DatabaseValue] = []
+    /// New profiles' identifier rows not yet written (property, value, profile_pk), flattened.
+    private var pendingIdentifiers: [DatabaseValue] = []
 
     init(db: Database, now: Date) {
         self.db = db
@@ -56,7 +65,36 @@ struct ProfileBatchWriter {
             default: break
             }
         }
+        try flushPendingInserts()
         return (outcomes, touched)
+    }
+
+    /// Writes the new rows held back so far, profiles first (identifiers reference them).
+    ///
+    /// Every other statement of the batch runs after a flush, so SQLite sees the writes in row order.
+    private mutating func flushPendingInserts() throws {
+        try Self.insert(&pendingProfiles, columns: 5,
+                        into: "profile (pk, id, properties, created_at, updated_at)", db: db)
+        try Self.insert(&pendingIdentifiers, columns: 3, into: "identifier (property, value, profile_pk)", db: db)
+    }
+
+    /// Inserts `values` (rows of `columns` values, flattened) `insertRows` rows per statement, then empties it.
+    static func insert(_ values: inout [DatabaseValue], columns: Int, into table: String, db: Database) throws {
+        guard !values.isEmpty else { return }
+        let rowCount = values.count / columns
+        let one = "(" + Array(repeating: "?", count: columns).joined(separator: ",") + ")"
+        let full = try db.cachedStatement(sql: "INSERT INTO \(table) VALUES " + Array(repeating: one, count: insertRows).joined(separator: ","))
+        let single = try db.cachedStatement(sql: "INSERT INTO \(table) VALUES \(one)")
+        var row = 0
+        while row + insertRows <= rowCount {
+            try full.execute(arguments: StatementArguments(values[(row * columns)..<((row + insertRows) * columns)]))
+            row += insertRows
+        }
+        while row < rowCount {
+            try single.execute(arguments: StatementArguments(values[(row * columns)..<((row + 1) * columns)]))
+            row += 1
+        }
+        values.removeAll(keepingCapacity: true)
     }
 
     /// Mirrors `ProfileStore.upsert(_:db:now:)` row for row, reading the snapshot instead of the database.
@@ -74,6 +112,7 @@ struct ProfileBatchWriter {
         }
         for (property, value) in identifiers {
             if let owner = owners[IdentifierKey(property: property, value: value)], owner != existing?.pk {
+                if profiles[owner] == nil { try flushPendingInserts() }
                 let ownerID = try profiles[owner]?.id
                     ?? String.fetchOne(db, sql: "SELECT id FROM profile WHERE pk = ?", arguments: [owner]) ?? "?"
                 return .rejected(reason: "\(property) '\(value)' already belongs to profile \(ownerID)")
@@ -84,6 +123,7 @@ struct ProfileBatchWriter {
             var merged = existing.profile
             for (key, values) in row.properties { merged[key] = values }
             guard merged != existing.profile else { return .unchanged(pk: existing.pk, id: merged.id) }
+            try flushPendingInserts()
             try db.cachedStatement(sql: "UPDATE profile SET properties = ?, updated_at = ? WHERE pk = ?")
                 .execute(arguments: [PropertyCodec.encode(merged.properties), now.timeIntervalSince1970, existing.pk])
             try ProfileStore.reindexIdentifiers(pk: existing.pk, old: existing.profile, new: merged, db: db, owners: &owners)
@@ -98,20 +138,26 @@ struct ProfileBatchWriter {
             return .rejected(reason: "the id '\(id)' made from the first identifier is already another profile's id")
         }
         let profile = Profile(id: id, properties: row.properties)
-        let time = now.timeIntervalSince1970
-        try db.cachedStatement(sql: "INSERT INTO profile (id, properties, created_at, updated_at) VALUES (?, ?, ?, ?)")
-            .execute(arguments: [id, encoded ?? PropertyCodec.encode(profile.properties), time, time])
-        let pk = db.lastInsertedRowID
+        let time = now.timeIntervalSince1970.databaseValue
+        let pk = try allocatePK()
+        pendingProfiles.append(contentsOf: [pk.databaseValue, id.databaseValue,
+                                            (encoded ?? PropertyCodec.encode(profile.properties)).databaseValue, time, time])
         // A new profile's identifiers are exactly the row's, already normalized: insert each once.
-        let insert = try db.cachedStatement(sql: "INSERT INTO identifier (property, value, profile_pk) VALUES (?, ?, ?)")
         for (index, (property, value)) in identifiers.enumerated()
         where !identifiers[..<index].contains(where: { $0.0 == property && $0.1 == value }) {
-            try insert.execute(arguments: [property, value, pk])
+            pendingIdentifiers.append(contentsOf: [property.databaseValue, value.databaseValue, pk.databaseValue])
             owners[IdentifierKey(property: property, value: value)] = pk
         }
         pkByID[id] = pk
         profiles[pk] = profile
         return .created(pk: pk, id: id)
+    }
+
+    /// The next row key: the largest stored one plus one, as SQLite would choose for an `INTEGER PRIMARY KEY`.
+    private mutating func allocatePK() throws -> Int64 {
+        let pk = try nextPK ?? (Int64.fetchOne(db, sql: "SELECT max(pk) FROM profile") ?? 0) + 1
+        nextPK = pk + 1
+        return pk
     }
 
     /// Reads every profile and identifier owner the batch can ask about.
