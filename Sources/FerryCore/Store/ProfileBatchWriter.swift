@@ -30,10 +30,10 @@ struct ProfileBatchWriter {
     /// The row key the next created profile gets, read once per batch: SQLite's own choice (largest + 1),
     /// known up front so the batch's new rows can be written together.
     private var nextPK: Int64?
-    /// New profiles' rows not yet written (pk, id, properties, created_at, updated_at), flattened.
-    private var pendingProfiles: [DatabaseValue] = []
-    /// New profiles' identifier rows not yet written (property, value, profile_pk), flattened.
-    private var pendingIdentifiers: [DatabaseValue] = []
+    /// New profiles' rows not yet written.
+    private var pendingProfiles = PendingRows(table: "profile (pk, id, properties, created_at, updated_at)", columns: 5)
+    /// New profiles' identifier rows not yet written.
+    private var pendingIdentifiers = PendingRows(table: "identifier (property, value, profile_pk)", columns: 3)
 
     init(db: Database, now: Date) {
         self.db = db
@@ -73,28 +73,8 @@ struct ProfileBatchWriter {
     ///
     /// Every other statement of the batch runs after a flush, so SQLite sees the writes in row order.
     private mutating func flushPendingInserts() throws {
-        try Self.insert(&pendingProfiles, columns: 5,
-                        into: "profile (pk, id, properties, created_at, updated_at)", db: db)
-        try Self.insert(&pendingIdentifiers, columns: 3, into: "identifier (property, value, profile_pk)", db: db)
-    }
-
-    /// Inserts `values` (rows of `columns` values, flattened) `insertRows` rows per statement, then empties it.
-    static func insert(_ values: inout [DatabaseValue], columns: Int, into table: String, db: Database) throws {
-        guard !values.isEmpty else { return }
-        let rowCount = values.count / columns
-        let one = "(" + Array(repeating: "?", count: columns).joined(separator: ",") + ")"
-        let full = try db.cachedStatement(sql: "INSERT INTO \(table) VALUES " + Array(repeating: one, count: insertRows).joined(separator: ","))
-        let single = try db.cachedStatement(sql: "INSERT INTO \(table) VALUES \(one)")
-        var row = 0
-        while row + insertRows <= rowCount {
-            try full.execute(arguments: StatementArguments(values[(row * columns)..<((row + insertRows) * columns)]))
-            row += insertRows
-        }
-        while row < rowCount {
-            try single.execute(arguments: StatementArguments(values[(row * columns)..<((row + 1) * columns)]))
-            row += 1
-        }
-        values.removeAll(keepingCapacity: true)
+        try pendingProfiles.flush(db)
+        try pendingIdentifiers.flush(db)
     }
 
     /// Mirrors `ProfileStore.upsert(_:db:now:)` row for row, reading the snapshot instead of the database.
@@ -138,14 +118,13 @@ struct ProfileBatchWriter {
             return .rejected(reason: "the id '\(id)' made from the first identifier is already another profile's id")
         }
         let profile = Profile(id: id, properties: row.properties)
-        let time = now.timeIntervalSince1970.databaseValue
+        let time = now.timeIntervalSince1970
         let pk = try allocatePK()
-        pendingProfiles.append(contentsOf: [pk.databaseValue, id.databaseValue,
-                                            (encoded ?? PropertyCodec.encode(profile.properties)).databaseValue, time, time])
+        pendingProfiles.append([pk, id, encoded ?? PropertyCodec.encode(profile.properties), time, time])
         // A new profile's identifiers are exactly the row's, already normalized: insert each once.
         for (index, (property, value)) in identifiers.enumerated()
         where !identifiers[..<index].contains(where: { $0.0 == property && $0.1 == value }) {
-            pendingIdentifiers.append(contentsOf: [property.databaseValue, value.databaseValue, pk.databaseValue])
+            pendingIdentifiers.append([property, value, pk])
             owners[IdentifierKey(property: property, value: value)] = pk
         }
         pkByID[id] = pk
@@ -215,6 +194,59 @@ struct ProfileBatchWriter {
         for i in 0..<count { sql += i == 0 ? "?" : ",?" }
         sql += ")"
         return try db.cachedStatement(sql: sql)
+    }
+}
+
+/// Rows held back for multi-row `INSERT`s into one table: one statement (one bind-and-step round trip through
+/// GRDB) per `ProfileBatchWriter.insertRows` rows instead of one per row.
+struct PendingRows {
+    /// `name (column, …)`.
+    let table: String
+    let columns: Int
+    /// Arguments of full statements, then of the rows after them.
+    private var full: [StatementArguments] = []
+    private var current = StatementArguments()
+    private var currentRows = 0
+
+    init(table: String, columns: Int) {
+        self.table = table
+        self.columns = columns
+    }
+
+    /// Holds back one row of `columns` values.
+    mutating func append(_ row: StatementArguments) {
+        current += row
+        currentRows += 1
+        if currentRows == ProfileBatchWriter.insertRows {
+            full.append(current)
+            current = StatementArguments()
+            currentRows = 0
+        }
+    }
+
+    /// Writes every held-back row, in order, and forgets them.
+    mutating func flush(_ db: Database) throws {
+        if !full.isEmpty {
+            let statement = try db.cachedStatement(sql: sql(rows: ProfileBatchWriter.insertRows))
+            for arguments in full {
+                // Exactly rows × columns values, built here: GRDB's validation pass would only copy them again.
+                statement.setUncheckedArguments(arguments)
+                try statement.execute()
+            }
+            full.removeAll(keepingCapacity: true)
+        }
+        if currentRows > 0 {
+            let statement = try db.cachedStatement(sql: sql(rows: currentRows))
+            statement.setUncheckedArguments(current)
+            try statement.execute()
+            current = StatementArguments()
+            currentRows = 0
+        }
+    }
+
+    private func sql(rows: Int) -> String {
+        let row = "(" + Array(repeating: "?", count: columns).joined(separator: ",") + ")"
+        return "INSERT INTO \(table) VALUES " + Array(repeating: row, count: rows).joined(separator: ",")
     }
 }
 

@@ -226,17 +226,16 @@ public struct ProfileStore: Sendable {
         let delete = try db.cachedStatement(sql: "DELETE FROM segment_member WHERE segment = ? AND profile_pk = ?")
         let time = now.timeIntervalSince1970
         // New profiles' memberships, written together (they cannot exist yet); flushed before any read.
-        var pending: [DatabaseValue] = []
-        let names = segments.map(\.name.databaseValue)
+        var pending = PendingRows(table: "segment_member (segment, profile_pk, entered_at)", columns: 3)
         for touched in profiles {
             let explicit = touched.profile[Profile.segmentsProperty]
             if touched.isNew {
-                for (segment, name) in zip(segments, names) where segment.contains(touched.profile, explicit: explicit, now: now) {
-                    pending.append(contentsOf: [name, touched.pk.databaseValue, time.databaseValue])
+                for segment in segments where segment.contains(touched.profile, explicit: explicit, now: now) {
+                    pending.append([segment.name, touched.pk, time])
                 }
                 continue
             }
-            try ProfileBatchWriter.insert(&pending, columns: 3, into: "segment_member (segment, profile_pk, entered_at)", db: db)
+            try pending.flush(db)
             let current: Set<String> = Set(try String.fetchAll(select, arguments: [touched.pk]))
             for segment in segments {
                 let isMember = segment.contains(touched.profile, explicit: explicit, now: now)
@@ -247,7 +246,7 @@ public struct ProfileStore: Sendable {
                 }
             }
         }
-        try ProfileBatchWriter.insert(&pending, columns: 3, into: "segment_member (segment, profile_pk, entered_at)", db: db)
+        try pending.flush(db)
     }
 
     /// Each segment's stored size.
