@@ -58,6 +58,11 @@ public struct ProfileLoader: Sendable {
         reader.start()
         defer { channel.cancelAndWait() }
 
+        return try store.withBulkLoadSettings { try write(from: channel, path: path, now: now, progress: progress) }
+    }
+
+    /// The writing half of `load`: takes the reading thread's batches and upserts them, one transaction each.
+    private func write(from channel: BatchChannel<ParsedBatch>, path: String, now: Date, progress: (LoadReport) -> Void) throws -> LoadReport {
         var report = LoadReport()
         while true {
             switch channel.next() {

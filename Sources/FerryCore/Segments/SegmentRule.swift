@@ -83,8 +83,15 @@ public struct SegmentDefinition: Hashable, Sendable {
 
     /// Whether `profile` belongs: it matches the rule, or it was explicitly placed in the segment.
     public func contains(_ profile: Profile, now: Date) -> Bool {
+        contains(profile, explicit: profile[Profile.segmentsProperty], now: now)
+    }
+
+    /// `contains(_:now:)` with the profile's `segments` values looked up once for all segments.
+    func contains(_ profile: Profile, explicit: [PropertyValue], now: Date) -> Bool {
         // Not `explicitSegments`: that builds an array per segment per profile, and loads test millions.
-        if profile[Profile.segmentsProperty].contains(where: { $0.description == name }) { return true }
+        for value in explicit {
+            if case .string(let s) = value { if s == name { return true } } else if value.description == name { return true }
+        }
         return rule?.matches(profile, now: now) ?? false
     }
 }

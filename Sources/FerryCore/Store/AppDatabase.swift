@@ -121,6 +121,11 @@ public struct AppDatabase: Sendable {
         ImportMigrations.register(in: &migrator)
         ExportMigrations.register(in: &migrator)
         SegmentRefreshState.register(in: &migrator)
+        migrator.registerMigration("v5-load: drop identifier_by_profile (no query reads identifiers by profile)") { db in
+            // Every identifier read goes through the (property, value) primary key; this index only cost a B-tree
+            // write per identifier on every load. A profile delete (none exists) would scan instead, as data_exchange does.
+            try db.execute(sql: "DROP INDEX IF EXISTS identifier_by_profile")
+        }
         return migrator
     }
 }

@@ -16,6 +16,8 @@ struct IdentifierKey: Hashable, Sendable {
 struct ProfileBatchWriter {
     /// Rows per `IN (…)` list: well under SQLite's bound-parameter limit.
     static let chunkSize = 500
+    /// New rows per multi-row `INSERT`: one statement (one bind-and-step round trip through GRDB) instead of one per row.
+    static let insertRows = 100
 
     let db: Database
     let now: Date
@@ -25,6 +27,13 @@ struct ProfileBatchWriter {
     private var profiles: [Int64: Profile] = [:]
     /// Owner of each identifier looked up or written; looked up and absent has no entry.
     private var owners: [IdentifierKey: Int64] = [:]
+    /// The row key the next created profile gets, read once per batch: SQLite's own choice (largest + 1),
+    /// known up front so the batch's new rows can be written together.
+    private var nextPK: Int64?
+    /// New profiles' rows not yet written.
+    private var pendingProfiles = PendingRows(table: "profile (pk, id, properties, created_at, updated_at)", columns: 5)
+    /// New profiles' identifier rows not yet written.
+    private var pendingIdentifiers = PendingRows(table: "identifier (property, value, profile_pk)", columns: 3)
 
     init(db: Database, now: Date) {
         self.db = db
@@ -56,7 +65,16 @@ struct ProfileBatchWriter {
             default: break
             }
         }
+        try flushPendingInserts()
         return (outcomes, touched)
+    }
+
+    /// Writes the new rows held back so far, profiles first (identifiers reference them).
+    ///
+    /// Every other statement of the batch runs after a flush, so SQLite sees the writes in row order.
+    private mutating func flushPendingInserts() throws {
+        try pendingProfiles.flush(db)
+        try pendingIdentifiers.flush(db)
     }
 
     /// Mirrors `ProfileStore.upsert(_:db:now:)` row for row, reading the snapshot instead of the database.
@@ -74,6 +92,7 @@ struct ProfileBatchWriter {
         }
         for (property, value) in identifiers {
             if let owner = owners[IdentifierKey(property: property, value: value)], owner != existing?.pk {
+                if profiles[owner] == nil { try flushPendingInserts() }
                 let ownerID = try profiles[owner]?.id
                     ?? String.fetchOne(db, sql: "SELECT id FROM profile WHERE pk = ?", arguments: [owner]) ?? "?"
                 return .rejected(reason: "\(property) '\(value)' already belongs to profile \(ownerID)")
@@ -84,6 +103,7 @@ struct ProfileBatchWriter {
             var merged = existing.profile
             for (key, values) in row.properties { merged[key] = values }
             guard merged != existing.profile else { return .unchanged(pk: existing.pk, id: merged.id) }
+            try flushPendingInserts()
             try db.cachedStatement(sql: "UPDATE profile SET properties = ?, updated_at = ? WHERE pk = ?")
                 .execute(arguments: [PropertyCodec.encode(merged.properties), now.timeIntervalSince1970, existing.pk])
             try ProfileStore.reindexIdentifiers(pk: existing.pk, old: existing.profile, new: merged, db: db, owners: &owners)
@@ -99,19 +119,24 @@ struct ProfileBatchWriter {
         }
         let profile = Profile(id: id, properties: row.properties)
         let time = now.timeIntervalSince1970
-        try db.cachedStatement(sql: "INSERT INTO profile (id, properties, created_at, updated_at) VALUES (?, ?, ?, ?)")
-            .execute(arguments: [id, encoded ?? PropertyCodec.encode(profile.properties), time, time])
-        let pk = db.lastInsertedRowID
+        let pk = try allocatePK()
+        pendingProfiles.append([pk, id, encoded ?? PropertyCodec.encode(profile.properties), time, time])
         // A new profile's identifiers are exactly the row's, already normalized: insert each once.
-        let insert = try db.cachedStatement(sql: "INSERT INTO identifier (property, value, profile_pk) VALUES (?, ?, ?)")
         for (index, (property, value)) in identifiers.enumerated()
         where !identifiers[..<index].contains(where: { $0.0 == property && $0.1 == value }) {
-            try insert.execute(arguments: [property, value, pk])
+            pendingIdentifiers.append([property, value, pk])
             owners[IdentifierKey(property: property, value: value)] = pk
         }
         pkByID[id] = pk
         profiles[pk] = profile
         return .created(pk: pk, id: id)
+    }
+
+    /// The next row key: the largest stored one plus one, as SQLite would choose for an `INTEGER PRIMARY KEY`.
+    private mutating func allocatePK() throws -> Int64 {
+        let pk = try nextPK ?? (Int64.fetchOne(db, sql: "SELECT max(pk) FROM profile") ?? 0) + 1
+        nextPK = pk + 1
+        return pk
     }
 
     /// Reads every profile and identifier owner the batch can ask about.
@@ -169,6 +194,59 @@ struct ProfileBatchWriter {
         for i in 0..<count { sql += i == 0 ? "?" : ",?" }
         sql += ")"
         return try db.cachedStatement(sql: sql)
+    }
+}
+
+/// Rows held back for multi-row `INSERT`s into one table: one statement (one bind-and-step round trip through
+/// GRDB) per `ProfileBatchWriter.insertRows` rows instead of one per row.
+struct PendingRows {
+    /// `name (column, …)`.
+    let table: String
+    let columns: Int
+    /// Arguments of full statements, then of the rows after them.
+    private var full: [StatementArguments] = []
+    private var current = StatementArguments()
+    private var currentRows = 0
+
+    init(table: String, columns: Int) {
+        self.table = table
+        self.columns = columns
+    }
+
+    /// Holds back one row of `columns` values.
+    mutating func append(_ row: StatementArguments) {
+        current += row
+        currentRows += 1
+        if currentRows == ProfileBatchWriter.insertRows {
+            full.append(current)
+            current = StatementArguments()
+            currentRows = 0
+        }
+    }
+
+    /// Writes every held-back row, in order, and forgets them.
+    mutating func flush(_ db: Database) throws {
+        if !full.isEmpty {
+            let statement = try db.cachedStatement(sql: sql(rows: ProfileBatchWriter.insertRows))
+            for arguments in full {
+                // Exactly rows × columns values, built here: GRDB's validation pass would only copy them again.
+                statement.setUncheckedArguments(arguments)
+                try statement.execute()
+            }
+            full.removeAll(keepingCapacity: true)
+        }
+        if currentRows > 0 {
+            let statement = try db.cachedStatement(sql: sql(rows: currentRows))
+            statement.setUncheckedArguments(current)
+            try statement.execute()
+            current = StatementArguments()
+            currentRows = 0
+        }
+    }
+
+    private func sql(rows: Int) -> String {
+        let row = "(" + Array(repeating: "?", count: columns).joined(separator: ",") + ")"
+        return "INSERT INTO \(table) VALUES " + Array(repeating: row, count: rows).joined(separator: ",")
     }
 }
 

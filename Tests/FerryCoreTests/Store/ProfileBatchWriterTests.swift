@@ -128,4 +128,24 @@ import Testing
         #expect(outcomes.contains { if case .rejected = $0 { true } else { false } })
         #expect(outcomes.contains { if case .updated = $0 { true } else { false } })
     }
+
+    @Test func manyNewProfilesInOneBatchAreWrittenTogetherAndLaterRowsSeeThem() throws {
+        // Over 2 × ProfileBatchWriter.insertRows new rows, so full multi-row inserts and single-row ones both run;
+        // updates, conflicts and made ids in between force the held-back rows out mid-batch.
+        var batch: [ProfileUpsert] = []
+        for i in 0..<(2 * ProfileBatchWriter.insertRows + 37) {
+            var properties: [String: [PropertyValue]] = ["email": [.string("u\(i)@x.com")], "spend": [.number(Double(i))]]
+            if i % 3 == 0 { properties["customer_id"] = [.string("c\(i)")] }
+            if i % 7 == 0 { properties["segments"] = [.string("vip")] }
+            batch.append(row(i % 11 == 0 ? nil : "p\(i)", properties))
+            if i % 50 == 49 {
+                batch.append(row(nil, ["email": [.string("U\(i - 1)@x.com")], "city": [.string("Oslo")]]))  // update, found by email
+                batch.append(row("q\(i)", ["customer_id": [.string("c\(i - 4)")]]))                      // conflict with a new row
+                batch.append(row("p\(i - 2)", ["spend": [.number(1)]]))                                  // leaves "big"
+            }
+        }
+        let outcomes = try expectSameAsRowByRow([batch, Array(batch.prefix(30))])
+        #expect(outcomes.filter { if case .created = $0 { true } else { false } }.count >= 2 * ProfileBatchWriter.insertRows + 37)
+        #expect(outcomes.contains(.rejected(reason: "customer_id 'c45' already belongs to profile p45")))
+    }
 }

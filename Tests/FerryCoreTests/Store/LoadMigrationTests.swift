@@ -1,0 +1,47 @@
+import Foundation
+import GRDB
+import Testing
+@testable import FerryCore
+
+/// The load's schema change keeps every identifier, membership and lookup of a store made before it.
+@Suite struct LoadMigrationTests {
+    @Test func droppingTheIdentifierByProfileIndexKeepsDataAndLookups() throws {
+        let queue = try DatabaseQueue()
+        try AppDatabase.migrator.migrate(queue, upTo: "v4-segments: fingerprint of the definitions membership was evaluated with")
+        try queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO profile (pk, id, properties, created_at, updated_at) VALUES (1, 'p1', '{}', 0, 0), (2, 'p2', '{}', 0, 0);
+                INSERT INTO identifier (property, value, profile_pk) VALUES ('email', 'a@x.com', 1), ('customer_id', 'C2', 2);
+                INSERT INTO segment_member (segment, profile_pk, entered_at) VALUES ('vip', 2, 5), ('big', 2, 6);
+                """)
+        }
+        let store = ProfileStore(database: try AppDatabase(queue))
+        let indexes = try queue.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'identifier'") }
+        #expect(!indexes.contains("identifier_by_profile"))
+        #expect(try queue.read { try ProfileStore.owner(property: "email", value: "A@x.com", db: $0) } == 1)
+        #expect(try store.find("C2")?.profile.id == "p2")
+        #expect(try store.memberships(pk: 2).map(\.segment) == ["big", "vip"])
+        // `profiles show` and the exports still read memberships by profile through an index.
+        let plan = try queue.read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN SELECT segment, entered_at FROM segment_member WHERE profile_pk = 2 ORDER BY segment")
+                .map { $0["detail"] as String }.joined(separator: "; ")
+        }
+        #expect(plan.contains("segment_member_by_profile"), "\(plan)")
+    }
+
+    @Test func aLoadPutsTheWriterSettingsBack() throws {
+        let dir = TemporaryDirectory()
+        let database = try AppDatabase.open(path: dir.path + "/ferry.sqlite")
+        let path = dir.write("p.jsonl", "{\"id\": \"p1\", \"email\": \"a@x.com\"}\n{\"id\": \"p2\"}\n")
+        func settings() throws -> [Int] {
+            try database.writer.writeWithoutTransaction { db in
+                [try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") ?? 0, try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? 0]
+            }
+        }
+        let before = try settings()
+        let report = try ProfileLoader(store: ProfileStore(database: database), segments: [], batchSize: 1).load(path: path)
+        #expect(report.created == 2)
+        #expect(try settings() == before)
+        #expect(before == [1000, -32768])
+    }
+}
