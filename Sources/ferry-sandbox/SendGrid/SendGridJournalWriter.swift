@@ -4,55 +4,38 @@ import Foundation
 /// writing contact and job entries by hand: a `JSONEncoder` per contact was a third of an import's CPU.
 /// Lines reach the file (write(2), no fsync) before the request that made them is answered.
 struct SendGridJournalWriter {
-    private let fd: Int32
-    private let path: String
-    private var buffer: [UInt8] = []
+    private var journal: Journal
+    /// The line being written, kept between calls so each contact does not allocate its own.
+    private var line: [UInt8] = []
 
     /// Opens (creating, and emptying when `truncate` is set) the journal for appending.
     init(directory: URL, truncate: Bool) throws {
-        path = Journal.url(in: directory).path
-        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0o644)
-        guard fd >= 0 else { throw JournalError(path: path, line: nil, message: String(cString: strerror(errno))) }
-        buffer.reserveCapacity(1 << 20)
+        journal = try Journal(directory: directory, truncate: truncate)
     }
 
     /// Queues one entry as a line; `flush()` writes the queued lines.
     mutating func append(_ entry: SendGridJournalEntry) throws {
-        if entry.fields == nil, entry.lists == nil, entry.segments == nil {
-            buffer.append(contentsOf: #"{"next_id":"#.utf8)
-            buffer.append(contentsOf: String(entry.next_id).utf8)
-            if let contact = entry.contact {
-                buffer.append(contentsOf: #","contact":"#.utf8)
-                Self.append(contact, to: &buffer)
-            }
-            if let job = entry.job {
-                buffer.append(contentsOf: #","job":"#.utf8)
-                Self.append(job, to: &buffer)
-            }
-            buffer.append(UInt8(ascii: "}"))
-        } else {
+        guard entry.fields == nil, entry.lists == nil, entry.segments == nil else {
             // Fields, lists and segments change a handful of times per run: the encoder is fine for them.
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.withoutEscapingSlashes]
-            buffer += try encoder.encode(entry)
+            return try journal.append(entry)
         }
-        buffer.append(UInt8(ascii: "\n"))
-        if buffer.count >= 1 << 20 { try flush() }
+        line.removeAll(keepingCapacity: true)
+        line.append(contentsOf: #"{"next_id":"#.utf8)
+        line.append(contentsOf: String(entry.next_id).utf8)
+        if let contact = entry.contact {
+            line.append(contentsOf: #","contact":"#.utf8)
+            Self.append(contact, to: &line)
+        }
+        if let job = entry.job {
+            line.append(contentsOf: #","job":"#.utf8)
+            Self.append(job, to: &line)
+        }
+        line.append(UInt8(ascii: "}"))
+        try journal.appendLine(line)
     }
 
     /// Writes every queued line to the file.
-    mutating func flush() throws {
-        var offset = 0
-        while offset < buffer.count {
-            let written = buffer.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw JournalError(path: path, line: nil, message: String(cString: strerror(errno)))
-            }
-            offset += written
-        }
-        buffer.removeAll(keepingCapacity: buffer.count <= 1 << 22)
-    }
+    mutating func flush() throws { try journal.flush() }
 
     // MARK: - Hand-written entries (the shapes `SendGridJournalEntry`'s Codable reads back)
 

@@ -61,7 +61,7 @@ struct SendGridHandler: HTTPHandler {
             guard let type = request.headers[.contentType], type.hasPrefix("application/json") else {
                 throw SendGridAPIError(415, "Content-Type must be application/json")
             }
-            guard let parsed = try? SendGridJSONReader.parse(data) else {
+            guard let parsed = JSONBytes.parse(data) else {
                 throw SendGridAPIError(400, "request body is not valid JSON")
             }
             return parsed

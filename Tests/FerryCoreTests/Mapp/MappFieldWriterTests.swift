@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import FerryTestSupport
 @testable import FerryCore
 
 /// Fields copied straight from the stored JSON are byte for byte what decoding the document writes.
@@ -64,7 +65,7 @@ import Testing
     }
 
     @Test func agreesWithDecodingOnManyGeneratedDocuments() throws {
-        var random = SplitMix(seed: 8)
+        var random = SplitMix64(seed: 8)
         let pieces = ["a", "é", "東", "\"", ",", " ", "\n", "\\", "x@y.z", "🚀", ""]
         var directCount = 0
         for _ in 0..<2_000 {
@@ -88,18 +89,5 @@ import Testing
             }
         }
         #expect(directCount > 300, "most plain documents take the direct path")
-    }
-}
-
-/// A small seeded generator, so a failure can be replayed.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 
-/// A strict JSON reader and a compact writer over UTF-8 bytes for the sandbox's hot paths (update-job
-/// lines, the `json` parameter, replies, journal lines). They read and write what `JSONDecoder` and
+/// A strict JSON reader and a compact writer over UTF-8 bytes for the sandboxes' hot paths (Sailthru
+/// update-job lines, the `json` parameter, replies, journal lines; SendGrid request bodies). They read and write what `JSONDecoder` and
 /// `JSONEncoder` (sorted keys, unescaped slashes) do, without Codable's per-value cost; anything they
 /// do not handle exactly (non-finite or fractional numbers on output) goes to Foundation.
 enum JSONBytes {
