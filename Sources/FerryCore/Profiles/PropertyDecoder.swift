@@ -141,31 +141,11 @@ struct PropertyDecoder {
     /// A JSON number, read as `Double(text)` does (correctly rounded); nil for forms Foundation might read differently.
     private mutating func number() -> Double? {
         let start = index
-        if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
-        let digitsStart = index
-        var digitCount = 0
-        while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39 { index += 1; digitCount += 1 }
-        guard digitCount > 0 else { return nil }
-        // JSON forbids leading zeros; Foundation rejects them, so let it say so.
-        if digitCount > 1, bytes[digitsStart] == 0x30 { return nil }
-        var isInteger = true
-        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
-            isInteger = false
-            index += 1
-            let fractionStart = index
-            while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39 { index += 1 }
-            guard index > fractionStart else { return nil }
-        }
-        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
-            isInteger = false
-            index += 1
-            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
-            let exponentStart = index
-            while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39 { index += 1 }
-            guard index > exponentStart else { return nil }
-        }
+        // JSON forbids leading zeros; Foundation rejects them, so the scan's nil lets it say so.
+        guard let scan = JSONNumberScan(bytes, at: start) else { return nil }
+        index = scan.end
         // Long integers may come back from Foundation as Decimal or UInt64; leave them to it.
-        if isInteger && digitCount > 15 { return nil }
+        if scan.isInteger && scan.integerDigits > 15 { return nil }
         guard index - start <= 40 else { return nil }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         guard let value = Double(text), value.isFinite else { return nil }

@@ -14,8 +14,6 @@ struct IdentifierKey: Hashable, Sendable {
 /// later row sees what earlier rows of the same batch created, changed or re-indexed. Only writes
 /// reach SQLite per row.
 struct ProfileBatchWriter {
-    /// Rows per `IN (…)` list: well under SQLite's bound-parameter limit.
-    static let chunkSize = 500
     /// New rows per multi-row `INSERT`: one statement (one bind-and-step round trip through GRDB) instead of one per row.
     static let insertRows = 100
 
@@ -179,21 +177,11 @@ struct ProfileBatchWriter {
     }
 
     private func forEachChunk<T>(of items: [T], _ body: ([T]) throws -> Void) throws {
-        var start = 0
-        while start < items.count {
-            let end = min(start + Self.chunkSize, items.count)
-            try body(Array(items[start..<end]))
-            start = end
-        }
+        try InListQuery.forEachChunk(of: items, body)
     }
 
-    /// `prefix (?, ?, …)` with `count` placeholders, cached (full chunks repeat).
     private func statement(_ prefix: String, count: Int) throws -> Statement {
-        var sql = prefix
-        sql += " ("
-        for i in 0..<count { sql += i == 0 ? "?" : ",?" }
-        sql += ")"
-        return try db.cachedStatement(sql: sql)
+        try InListQuery.statement(prefix, count: count, db: db)
     }
 }
 

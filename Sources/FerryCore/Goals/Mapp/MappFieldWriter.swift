@@ -202,30 +202,10 @@ private struct JSONScanner {
     /// (an integer of at most 15 digits, not `-0`); nil for forms the general path should judge.
     mutating func number() -> (range: Range<Int>, isPlainInteger: Bool)? {
         let start = index
-        if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
-        let digitsStart = index
-        while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39 { index += 1 }
-        let digitCount = index - digitsStart
-        guard digitCount > 0, digitCount == 1 || bytes[digitsStart] != 0x30 else { return nil }
-        var isInteger = true
-        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
-            isInteger = false
-            index += 1
-            let fractionStart = index
-            while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39 { index += 1 }
-            guard index > fractionStart else { return nil }
-        }
-        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
-            isInteger = false
-            index += 1
-            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
-            let exponentStart = index
-            while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39 { index += 1 }
-            guard index > exponentStart else { return nil }
-        }
-        guard index - start <= 40, !isInteger || digitCount <= 15 else { return nil }
-        let negativeZero = isInteger && digitCount == 1 && bytes[digitsStart] == 0x30 && digitsStart > start
-        return (start..<index, isInteger && !negativeZero)
+        guard let scan = JSONNumberScan(bytes, at: start) else { return nil }
+        index = scan.end
+        guard index - start <= 40, !scan.isInteger || scan.integerDigits <= 15 else { return nil }
+        return (start..<index, scan.isInteger && !scan.isNegativeZero)
     }
 
     /// Skips one JSON value of any kind (strings with escapes included); false when malformed.

@@ -12,14 +12,10 @@ enum ImportMembership {
         guard !profiles.isEmpty, !segments.isEmpty else { return }
         try SegmentRefreshState.forget(unlessEvaluatedWith: segments, db: db)
         var current: [Int64: Set<String>] = [:]
-        var start = 0
-        while start < profiles.count {
-            let chunk = profiles[start..<min(start + ImportProfiles.chunkSize, profiles.count)]
-            start += chunk.count
-            var sql = "SELECT profile_pk, segment FROM segment_member WHERE profile_pk IN ("
-            for i in 0..<chunk.count { sql += i == 0 ? "?" : ",?" }
-            sql += ")"
-            let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: StatementArguments(chunk.map(\.pk)))
+        try InListQuery.forEachChunk(of: profiles.map(\.pk)) { chunk in
+            let select = try InListQuery.statement("SELECT profile_pk, segment FROM segment_member WHERE profile_pk IN",
+                                                   count: chunk.count, db: db)
+            let rows = try Row.fetchCursor(select, arguments: StatementArguments(chunk))
             while let row = try rows.next() { current[row[0], default: []].insert(row[1]) }
         }
         let insert = try db.cachedStatement(sql: "INSERT INTO segment_member (segment, profile_pk, entered_at) VALUES (?, ?, ?)")

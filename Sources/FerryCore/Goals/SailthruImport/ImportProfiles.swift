@@ -35,8 +35,6 @@ struct ImportProfiles {
     /// Profile ids looked up: whether a profile has it.
     private var ids: [String: Bool] = [:]
 
-    /// Rows per `IN (…)` list: well under SQLite's bound-parameter limit.
-    static let chunkSize = 500
 
     init(db: Database, now: Date, keys: Set<String>) {
         self.db = db
@@ -220,20 +218,10 @@ struct ImportProfiles {
     // MARK: - Helpers
 
     private func forEachChunk<T>(of items: [T], _ body: ([T]) throws -> Void) throws {
-        var start = 0
-        while start < items.count {
-            let end = min(start + Self.chunkSize, items.count)
-            try body(Array(items[start..<end]))
-            start = end
-        }
+        try InListQuery.forEachChunk(of: items, body)
     }
 
-    /// `prefix (?, ?, …)` with `count` placeholders, cached (full chunks repeat).
     private func statement(_ prefix: String, count: Int) throws -> Statement {
-        var sql = prefix
-        sql += " ("
-        for i in 0..<count { sql += i == 0 ? "?" : ",?" }
-        sql += ")"
-        return try db.cachedStatement(sql: sql)
+        try InListQuery.statement(prefix, count: count, db: db)
     }
 }
