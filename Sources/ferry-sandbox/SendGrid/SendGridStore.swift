@@ -442,6 +442,29 @@ actor SendGridStore {
         if changed { try commit() }
     }
 
+    /// A lowercase version-4 UUID string, as `UUID().uuidString.lowercased()` gives, drawn from `getrandom`:
+    /// Foundation's `UUID()` opens /dev/urandom on every call, which cost more than the rest of an upsert.
+    static func randomContactID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        var bytes = [UInt8](repeating: 0, count: 16)
+        let high = generator.next() as UInt64, low = generator.next() as UInt64
+        for index in 0..<8 {
+            bytes[index] = UInt8(truncatingIfNeeded: high >> (8 * UInt64(index)))
+            bytes[index + 8] = UInt8(truncatingIfNeeded: low >> (8 * UInt64(index)))
+        }
+        bytes[6] = (bytes[6] & 0x0F) | 0x40
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        let hex = Array("0123456789abcdef".utf8)
+        var text = [UInt8]()
+        text.reserveCapacity(36)
+        for (index, byte) in bytes.enumerated() {
+            if index == 4 || index == 6 || index == 8 || index == 10 { text.append(UInt8(ascii: "-")) }
+            text.append(hex[Int(byte >> 4)])
+            text.append(hex[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
     private func apply(_ id: String) throws {
         guard var job = state.jobs[id] else { return }
         let now = Self.timestamp()
@@ -456,7 +479,7 @@ actor SendGridStore {
             }
             let existing = state.contacts[email]
             var stored = existing ?? SendGridState.Contact(
-                id: UUID().uuidString.lowercased(), email: email, reserved: [:], custom_fields: [:], list_ids: [],
+                id: Self.randomContactID(), email: email, reserved: [:], custom_fields: [:], list_ids: [],
                 created_at: now, updated_at: now)
             if existing == nil { job.created_count += 1 } else { job.updated_count += 1 }
             for (key, value) in object where key != "email" && key != "custom_fields" {

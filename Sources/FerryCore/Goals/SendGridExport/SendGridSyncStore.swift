@@ -72,9 +72,12 @@ public struct SendGridSyncStore: Sendable {
                     synced_at = excluded.synced_at
                 """)
             let clear = try db.cachedStatement(sql: "DELETE FROM sendgrid_outbox WHERE connection = ? AND profile_pk = ?")
+            // A first export has an empty outbox: one look here saves a DELETE per accepted profile.
+            let outboxEmpty = try !(Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM sendgrid_outbox WHERE connection = ?)",
+                                                   arguments: [connection]) ?? false)
             for item in accepted {
                 try upsert.execute(arguments: [connection, item.pk, item.synced.email, item.synced.membership, now.timeIntervalSince1970])
-                try clear.execute(arguments: [connection, item.pk])
+                if !outboxEmpty { try clear.execute(arguments: [connection, item.pk]) }
             }
             try DataExchange.record(connection: connection, profiles: accepted.map(\.pk), at: now, db: db)
         }
