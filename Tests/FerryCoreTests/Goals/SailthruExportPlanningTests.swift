@@ -106,3 +106,12 @@ final class RecordingSailthru: SailthruAPI, @unchecked Sendable {
         try await executor.run(in: context)
     }
 }
+
+/// The identifier trim's ASCII shortcut must agree with Foundation's `.whitespaces` trim.
+@Suite struct SailthruExportIdentifierTrimTests {
+    @Test(arguments: ["ann@example.org", " ann@example.org", "ann@example.org\t", "\u{00A0}ann@example.org\u{2003}",
+                      "", " ", "\t \t", "a", "ann@exämple.org", "é", "ann@example.org\n", "\u{3000}x\u{3000}"])
+    func trimAgreesWithFoundation(_ text: String) {
+        #expect(SailthruExportExecutor.trimmed(text) == text.trimmingCharacters(in: .whitespaces))
+    }
+}

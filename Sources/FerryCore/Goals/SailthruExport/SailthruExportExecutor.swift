@@ -187,7 +187,7 @@ public struct SailthruExportExecutor: GoalExecutor {
             while let row = try cursor.next() {
                 let pk: Int64 = row[0]
                 let profile = Profile(id: row[1], properties: try Self.decodeProperties(row, index: 2, keys: keys))
-                let identifier = profile[goal.matchProperty].first?.description.trimmingCharacters(in: .whitespaces) ?? ""
+                let identifier = Self.trimmed(profile[goal.matchProperty].first?.description ?? "")
                 if !goal.existingProfiles, (row["in_baseline"] as Int) != 0 {
                     plan.add("skip (in the segment before the first run)", sample: profile.id)
                 } else if identifier.isEmpty {
@@ -489,8 +489,9 @@ public struct SailthruExportExecutor: GoalExecutor {
             for (item, outcome) in results {
                 switch outcome {
                 case .accepted:
-                    try deleteOutbox.execute(arguments: [connection, item.pk, item.identifier])
                     if item.operation == .remove {
+                        // Upserts leave the outbox in recordAccepted's one statement below.
+                        try deleteOutbox.execute(arguments: [connection, item.pk, item.identifier])
                         if item.touchesLedger {
                             for list in item.lists { try deleteLedger.execute(arguments: [connection, list, item.pk]) }
                         }
@@ -514,6 +515,16 @@ public struct SailthruExportExecutor: GoalExecutor {
     }
 
     // MARK: - Helpers
+
+    /// `trimmingCharacters(in: .whitespaces)`, skipping Foundation when both ends are visible ASCII
+    /// (every ordinary address): the bridged call was a twentieth of the scan.
+    static func trimmed(_ text: String) -> String {
+        let utf8 = text.utf8
+        guard let first = utf8.first, let last = utf8.last else { return text }
+        let visible: (UInt8) -> Bool = { $0 > 0x20 && $0 < 0x7F }
+        if visible(first) && visible(last) { return text }
+        return text.trimmingCharacters(in: .whitespaces)
+    }
 
     /// Keeps the plan in the run's notes, where `ferry run` prints it and `ferry history show` keeps it.
     func save(_ plan: ExportPlan, context: GoalContext) async throws {
