@@ -15,3 +15,22 @@ enum JSONEscape {
         }
     }
 }
+
+/// Whole numbers as decimal ASCII digits, without going through `String` (JSON writers call this per value).
+enum DecimalDigits {
+    /// Appends `value` in base 10, with a leading `-` when negative.
+    static func append(_ value: Int64, to out: inout [UInt8]) {
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 20 digits
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[23 - count] = UInt8(48 + magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            out.append(contentsOf: buffer[(24 - count)...])
+        }
+    }
+}

@@ -45,19 +45,7 @@ public enum PropertyCodec {
     static func appendNumber(_ n: Double, to out: inout [UInt8]) {
         guard n.isFinite else { out.append(contentsOf: "null".utf8); return }
         guard n.rounded() == n, abs(n) < 1e15 else { out.append(contentsOf: String(n).utf8); return }
-        var magnitude = Int64(n).magnitude
-        if n < 0, magnitude != 0 { out.append(UInt8(ascii: "-")) }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            repeat {
-                buffer[15 - count] = UInt8(48 + magnitude % 10)
-                magnitude /= 10
-                count += 1
-            } while magnitude > 0
-            out.append(contentsOf: buffer[(16 - count)...])
-        }
+        DecimalDigits.append(Int64(n), to: &out)  // -0 is written as 0, as before
     }
 
     /// Reads what `encode` wrote.

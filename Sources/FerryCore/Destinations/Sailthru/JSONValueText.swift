@@ -11,7 +11,7 @@ enum JSONValueText {
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
         case .number(let n):
             guard n.isFinite else { return false }
-            if n.rounded() == n, abs(n) < 1e15 { appendInteger(Int64(n), to: &out) }
+            if n.rounded() == n, abs(n) < 1e15 { DecimalDigits.append(Int64(n), to: &out) }
             else { out.append(contentsOf: foundationNumber(n).utf8) }
         case .string(let s): appendString(s, to: &out)
         case .array(let elements):
@@ -34,21 +34,6 @@ enum JSONValueText {
             out.append(UInt8(ascii: "}"))
         }
         return true
-    }
-
-    static func appendInteger(_ value: Int64, to out: inout [UInt8]) {
-        if value < 0 { out.append(UInt8(ascii: "-")) }
-        var magnitude = value.magnitude
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 20 digits
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            repeat {
-                buffer[23 - count] = UInt8(48 + magnitude % 10)
-                magnitude /= 10
-                count += 1
-            } while magnitude > 0
-            out.append(contentsOf: buffer[(24 - count)...])
-        }
     }
 
     /// A fractional or huge number exactly as `JSONEncoder` writes it (rare: vars are sent as integers).

@@ -136,7 +136,7 @@ struct ExportState: Sendable {
         for (i, row) in rows.enumerated() {
             if i > 0 { json.append(UInt8(ascii: ",")) }
             json.append(UInt8(ascii: "["))
-            JSONValueText.appendInteger(row.0, to: &json)
+            DecimalDigits.append(row.0, to: &json)
             for text in row.1 {
                 json.append(UInt8(ascii: ","))
                 JSONValueText.appendString(text, to: &json)
