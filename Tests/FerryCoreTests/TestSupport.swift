@@ -1,5 +1,27 @@
 import Foundation
 import FerryTestSupport
+import Testing
+@testable import FerryCore
 
 /// A fresh temporary folder per test (shared with the integration tests).
 typealias TemporaryDirectory = TemporaryFolder
+
+/// Writes connection `c` (Sailthru, base URL that nothing answers) with `importGoal` as its one goal,
+/// loads it, and returns the connection and its import goal.
+func loadSailthruImportConnection(_ importGoal: String, in dir: TemporaryDirectory) throws -> (Connection, SailthruImportGoal) {
+    dir.write("schedules/c.yaml", """
+    name: c
+    timezone: UTC
+    schedule: { at: ["02:30"] }
+    destination: { type: sailthru, api_key: "${K}", api_secret: "${S}", base_url: "http://127.0.0.1:9" }
+    goals:
+      - import:
+    """ + "\n" + importGoal.split(separator: "\n", omittingEmptySubsequences: false).map { "        " + $0 }.joined(separator: "\n") + "\n")
+    let config = ConfigLoader(environment: ["K": "k", "S": "s"]).load(directory: dir.path + "/schedules")
+    let connection = try #require(config.connection(named: "c"), "\(config.errors)")
+    guard case .sailthruImport(let goal) = connection.goals.first else { throw NoImportGoal() }
+    return (connection, goal)
+}
+
+/// The loaded connection has no import goal first.
+struct NoImportGoal: Error {}

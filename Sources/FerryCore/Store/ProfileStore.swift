@@ -217,36 +217,44 @@ public struct ProfileStore: Sendable {
                               segments: segments, db: db, now: now)
     }
 
-    /// Profiles the batch created have no stored memberships, so only changed ones are read back.
+    /// Profiles the batch created have no stored memberships, so only the others are read back, all with a
+    /// few `IN (…)` queries; the batch's own changes are then tracked in memory (a profile may be touched twice).
     static func refreshMembership(of profiles: [ProfileBatchWriter.Touched], segments: [SegmentDefinition], db: Database, now: Date) throws {
         guard !profiles.isEmpty, !segments.isEmpty else { return }
         try SegmentRefreshState.forget(unlessEvaluatedWith: segments, db: db)
-        let select = try db.cachedStatement(sql: "SELECT segment FROM segment_member WHERE profile_pk = ?")
-        let insert = try db.cachedStatement(sql: "INSERT INTO segment_member (segment, profile_pk, entered_at) VALUES (?, ?, ?)")
+        var current = try storedMemberships(of: profiles.filter { !$0.isNew }.map(\.pk), db: db)
         let delete = try db.cachedStatement(sql: "DELETE FROM segment_member WHERE segment = ? AND profile_pk = ?")
         let time = now.timeIntervalSince1970
-        // New profiles' memberships, written together (they cannot exist yet); flushed before any read.
         var pending = PendingRows(table: "segment_member (segment, profile_pk, entered_at)", columns: 3)
         for touched in profiles {
             let explicit = touched.profile[Profile.segmentsProperty]
-            if touched.isNew {
-                for segment in segments where segment.contains(touched.profile, explicit: explicit, now: now) {
-                    pending.append([segment.name, touched.pk, time])
-                }
-                continue
-            }
-            try pending.flush(db)
-            let current: Set<String> = Set(try String.fetchAll(select, arguments: [touched.pk]))
+            var memberOf = current[touched.pk] ?? []
             for segment in segments {
                 let isMember = segment.contains(touched.profile, explicit: explicit, now: now)
-                if isMember && !current.contains(segment.name) {
-                    try insert.execute(arguments: [segment.name, touched.pk, time])
-                } else if !isMember && current.contains(segment.name) {
+                if isMember && !memberOf.contains(segment.name) {
+                    pending.append([segment.name, touched.pk, time])
+                    memberOf.insert(segment.name)
+                } else if !isMember && memberOf.contains(segment.name) {
+                    try pending.flush(db)  // the row may be one this batch just entered
                     try delete.execute(arguments: [segment.name, touched.pk])
+                    memberOf.remove(segment.name)
                 }
             }
+            current[touched.pk] = memberOf
         }
         try pending.flush(db)
+    }
+
+    /// The segments each of `pks` is stored as a member of (absent: none).
+    private static func storedMemberships(of pks: [Int64], db: Database) throws -> [Int64: Set<String>] {
+        var memberships: [Int64: Set<String>] = [:]
+        try InListQuery.forEachChunk(of: pks) { chunk in
+            let select = try InListQuery.statement("SELECT profile_pk, segment FROM segment_member WHERE profile_pk IN",
+                                                   count: chunk.count, db: db)
+            let rows = try Row.fetchCursor(select, arguments: StatementArguments(chunk))
+            while let row = try rows.next() { memberships[row[0], default: []].insert(row[1]) }
+        }
+        return memberships
     }
 
     /// Each segment's stored size.

@@ -8,23 +8,14 @@ import Testing
     @Test(.timeLimit(.minutes(2)))
     func rowsInOneBatchMergeInOrderLinkToProfilesCreatedEarlierAndReportConflicts() async throws {
         let dir = TemporaryDirectory()
-        dir.write("schedules/c.yaml", """
-        name: c
-        timezone: UTC
-        schedule: { at: ["02:30"] }
-        destination: { type: sailthru, api_key: "${K}", api_secret: "${S}", base_url: "http://127.0.0.1:9" }
-        goals:
-          - import:
-              lists: [L]
-              match: { email: email, shopify_id: shopify_id }
-              create_profiles: true
-              fields:
-                - { from: order_total, to: lifetime_spend, mode: sum }
-                - { from: tags, to: tags, mode: add }
-        """)
-        let config = ConfigLoader(environment: ["K": "k", "S": "s"]).load(directory: dir.path + "/schedules")
-        let connection = try #require(config.connection(named: "c"), "\(config.errors)")
-        guard case .sailthruImport(let goal) = connection.goals.first else { Issue.record("no import goal"); return }
+        let (connection, goal) = try loadSailthruImportConnection("""
+        lists: [L]
+        match: { email: email, shopify_id: shopify_id }
+        create_profiles: true
+        fields:
+          - { from: order_total, to: lifetime_spend, mode: sum }
+          - { from: tags, to: tags, mode: add }
+        """, in: dir)
 
         let database = try AppDatabase.inMemory()
         let store = ProfileStore(database: database)

@@ -25,22 +25,13 @@ import Testing
 
     @Test func aResumedImportAppliesOnlyTheRecordsAfterTheCheckpoint() async throws {
         let dir = TemporaryDirectory()
-        dir.write("schedules/c.yaml", """
-        name: c
-        timezone: UTC
-        schedule: { at: ["02:30"] }
-        destination: { type: sailthru, api_key: "${K}", api_secret: "${S}", base_url: "http://127.0.0.1:9" }
-        goals:
-          - import:
-              lists: [L]
-              match: { email: email }
-              create_profiles: true
-              fields:
-                - { from: order_total, to: lifetime_spend, mode: sum }
-        """)
-        let config = ConfigLoader(environment: ["K": "k", "S": "s"]).load(directory: dir.path + "/schedules")
-        let connection = try #require(config.connection(named: "c"), "\(config.errors)")
-        guard case .sailthruImport(let goal) = connection.goals.first else { Issue.record("no import goal"); return }
+        let (connection, goal) = try loadSailthruImportConnection("""
+        lists: [L]
+        match: { email: email }
+        create_profiles: true
+        fields:
+          - { from: order_total, to: lifetime_spend, mode: sum }
+        """, in: dir)
 
         let database = try AppDatabase.inMemory()
         let kept = dir.write("kept.csv", "Email,order_total\na@x.com,1\nb@x.com,2\nc@x.com,3\nd@x.com,4\n")

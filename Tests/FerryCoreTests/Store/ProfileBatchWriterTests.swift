@@ -56,6 +56,20 @@ import Testing
         #expect(outcomes == [.created(pk: 1, id: "p1"), .updated(pk: 1, id: "p1"), .unchanged(pk: 1, id: "p1")])
     }
 
+    @Test func aProfileEnteringLeavingAndReenteringASegmentInOneBatchEndsAsRowByRow() throws {
+        let outcomes = try expectSameAsRowByRow([
+            [row("p0", ["spend": [.number(300)]])],
+            [
+                row("p1", ["spend": [.number(500)]]),
+                row("p1", ["spend": [.number(5)]]),
+                row("p0", ["spend": [.number(1)]]),
+                row("p1", ["spend": [.number(600)]]),
+                row("p0", ["spend": [.number(200)]]),
+            ],
+        ])
+        #expect(outcomes.count == 6)
+    }
+
     @Test func identifierClaimedEarlierInTheBatchRejectsALaterRow() throws {
         let outcomes = try expectSameAsRowByRow([[
             row("p1", ["email": [.string("a@x.com")]]),

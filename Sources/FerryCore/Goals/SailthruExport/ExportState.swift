@@ -109,11 +109,7 @@ struct ExportState: Sendable {
             INSERT OR REPLACE INTO export_known_user (connection, key, identifier, found, checked_at)
             SELECT ?, ?, json_extract(value, '$[2]'), 1, ? FROM json_each(?)
             """, arguments: [connection, key, at, batch])
-        // DataExchange.record's insert, as one statement.
-        try db.execute(sql: """
-            INSERT OR IGNORE INTO data_exchange (connection, profile_pk, first_at)
-            SELECT ?, json_extract(value, '$[0]'), ? FROM json_each(?)
-            """, arguments: [connection, at, batch])
+        try DataExchange.record(connection: connection, profiles: users.lazy.map(\.pk), at: now, db: db)
     }
 
     /// Writes the outbox rows of a batch about to be sent (its intents), in one statement.

@@ -295,8 +295,9 @@ public struct SailthruImportExecutor: GoalExecutor {
             }
             result.touched = Array(result.touched.suffix(RunLedger.touchedKept))
             guard checkpointed else { return result }
-            try ImportMembership.refresh(changed.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
-                                         segments: context.segments, db: db, now: now)
+            // The profiles hold only the properties segments read (ImportProfiles.keys): a rule reads no others.
+            try ProfileStore.refreshMembership(of: changed.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+                                               segments: context.segments, db: db, now: now)
             try DataExchange.record(connection: connection, profiles: exchanged, at: now, db: db)
             try RunLedger.update(runID: runID, counts: baseCounts.adding(result.counts), rowErrors: baseErrors + result.rowErrors,
                                  touched: Array((baseTouched + result.touched).suffix(RunLedger.touchedKept)), db: db)
