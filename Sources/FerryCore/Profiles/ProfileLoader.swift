@@ -52,7 +52,7 @@ public struct ProfileLoader: Sendable {
         // on two cores a load then takes about as long as the slower half instead of both together.
         let channel = BatchChannel<ParsedBatch>(capacity: 2)
         let reader = Thread { [self] in
-            channel.finish(Result { try self.read(path: path, into: channel) })
+            channel.finish(Result { try self.read(path: path, now: now, into: channel) })
         }
         reader.stackSize = 8 << 20  // Foundation's parser recurses on deeply nested (refused) lines
         reader.start()
@@ -66,10 +66,16 @@ public struct ProfileLoader: Sendable {
         var report = LoadReport()
         while true {
             switch channel.next() {
-            case .item(let parsed):
+            case .item(var parsed):
+                defer {
+                    // Freeing a batch (a dictionary and strings per row) took a tenth of this thread's time; another
+                    // thread has room for it. The closure holds the batch's last reference once `parsed` is reset.
+                    Self.releaseQueue.async { [parsed] in withExtendedLifetime(parsed) {} }
+                    parsed = ParsedBatch(segments: segments, now: now)
+                }
                 report.rejected += parsed.rejected
                 guard !parsed.rows.isEmpty else { continue }
-                let outcomes = try store.upsert(parsed.rows, encoded: parsed.encoded, segments: segments, now: now)
+                let outcomes = try store.upsert(parsed.rows, prepared: parsed.prepared)
                 for (line, outcome) in zip(parsed.lines, outcomes) {
                     switch outcome {
                     case .created: report.created += 1
@@ -92,26 +98,33 @@ public struct ProfileLoader: Sendable {
     struct ParsedBatch: Sendable {
         var rows: [ProfileUpsert] = []
         var lines: [Int] = []
-        var encoded: [String] = []
+        var prepared: PreparedRows
         var rejected: [RejectedRow] = []
         var isEmpty: Bool { rows.isEmpty && rejected.isEmpty }
+
+        init(segments: [SegmentDefinition], now: Date) {
+            prepared = PreparedRows(segments: segments, now: now)
+        }
     }
 
+    /// Where the writing thread hands batches it is done with, to be freed off its time.
+    private static let releaseQueue = DispatchQueue(label: "ferry.load.release", qos: .utility)
+
     /// Reads and parses `path` into batches on `channel`; true when the file held any row.
-    func read(path: String, into channel: BatchChannel<ParsedBatch>) throws -> Bool {
-        var batch = ParsedBatch()
+    func read(path: String, now: Date, into channel: BatchChannel<ParsedBatch>) throws -> Bool {
+        var batch = ParsedBatch(segments: segments, now: now)
         var isStopped = false
         func accept(_ line: Int, _ result: Result<ProfileUpsert, RowProblem>) {
             switch result {
             case .success(let row):
                 batch.rows.append(row)
                 batch.lines.append(line)
-                batch.encoded.append(PropertyCodec.encode(row.properties))
+                batch.prepared.append(row)
             case .failure(let problem): batch.rejected.append(RejectedRow(file: path, line: line, reason: problem.message))
             }
             if batch.rows.count >= batchSize {
                 isStopped = !channel.put(batch)
-                batch = ParsedBatch()
+                batch = ParsedBatch(segments: segments, now: now)
             }
         }
 

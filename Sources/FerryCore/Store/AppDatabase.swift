@@ -126,6 +126,9 @@ public struct AppDatabase: Sendable {
             // write per identifier on every load. A profile delete (none exists) would scan instead, as data_exchange does.
             try db.execute(sql: "DROP INDEX IF EXISTS identifier_by_profile")
         }
+        migrator.registerMigration("v6-deferred-keys: rows written in bulk check their profile at commit") { db in
+            try BulkWriteTables.rebuildWithDeferredKeys(db)
+        }
         return migrator
     }
 }

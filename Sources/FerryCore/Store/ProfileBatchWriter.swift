@@ -7,6 +7,50 @@ struct IdentifierKey: Hashable, Sendable {
     var value: String
 }
 
+/// What the writer needs of each row that can be worked out before the write, on another thread.
+///
+/// A load's writing thread bounds its speed (SQLite writes on one thread); everything here depends on the row
+/// alone, so the reading thread computes it while the previous batch is written.
+struct PreparedRows: Sendable {
+    /// `PropertyCodec.encode(row.properties)`: the stored JSON of a profile the row creates.
+    private(set) var encoded: [String] = []
+    /// `ProfileStore.identifierValues(of: row)`.
+    private(set) var identifiers: [[(String, String)]] = []
+    /// Whether the profile row `i` creates belongs to segment `s` (`isMemberIfCreated[i * segmentCount + s]`):
+    /// a created profile holds exactly the row's properties, so its membership is known before the write.
+    private var isMemberIfCreated: [Bool] = []
+    let segments: [SegmentDefinition]
+    let now: Date
+
+    init(segments: [SegmentDefinition], now: Date) {
+        self.segments = segments
+        self.now = now
+    }
+
+    /// Prepares every row of `rows`.
+    init(_ rows: [ProfileUpsert], segments: [SegmentDefinition], now: Date) {
+        self.init(segments: segments, now: now)
+        for row in rows { append(row) }
+    }
+
+    var count: Int { encoded.count }
+
+    /// Prepares the next row.
+    mutating func append(_ row: ProfileUpsert) {
+        encoded.append(PropertyCodec.encode(row.properties))
+        identifiers.append(ProfileStore.identifierValues(of: row))
+        guard !segments.isEmpty else { return }
+        let profile = Profile(id: row.id ?? "", properties: row.properties)
+        let explicit = profile[Profile.segmentsProperty]
+        for segment in segments { isMemberIfCreated.append(segment.contains(profile, explicit: explicit, now: now)) }
+    }
+
+    /// Whether the profile row `row` created is in `segments[segment]` (the segments and time it was prepared with).
+    func isMember(row: Int, segment: Int) -> Bool {
+        isMemberIfCreated[row * segments.count + segment]
+    }
+}
+
 /// Upserts a batch with the same outcome as upserting its rows one by one, in far fewer statements.
 ///
 /// The rows' profiles (by id) and identifier owners are read with a few `IN (…)` queries up front;
@@ -44,11 +88,14 @@ struct ProfileBatchWriter {
         var profile: Profile
         /// Created by this batch: it has no stored memberships yet.
         var isNew: Bool
+        /// The batch row that created or changed it.
+        var row: Int
     }
 
-    /// Runs `batch`; `encoded[i]`, when given, is `PropertyCodec.encode(batch[i].properties)` computed elsewhere.
-    mutating func upsert(_ batch: [ProfileUpsert], encoded: [String]? = nil) throws -> (outcomes: [UpsertOutcome], touched: [Touched]) {
-        let identifiers = batch.map(ProfileStore.identifierValues)
+    /// Runs `batch`; `prepared`, when given, holds its rows' encodings and identifiers computed elsewhere.
+    mutating func upsert(_ batch: [ProfileUpsert], prepared: PreparedRows? = nil) throws -> (outcomes: [UpsertOutcome], touched: [Touched]) {
+        let identifiers = prepared?.identifiers ?? batch.map(ProfileStore.identifierValues)
+        let encoded = prepared?.encoded
         try preload(batch, identifiers: identifiers)
         var outcomes: [UpsertOutcome] = []
         outcomes.reserveCapacity(batch.count)
@@ -58,8 +105,8 @@ struct ProfileBatchWriter {
             let outcome = try upsert(row, identifiers: identifiers[index], encoded: encoded?[index])
             outcomes.append(outcome)
             switch outcome {
-            case .created(let pk, _): touched.append(Touched(pk: pk, profile: profiles[pk]!, isNew: true))
-            case .updated(let pk, _): touched.append(Touched(pk: pk, profile: profiles[pk]!, isNew: false))
+            case .created(let pk, _): touched.append(Touched(pk: pk, profile: profiles[pk]!, isNew: true, row: index))
+            case .updated(let pk, _): touched.append(Touched(pk: pk, profile: profiles[pk]!, isNew: false, row: index))
             default: break
             }
         }
@@ -234,7 +281,8 @@ struct PendingRows {
 
     private func sql(rows: Int) -> String {
         let row = "(" + Array(repeating: "?", count: columns).joined(separator: ",") + ")"
-        return "INSERT INTO \(table) VALUES " + Array(repeating: row, count: rows).joined(separator: ",")
+        // OR FAIL, not the default OR ABORT: a statement that may abort part-way needs a statement journal (see BulkWriteTables).
+        return "INSERT OR FAIL INTO \(table) VALUES " + Array(repeating: row, count: rows).joined(separator: ",")
     }
 }
 

@@ -43,15 +43,19 @@ public struct ProfileStore: Sendable {
     ///
     /// A row whose identifiers belong to another profile is rejected, not merged; the others still apply.
     public func upsert(_ batch: [ProfileUpsert], segments: [SegmentDefinition], now: Date = Date()) throws -> [UpsertOutcome] {
-        try upsert(batch, encoded: nil, segments: segments, now: now)
+        try upsert(batch, prepared: nil, segments: segments, now: now)
     }
 
-    /// `upsert(_:segments:now:)` with each row's `PropertyCodec.encode(properties)` already computed (by a parsing thread).
-    func upsert(_ batch: [ProfileUpsert], encoded: [String]?, segments: [SegmentDefinition], now: Date) throws -> [UpsertOutcome] {
+    /// `upsert(_:segments:now:)` with the rows prepared (by a parsing thread) for `segments` at `now`.
+    func upsert(_ batch: [ProfileUpsert], prepared: PreparedRows) throws -> [UpsertOutcome] {
+        try upsert(batch, prepared: prepared, segments: prepared.segments, now: prepared.now)
+    }
+
+    private func upsert(_ batch: [ProfileUpsert], prepared: PreparedRows?, segments: [SegmentDefinition], now: Date) throws -> [UpsertOutcome] {
         try database.writer.write { db in
             var writer = ProfileBatchWriter(db: db, now: now)
-            let (outcomes, touched) = try writer.upsert(batch, encoded: encoded)
-            try Self.refreshMembership(of: touched, segments: segments, db: db, now: now)
+            let (outcomes, touched) = try writer.upsert(batch, prepared: prepared)
+            try Self.refreshMembership(of: touched, segments: segments, db: db, now: now, prepared: prepared)
             return outcomes
         }
     }
@@ -213,13 +217,15 @@ public struct ProfileStore: Sendable {
 
     /// Re-evaluates the segments of just these profiles (after a load or an import touched them).
     public static func refreshMembership(of profiles: [(Int64, Profile)], segments: [SegmentDefinition], db: Database, now: Date) throws {
-        try refreshMembership(of: profiles.map { ProfileBatchWriter.Touched(pk: $0.0, profile: $0.1, isNew: false) },
-                              segments: segments, db: db, now: now)
+        try refreshMembership(of: profiles.enumerated().map { ProfileBatchWriter.Touched(pk: $1.0, profile: $1.1, isNew: false, row: $0) },
+                              segments: segments, db: db, now: now, prepared: nil)
     }
 
     /// Profiles the batch created have no stored memberships, so only the others are read back, all with a
     /// few `IN (…)` queries; the batch's own changes are then tracked in memory (a profile may be touched twice).
-    static func refreshMembership(of profiles: [ProfileBatchWriter.Touched], segments: [SegmentDefinition], db: Database, now: Date) throws {
+    /// A created profile's membership comes from `prepared` when given (worked out on the reading thread).
+    static func refreshMembership(of profiles: [ProfileBatchWriter.Touched], segments: [SegmentDefinition], db: Database, now: Date,
+                                  prepared: PreparedRows?) throws {
         guard !profiles.isEmpty, !segments.isEmpty else { return }
         try SegmentRefreshState.forget(unlessEvaluatedWith: segments, db: db)
         var current = try storedMemberships(of: profiles.filter { !$0.isNew }.map(\.pk), db: db)
@@ -229,8 +235,10 @@ public struct ProfileStore: Sendable {
         for touched in profiles {
             let explicit = touched.profile[Profile.segmentsProperty]
             var memberOf = current[touched.pk] ?? []
-            for segment in segments {
-                let isMember = segment.contains(touched.profile, explicit: explicit, now: now)
+            for (index, segment) in segments.enumerated() {
+                let isMember = touched.isNew && prepared != nil
+                    ? prepared!.isMember(row: touched.row, segment: index)
+                    : segment.contains(touched.profile, explicit: explicit, now: now)
                 if isMember && !memberOf.contains(segment.name) {
                     pending.append([segment.name, touched.pk, time])
                     memberOf.insert(segment.name)

@@ -3,7 +3,7 @@ import GRDB
 import Testing
 @testable import FerryCore
 
-/// The load's schema change keeps every identifier, membership and lookup of a store made before it.
+/// The load's schema changes keep every identifier, membership and lookup of a store made before them.
 @Suite struct LoadMigrationTests {
     @Test func droppingTheIdentifierByProfileIndexKeepsDataAndLookups() throws {
         let queue = try DatabaseQueue()
@@ -27,6 +27,46 @@ import Testing
                 .map { $0["detail"] as String }.joined(separator: "; ")
         }
         #expect(plan.contains("segment_member_by_profile"), "\(plan)")
+    }
+
+    @Test func deferringTheProfileKeysKeepsRowsIndexesAndCascades() throws {
+        let queue = try DatabaseQueue()
+        try AppDatabase.migrator.migrate(queue, upTo: "v5-load: drop identifier_by_profile (no query reads identifiers by profile)")
+        try queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO profile (pk, id, properties, created_at, updated_at) VALUES (1, 'p1', '{}', 0, 0), (2, 'p2', '{}', 0, 0);
+                INSERT INTO identifier (property, value, profile_pk) VALUES ('email', 'a@x.com', 1), ('customer_id', 'C2', 2);
+                INSERT INTO segment_member (segment, profile_pk, entered_at) VALUES ('vip', 2, 5), ('big', 2, 6);
+                INSERT INTO data_exchange (connection, profile_pk, first_at) VALUES ('st', 1, 7);
+                """)
+        }
+        let store = ProfileStore(database: try AppDatabase(queue))
+        #expect(try queue.read { try ProfileStore.owner(property: "email", value: "a@x.com", db: $0) } == 1)
+        #expect(try store.memberships(pk: 2).map(\.segment) == ["big", "vip"])
+        #expect(try queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM data_exchange WHERE connection = 'st'") } == 1)
+        let tables = try queue.read { db in
+            try String.fetchAll(db, sql: "SELECT sql FROM sqlite_master WHERE name IN ('identifier', 'segment_member', 'data_exchange')")
+        }
+        #expect(tables.count == 3)
+        #expect(tables.allSatisfy { $0.contains("DEFERRABLE INITIALLY DEFERRED") }, "\(tables)")
+        let plan = try queue.read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN SELECT segment FROM segment_member WHERE profile_pk = 2")
+                .map { $0["detail"] as String }.joined(separator: "; ")
+        }
+        #expect(plan.contains("segment_member_by_profile"), "\(plan)")
+
+        // A row naming a missing profile still fails: at commit, taking the whole transaction with it.
+        #expect(throws: DatabaseError.self) {
+            try queue.write { db in
+                try db.execute(sql: "INSERT INTO identifier (property, value, profile_pk) VALUES ('email', 'b@x.com', 1)")
+                try db.execute(sql: "INSERT OR FAIL INTO identifier (property, value, profile_pk) VALUES ('email', 'z@x.com', 99), ('email', 'y@x.com', 2)")
+            }
+        }
+        #expect(try queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM identifier") } == 2)
+        // Deleting a profile still removes its rows.
+        try queue.write { try $0.execute(sql: "DELETE FROM profile WHERE pk = 2") }
+        #expect(try queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM segment_member") } == 0)
+        #expect(try queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM identifier") } == 1)
     }
 
     @Test func aLoadPutsTheWriterSettingsBack() throws {

@@ -22,14 +22,18 @@ import Testing
         }
     }
 
-    /// Runs `batches` through the batch path and, on a second store, row by row; both must agree.
+    /// Runs `batches` through the batch path, through it again with the rows prepared beforehand (as a load's reading
+    /// thread does) and, on a third store, row by row; all three must agree.
     func expectSameAsRowByRow(_ batches: [[ProfileUpsert]]) throws -> [UpsertOutcome] {
         let batched = ProfileStore(database: try AppDatabase.inMemory())
+        let prepared = ProfileStore(database: try AppDatabase.inMemory())
         let single = ProfileStore(database: try AppDatabase.inMemory())
         var batchedOutcomes: [UpsertOutcome] = []
+        var preparedOutcomes: [UpsertOutcome] = []
         var singleOutcomes: [UpsertOutcome] = []
         for batch in batches {
             batchedOutcomes += try batched.upsert(batch, segments: segments, now: now)
+            preparedOutcomes += try prepared.upsert(batch, prepared: PreparedRows(batch, segments: segments, now: now))
             for row in batch {
                 try single.database.writer.write { db in
                     let (outcome, profile) = try ProfileStore.upsert(row, db: db, now: now)
@@ -43,7 +47,9 @@ import Testing
             }
         }
         #expect(batchedOutcomes == singleOutcomes)
+        #expect(preparedOutcomes == singleOutcomes)
         #expect(try dump(batched) == dump(single))
+        #expect(try dump(prepared) == dump(single))
         return batchedOutcomes
     }
 
