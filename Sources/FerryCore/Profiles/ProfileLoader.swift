@@ -58,11 +58,14 @@ public struct ProfileLoader: Sendable {
         reader.start()
         defer { channel.cancelAndWait() }
 
-        return try store.withBulkLoadSettings { try write(from: channel, path: path, now: now, progress: progress) }
+        return try store.withBulkLoadSettings { committed in
+            try write(from: channel, path: path, now: now, progress: progress, committed: committed)
+        }
     }
 
     /// The writing half of `load`: takes the reading thread's batches and upserts them, one transaction each.
-    private func write(from channel: BatchChannel<ParsedBatch>, path: String, now: Date, progress: (LoadReport) -> Void) throws -> LoadReport {
+    private func write(from channel: BatchChannel<ParsedBatch>, path: String, now: Date, progress: (LoadReport) -> Void,
+                       committed: (Int) -> Void) throws -> LoadReport {
         var report = LoadReport()
         while true {
             switch channel.next() {
@@ -76,6 +79,7 @@ public struct ProfileLoader: Sendable {
                 report.rejected += parsed.rejected
                 guard !parsed.rows.isEmpty else { continue }
                 let outcomes = try store.upsert(parsed.rows, prepared: parsed.prepared)
+                committed(parsed.rows.count)
                 for (line, outcome) in zip(parsed.lines, outcomes) {
                     switch outcome {
                     case .created: report.created += 1

@@ -62,15 +62,15 @@ public struct ProfileStore: Sendable {
 
     /// Runs `body` (a load) with the writer set for bulk writes, then puts the usual settings back.
     ///
-    /// Each batch dirties pages all over the identifier index: checkpointing every 4 MiB of WAL (SQLite's default)
-    /// copied them into the database file after nearly every batch, so the WAL is checkpointed every 64 MiB instead.
-    /// Committed batches are as safe in the WAL as in the file: after a crash SQLite replays it.
-    /// The page cache grows for the same reason, to hold the identifier index of a few million profiles.
-    func withBulkLoadSettings<T>(_ body: () throws -> T) throws -> T {
+    /// Each batch dirties pages all over the identifier index, so the page cache grows to hold the identifier
+    /// index of a few million profiles. The writer does not checkpoint: a `BackgroundCheckpointer`, told of each
+    /// committed batch through `committed(rows:)`, does it on its own thread (an in-memory store has no WAL).
+    func withBulkLoadSettings<T>(_ body: (_ committed: (Int) -> Void) throws -> T) throws -> T {
+        let checkpointer = database.writer is DatabasePool ? try BackgroundCheckpointer(path: database.writer.path) : nil
         let usual = try database.writer.writeWithoutTransaction { db in
             let usual = (checkpoint: try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") ?? 1000,
                          cache: try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? -2000)
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384")
+            if checkpointer != nil { try db.execute(sql: "PRAGMA wal_autocheckpoint = 0") }
             try db.execute(sql: "PRAGMA cache_size = \(min(usual.cache, -65536))")
             return usual
         }
@@ -82,9 +82,11 @@ public struct ProfileStore: Sendable {
         }
         let result: T
         do {
-            result = try body()
+            result = try body { checkpointer?.committed(rows: $0) }
+            try checkpointer?.stop()
         } catch {
             // The load's own error is the one to report; the settings only matter to a connection that lives on.
+            try? checkpointer?.stop()
             try? restore()
             throw error
         }

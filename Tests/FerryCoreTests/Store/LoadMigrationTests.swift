@@ -85,3 +85,29 @@ import Testing
         #expect(before == [1000, -32768])
     }
 }
+
+/// A load's checkpoints run on their own thread and connection, and still copy the log into the database file.
+@Suite struct BackgroundCheckpointerTests {
+    @Test func committedRowsAreCopiedIntoTheDatabaseFileByTheCheckpointer() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.path + "/ferry.sqlite"
+        let database = try AppDatabase.open(path: path)
+        try database.writer.writeWithoutTransaction { try $0.execute(sql: "PRAGMA wal_autocheckpoint = 0") }
+        try database.writer.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+        let before = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int
+        try database.writer.write { db in
+            for i in 0..<2000 {
+                try db.execute(sql: "INSERT INTO profile (id, properties, created_at, updated_at) VALUES (?, ?, 0, 0)",
+                               arguments: ["p\(i)", String(repeating: "x", count: 200)])
+            }
+        }
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int == before, "only the WAL holds the rows")
+
+        let checkpointer = try BackgroundCheckpointer(path: path)
+        checkpointer.committed(rows: BackgroundCheckpointer.rowsPerCheckpoint)
+        try checkpointer.stop()
+        // The rows' pages are now in the file itself.
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int > before + 400_000)
+        #expect(try database.writer.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM profile") } == 2000)
+    }
+}
