@@ -43,20 +43,24 @@ public struct ProfileStore: Sendable {
     ///
     /// A row whose identifiers belong to another profile is rejected, not merged; the others still apply.
     public func upsert(_ batch: [ProfileUpsert], segments: [SegmentDefinition], now: Date = Date()) throws -> [UpsertOutcome] {
-        try upsert(batch, prepared: nil, segments: segments, now: now)
+        try upsert(batch, prepared: nil, segments: segments, now: now).outcomes
     }
 
-    /// `upsert(_:segments:now:)` with the rows prepared (by a parsing thread) for `segments` at `now`.
-    func upsert(_ batch: [ProfileUpsert], prepared: PreparedRows) throws -> [UpsertOutcome] {
-        try upsert(batch, prepared: prepared, segments: prepared.segments, now: prepared.now)
+    /// `upsert(_:segments:now:)` with the rows prepared (by a parsing thread) for `segments` at `now`, and what the
+    /// store holds for their keys when `snapshot` is given (already brought up to date); also returns what the batch
+    /// knows of the store once written, to bring later snapshots up to date.
+    func upsert(_ batch: [ProfileUpsert], prepared: PreparedRows,
+                snapshot: BatchSnapshot?) throws -> (outcomes: [UpsertOutcome], known: BatchSnapshot) {
+        try upsert(batch, prepared: prepared, snapshot: snapshot, segments: prepared.segments, now: prepared.now)
     }
 
-    private func upsert(_ batch: [ProfileUpsert], prepared: PreparedRows?, segments: [SegmentDefinition], now: Date) throws -> [UpsertOutcome] {
+    private func upsert(_ batch: [ProfileUpsert], prepared: PreparedRows?, snapshot: BatchSnapshot? = nil,
+                        segments: [SegmentDefinition], now: Date) throws -> (outcomes: [UpsertOutcome], known: BatchSnapshot) {
         try database.writer.write { db in
             var writer = ProfileBatchWriter(db: db, now: now)
-            let (outcomes, touched) = try writer.upsert(batch, prepared: prepared)
+            let (outcomes, touched) = try writer.upsert(batch, prepared: prepared, snapshot: snapshot)
             try Self.refreshMembership(of: touched, segments: segments, db: db, now: now, prepared: prepared)
-            return outcomes
+            return (outcomes, writer.knownAfterWriting)
         }
     }
 
@@ -131,7 +135,8 @@ public struct ProfileStore: Sendable {
         if try load(id: id, db: db) != nil {
             return (.rejected(reason: "the id '\(id)' made from the first identifier is already another profile's id"), nil)
         }
-        let profile = Profile(id: id, properties: row.properties)
+        // As stored: an empty value list is no property (the codec writes none), so a later equal row is "unchanged".
+        let profile = Profile(id: id, properties: row.properties.filter { !$0.value.isEmpty })
         try db.cachedStatement(sql: "INSERT INTO profile (id, properties, created_at, updated_at) VALUES (?, ?, ?, ?)")
             .execute(arguments: [id, PropertyCodec.encode(profile.properties), now.timeIntervalSince1970, now.timeIntervalSince1970])
         let pk = db.lastInsertedRowID
@@ -148,7 +153,8 @@ public struct ProfileStore: Sendable {
 
     private static func reindexIdentifiers(pk: Int64, old: Profile, new: Profile, db: Database) throws {
         var owners: [IdentifierKey: Int64] = [:]
-        try reindexIdentifiers(pk: pk, old: old, new: new, db: db, owners: &owners)
+        var released: Set<IdentifierKey> = []
+        try reindexIdentifiers(pk: pk, old: old, new: new, db: db, owners: &owners, released: &released)
     }
 
     // MARK: - Reading
