@@ -220,6 +220,9 @@ struct BatchSnapshot: Sendable {
     var owners: [IdentifierKey: Int64] = [:]
     /// Identifiers the batch took from their profile (so an earlier snapshot's owner of them is out of date).
     var released: Set<IdentifierKey> = []
+    /// The ids and identifiers the snapshot was read for: only they are brought up to date.
+    private(set) var askedIDs: Set<String> = []
+    private(set) var askedIdentifiers: Set<IdentifierKey> = []
 
     /// Reads every profile and identifier owner `batch` can ask about (`identifiers[i]`: row i's identifier values).
     static func read(_ batch: [ProfileUpsert], identifiers: [[(String, String)]], db: Database) throws -> BatchSnapshot {
@@ -232,7 +235,9 @@ struct BatchSnapshot: Sendable {
         }
         try snapshot.loadProfiles(where: "id", in: Array(ids), db: db)
         var ownersToLoad: Set<Int64> = []
+        snapshot.askedIDs = ids
         for (property, values) in valuesByProperty {
+            for value in values { snapshot.askedIdentifiers.insert(IdentifierKey(property: property, value: value)) }
             try InListQuery.forEachChunk(of: Array(values)) { chunk in
                 let rows = try Row.fetchCursor(try InListQuery.statement(
                     "SELECT value, profile_pk FROM identifier WHERE property = ? AND value IN", count: chunk.count, db: db),
@@ -262,16 +267,26 @@ struct BatchSnapshot: Sendable {
         }
     }
 
-    /// Brings the snapshot up to date with what a batch written after it was read knew once written.
+    /// Brings the snapshot's keys up to date with what a batch written after it was read knew once written.
     ///
     /// Every entry of `later` was true when that batch committed, so applying the batches in order leaves each key
-    /// as the store holds it after the last of them. A key none of them touched is as the snapshot read it.
+    /// as the store holds it after the last of them; a key none of them touched is as the snapshot read it. Only the
+    /// snapshot's own keys and the profiles they lead to are taken, so what a batch knows stays the size of a batch.
     mutating func overlay(_ later: BatchSnapshot) {
-        for (id, pk) in later.pkByID { pkByID[id] = pk }
-        for (pk, profile) in later.profiles { profiles[pk] = profile }
-        // Taken away first: an identifier released and claimed again in that batch has an owner in `later.owners`.
-        for key in later.released { owners[key] = nil }
-        for (key, pk) in later.owners { owners[key] = pk }
+        for id in askedIDs {
+            if let pk = later.pkByID[id] { pkByID[id] = pk }
+        }
+        for key in askedIdentifiers {
+            // Taken away first: an identifier released and claimed again in that batch has an owner in `later.owners`.
+            if later.released.contains(key) { owners[key] = nil }
+            if let pk = later.owners[key] { owners[key] = pk }
+        }
+        for id in askedIDs {
+            if let pk = pkByID[id], let profile = later.profiles[pk] { profiles[pk] = profile }
+        }
+        for key in askedIdentifiers {
+            if let pk = owners[key], let profile = later.profiles[pk] { profiles[pk] = profile }
+        }
     }
 }
 
