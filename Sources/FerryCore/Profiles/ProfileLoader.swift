@@ -51,25 +51,22 @@ public struct ProfileLoader: Sendable {
         // Reading, parsing and encoding run on their own thread, up to two batches ahead of the writes:
         // on two cores a load then takes about as long as the slower half instead of both together.
         let channel = BatchChannel<ParsedBatch>(capacity: 2)
-        let commits = CommitCounter()
         let reader = Thread { [self] in
-            channel.finish(Result { try self.read(path: path, now: now, into: channel, commits: commits) })
+            channel.finish(Result { try self.read(path: path, now: now, into: channel) })
         }
         reader.stackSize = 8 << 20  // Foundation's parser recurses on deeply nested (refused) lines
         reader.start()
         defer { channel.cancelAndWait() }
 
         return try store.withBulkLoadSettings { committed in
-            try write(from: channel, path: path, progress: progress, commits: commits, committed: committed)
+            try write(from: channel, path: path, now: now, progress: progress, committed: committed)
         }
     }
 
     /// The writing half of `load`: takes the reading thread's batches and upserts them, one transaction each.
-    private func write(from channel: BatchChannel<ParsedBatch>, path: String, progress: (LoadReport) -> Void,
-                       commits: CommitCounter, committed: (Int) -> Void) throws -> LoadReport {
+    private func write(from channel: BatchChannel<ParsedBatch>, path: String, now: Date, progress: (LoadReport) -> Void,
+                       committed: (Int) -> Void) throws -> LoadReport {
         var report = LoadReport()
-        /// What the last few batches knew of the store once written, oldest first, to bring snapshots up to date.
-        var recent: [(sequence: Int, known: BatchSnapshot)] = []
         while true {
             switch channel.next() {
             case .item(var parsed):
@@ -77,19 +74,12 @@ public struct ProfileLoader: Sendable {
                     // Freeing a batch (a dictionary and strings per row) took a tenth of this thread's time; another
                     // thread has room for it. The closure holds the batch's last reference once `parsed` is reset.
                     Self.releaseQueue.async { [parsed] in withExtendedLifetime(parsed) {} }
-                    parsed = ParsedBatch(segments: [], now: Date(timeIntervalSince1970: 0))
+                    parsed = ParsedBatch(segments: segments, now: now)
                 }
                 report.rejected += parsed.rejected
-                guard !parsed.rows.isEmpty else {
-                    commits.record(parsed.sequence)
-                    continue
-                }
-                let (outcomes, known) = try store.upsert(parsed.rows, prepared: parsed.prepared,
-                                                         snapshot: Self.current(parsed, recent: recent))
-                commits.record(parsed.sequence)
+                guard !parsed.rows.isEmpty else { continue }
+                let outcomes = try store.upsert(parsed.rows, prepared: parsed.prepared)
                 committed(parsed.rows.count)
-                recent.append((parsed.sequence, known))
-                if recent.count > Self.recentBatchesKept { recent.removeFirst() }
                 for (line, outcome) in zip(parsed.lines, outcomes) {
                     switch outcome {
                     case .created: report.created += 1
@@ -107,33 +97,13 @@ public struct ProfileLoader: Sendable {
         }
     }
 
-    /// Batches whose written state the writer keeps: the reading thread is at most the channel's capacity (2) plus the
-    /// batch it is reading ahead of the writer, so a snapshot is never older than that.
-    static let recentBatchesKept = 4
-
-    /// The batch's snapshot brought up to date with the batches committed after it was read, or nil (the writer then
-    /// reads the batch's keys itself) when there is none or a batch it missed is no longer kept.
-    static func current(_ parsed: ParsedBatch, recent: [(sequence: Int, known: BatchSnapshot)]) -> BatchSnapshot? {
-        guard var snapshot = parsed.snapshot else { return nil }
-        let missed = (parsed.committedBeforeSnapshot + 1)..<parsed.sequence
-        guard missed.isEmpty || recent.first.map({ $0.sequence <= missed.lowerBound }) == true else { return nil }
-        for batch in recent where missed.contains(batch.sequence) { snapshot.overlay(batch.known) }
-        return snapshot
-    }
-
-    /// A batch as the reading thread hands it over: rows with their lines, what was worked out for them
-    /// beforehand, and the lines refused since the previous batch (reported before the batch's own outcomes).
+    /// A batch as the reading thread hands it over: rows with their lines and stored JSON, and the
+    /// lines refused since the previous batch (reported before the batch's own outcomes).
     struct ParsedBatch: Sendable {
         var rows: [ProfileUpsert] = []
         var lines: [Int] = []
         var prepared: PreparedRows
         var rejected: [RejectedRow] = []
-        /// 1 for the first batch of the file, then 2, 3, …
-        var sequence = 0
-        /// What the store held for the rows' keys, read on the reading thread; it includes at least the batches
-        /// up to `committedBeforeSnapshot`, and maybe some after it.
-        var snapshot: BatchSnapshot?
-        var committedBeforeSnapshot = 0
         var isEmpty: Bool { rows.isEmpty && rejected.isEmpty }
 
         init(segments: [SegmentDefinition], now: Date) {
@@ -145,23 +115,9 @@ public struct ProfileLoader: Sendable {
     private static let releaseQueue = DispatchQueue(label: "ferry.load.release", qos: .utility)
 
     /// Reads and parses `path` into batches on `channel`; true when the file held any row.
-    func read(path: String, now: Date, into channel: BatchChannel<ParsedBatch>, commits: CommitCounter) throws -> Bool {
+    func read(path: String, now: Date, into channel: BatchChannel<ParsedBatch>) throws -> Bool {
         var batch = ParsedBatch(segments: segments, now: now)
         var isStopped = false
-        var sequence = 0
-        /// Numbers the batch and reads its snapshot: the profiles and owners of its keys, as committed so far.
-        func seal(_ batch: inout ParsedBatch) {
-            sequence += 1
-            batch.sequence = sequence
-            guard !batch.rows.isEmpty else { return }
-            // Read before the snapshot's transaction begins, so the snapshot holds at least these batches.
-            batch.committedBeforeSnapshot = commits.count
-            let (rows, identifiers) = (batch.rows, batch.prepared.identifiers)
-            // Should the read fail, the writer reads the keys itself, and reports the error if it fails there too.
-            batch.snapshot = try? store.database.writer.read { db in
-                try BatchSnapshot.read(rows, identifiers: identifiers, db: db)
-            }
-        }
         func accept(_ line: Int, _ result: Result<ProfileUpsert, RowProblem>) {
             switch result {
             case .success(let row):
@@ -171,7 +127,6 @@ public struct ProfileLoader: Sendable {
             case .failure(let problem): batch.rejected.append(RejectedRow(file: path, line: line, reason: problem.message))
             }
             if batch.rows.count >= batchSize {
-                seal(&batch)
                 isStopped = !channel.put(batch)
                 batch = ParsedBatch(segments: segments, now: now)
             }
@@ -215,10 +170,7 @@ public struct ProfileLoader: Sendable {
                 }
             }
         }
-        if !isStopped, !batch.isEmpty {
-            seal(&batch)
-            _ = channel.put(batch)
-        }
+        if !isStopped, !batch.isEmpty { _ = channel.put(batch) }
         return sawRow
     }
 
@@ -357,20 +309,6 @@ public struct ProfileLoader: Sendable {
         let fraction = bytes.dropFirst()
         return !fraction.isEmpty && fraction.allSatisfy(isDigit)
     }
-}
-
-/// How many of a load's batches the writing thread has committed, for the reading thread's snapshots.
-///
-/// `@unchecked Sendable`: `committed` is only touched with `lock` held.
-final class CommitCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var committed = 0
-
-    /// The sequence number of the last batch committed (0 before the first).
-    var count: Int { lock.withLock { committed } }
-
-    /// Records that batch `sequence` (and so every one before it) is committed.
-    func record(_ sequence: Int) { lock.withLock { committed = sequence } }
 }
 
 /// Items handed from one thread to another through a queue of at most `capacity`.

@@ -63,20 +63,12 @@ struct ProfileBatchWriter {
 
     let db: Database
     let now: Date
-    /// What the batch knows of the store: read up front, kept current as the batch writes.
-    private var known = BatchSnapshot()
-    private var pkByID: [String: Int64] {
-        get { known.pkByID }
-        _modify { yield &known.pkByID }
-    }
-    private var profiles: [Int64: Profile] {
-        get { known.profiles }
-        _modify { yield &known.profiles }
-    }
-    private var owners: [IdentifierKey: Int64] {
-        get { known.owners }
-        _modify { yield &known.owners }
-    }
+    /// Row key of each id looked up or written; an id looked up and absent has no entry.
+    private var pkByID: [String: Int64] = [:]
+    /// The profiles read or written so far, by row key.
+    private var profiles: [Int64: Profile] = [:]
+    /// Owner of each identifier looked up or written; looked up and absent has no entry.
+    private var owners: [IdentifierKey: Int64] = [:]
     /// The row key the next created profile gets, read once per batch: SQLite's own choice (largest + 1),
     /// known up front so the batch's new rows can be written together.
     private var nextPK: Int64?
@@ -100,18 +92,11 @@ struct ProfileBatchWriter {
         var row: Int
     }
 
-    /// Runs `batch`; `prepared`, when given, holds its rows' encodings and identifiers computed elsewhere, and
-    /// `snapshot`, when given, what the store holds for the batch's keys (else they are read here).
-    mutating func upsert(_ batch: [ProfileUpsert], prepared: PreparedRows? = nil,
-                         snapshot: BatchSnapshot? = nil) throws -> (outcomes: [UpsertOutcome], touched: [Touched]) {
+    /// Runs `batch`; `prepared`, when given, holds its rows' encodings and identifiers computed elsewhere.
+    mutating func upsert(_ batch: [ProfileUpsert], prepared: PreparedRows? = nil) throws -> (outcomes: [UpsertOutcome], touched: [Touched]) {
         let identifiers = prepared?.identifiers ?? batch.map(ProfileStore.identifierValues)
         let encoded = prepared?.encoded
-        if let snapshot {
-            known = snapshot
-            known.released = []
-        } else {
-            known = try BatchSnapshot.read(batch, identifiers: identifiers, db: db)
-        }
+        try preload(batch, identifiers: identifiers)
         var outcomes: [UpsertOutcome] = []
         outcomes.reserveCapacity(batch.count)
         var touched: [Touched] = []
@@ -128,10 +113,6 @@ struct ProfileBatchWriter {
         try flushPendingInserts()
         return (outcomes, touched)
     }
-
-    /// What the batch knows of the store once written: a later batch's snapshot, read before this batch was
-    /// committed, is brought up to date with it (`BatchSnapshot.overlay`).
-    var knownAfterWriting: BatchSnapshot { known }
 
     /// Writes the new rows held back so far, profiles first (identifiers reference them).
     ///
@@ -170,8 +151,7 @@ struct ProfileBatchWriter {
             try flushPendingInserts()
             try db.cachedStatement(sql: "UPDATE profile SET properties = ?, updated_at = ? WHERE pk = ?")
                 .execute(arguments: [PropertyCodec.encode(merged.properties), now.timeIntervalSince1970, existing.pk])
-            try ProfileStore.reindexIdentifiers(pk: existing.pk, old: existing.profile, new: merged, db: db,
-                                                owners: &known.owners, released: &known.released)
+            try ProfileStore.reindexIdentifiers(pk: existing.pk, old: existing.profile, new: merged, db: db, owners: &owners)
             profiles[existing.pk] = merged
             return .updated(pk: existing.pk, id: merged.id)
         }
@@ -204,60 +184,37 @@ struct ProfileBatchWriter {
         nextPK = pk + 1
         return pk
     }
-}
 
-/// What the store holds for the keys of one batch: the profiles of its ids, the owners of its identifiers and
-/// their profiles.
-///
-/// A load reads it on its parsing thread, through a connection of its own, while earlier batches are still being
-/// written; the writer then brings it up to date with what those batches wrote (`overlay`) before using it.
-struct BatchSnapshot: Sendable {
-    /// Row key of each id looked up or written; an id looked up and absent has no entry.
-    var pkByID: [String: Int64] = [:]
-    /// The profiles read or written, by row key.
-    var profiles: [Int64: Profile] = [:]
-    /// Owner of each identifier looked up or written; looked up and absent has no entry.
-    var owners: [IdentifierKey: Int64] = [:]
-    /// Identifiers the batch took from their profile (so an earlier snapshot's owner of them is out of date).
-    var released: Set<IdentifierKey> = []
-    /// The ids and identifiers the snapshot was read for: only they are brought up to date.
-    private(set) var askedIDs: Set<String> = []
-    private(set) var askedIdentifiers: Set<IdentifierKey> = []
-
-    /// Reads every profile and identifier owner `batch` can ask about (`identifiers[i]`: row i's identifier values).
-    static func read(_ batch: [ProfileUpsert], identifiers: [[(String, String)]], db: Database) throws -> BatchSnapshot {
-        var snapshot = BatchSnapshot()
+    /// Reads every profile and identifier owner the batch can ask about.
+    private mutating func preload(_ batch: [ProfileUpsert], identifiers: [[(String, String)]]) throws {
         var ids: Set<String> = []
         var valuesByProperty: [String: Set<String>] = [:]
         for (row, rowIdentifiers) in zip(batch, identifiers) {
             if let id = row.id { ids.insert(id) } else if let made = rowIdentifiers.first?.1 { ids.insert(made) }
             for (property, value) in rowIdentifiers { valuesByProperty[property, default: []].insert(value) }
         }
-        try snapshot.loadProfiles(where: "id", in: Array(ids), db: db)
+        try loadProfiles(where: "id", in: Array(ids))
         var ownersToLoad: Set<Int64> = []
-        snapshot.askedIDs = ids
         for (property, values) in valuesByProperty {
-            for value in values { snapshot.askedIdentifiers.insert(IdentifierKey(property: property, value: value)) }
-            try InListQuery.forEachChunk(of: Array(values)) { chunk in
-                let rows = try Row.fetchCursor(try InListQuery.statement(
-                    "SELECT value, profile_pk FROM identifier WHERE property = ? AND value IN", count: chunk.count, db: db),
+            try forEachChunk(of: Array(values)) { chunk in
+                let rows = try Row.fetchCursor(try statement(
+                    "SELECT value, profile_pk FROM identifier WHERE property = ? AND value IN", count: chunk.count),
                     arguments: StatementArguments([property] + chunk))
                 while let row = try rows.next() {
                     let pk: Int64 = row[1]
-                    snapshot.owners[IdentifierKey(property: property, value: row[0])] = pk
-                    if snapshot.profiles[pk] == nil { ownersToLoad.insert(pk) }
+                    owners[IdentifierKey(property: property, value: row[0])] = pk
+                    if profiles[pk] == nil { ownersToLoad.insert(pk) }
                 }
             }
         }
-        try snapshot.loadProfiles(where: "pk", in: Array(ownersToLoad), db: db)
-        return snapshot
+        try loadProfiles(where: "pk", in: Array(ownersToLoad))
     }
 
-    /// Reads the profiles whose `column` (id or pk) is one of `keys`.
-    private mutating func loadProfiles(where column: String, in keys: [some DatabaseValueConvertible], db: Database) throws {
-        try InListQuery.forEachChunk(of: keys) { chunk in
-            let rows = try Row.fetchCursor(try InListQuery.statement(
-                "SELECT pk, id, properties, created_at, updated_at FROM profile WHERE \(column) IN", count: chunk.count, db: db),
+    /// Reads the profiles whose `column` (id or pk) is one of `keys` into the batch's copy.
+    private mutating func loadProfiles(where column: String, in keys: [some DatabaseValueConvertible]) throws {
+        try forEachChunk(of: keys) { chunk in
+            let rows = try Row.fetchCursor(try statement(
+                "SELECT pk, id, properties, created_at, updated_at FROM profile WHERE \(column) IN", count: chunk.count),
                 arguments: StatementArguments(chunk))
             while let row = try rows.next() {
                 let stored = try ProfileStore.decode(row)
@@ -267,26 +224,12 @@ struct BatchSnapshot: Sendable {
         }
     }
 
-    /// Brings the snapshot's keys up to date with what a batch written after it was read knew once written.
-    ///
-    /// Every entry of `later` was true when that batch committed, so applying the batches in order leaves each key
-    /// as the store holds it after the last of them; a key none of them touched is as the snapshot read it. Only the
-    /// snapshot's own keys and the profiles they lead to are taken, so what a batch knows stays the size of a batch.
-    mutating func overlay(_ later: BatchSnapshot) {
-        for id in askedIDs {
-            if let pk = later.pkByID[id] { pkByID[id] = pk }
-        }
-        for key in askedIdentifiers {
-            // Taken away first: an identifier released and claimed again in that batch has an owner in `later.owners`.
-            if later.released.contains(key) { owners[key] = nil }
-            if let pk = later.owners[key] { owners[key] = pk }
-        }
-        for id in askedIDs {
-            if let pk = pkByID[id], let profile = later.profiles[pk] { profiles[pk] = profile }
-        }
-        for key in askedIdentifiers {
-            if let pk = owners[key], let profile = later.profiles[pk] { profiles[pk] = profile }
-        }
+    private func forEachChunk<T>(of items: [T], _ body: ([T]) throws -> Void) throws {
+        try InListQuery.forEachChunk(of: items, body)
+    }
+
+    private func statement(_ prefix: String, count: Int) throws -> Statement {
+        try InListQuery.statement(prefix, count: count, db: db)
     }
 }
 
@@ -361,10 +304,8 @@ extension ProfileStore {
         return result
     }
 
-    /// Brings the identifier index of `pk` from `old`'s identifiers to `new`'s, keeping `owners` in step;
-    /// identifiers taken from `pk` are added to `released`.
-    static func reindexIdentifiers(pk: Int64, old: Profile, new: Profile, db: Database, owners: inout [IdentifierKey: Int64],
-                                   released: inout Set<IdentifierKey>) throws {
+    /// Brings the identifier index of `pk` from `old`'s identifiers to `new`'s, keeping `owners` in step.
+    static func reindexIdentifiers(pk: Int64, old: Profile, new: Profile, db: Database, owners: inout [IdentifierKey: Int64]) throws {
         for property in Set(old.properties.keys).union(new.properties.keys) where Identifiers.isIdentifier(property) {
             let before = Set(old[property].map { Identifiers.normalized($0.description, property: property) })
             let after = Set(new[property].map { Identifiers.normalized($0.description, property: property) })
@@ -374,7 +315,6 @@ extension ProfileStore {
                     .execute(arguments: [property, value, pk])
                 let key = IdentifierKey(property: property, value: value)
                 if owners[key] == pk { owners[key] = nil }
-                released.insert(key)
             }
             for value in after.subtracting(before) where !value.isEmpty {
                 try db.cachedStatement(sql: "INSERT INTO identifier (property, value, profile_pk) VALUES (?, ?, ?)")

@@ -43,24 +43,20 @@ public struct ProfileStore: Sendable {
     ///
     /// A row whose identifiers belong to another profile is rejected, not merged; the others still apply.
     public func upsert(_ batch: [ProfileUpsert], segments: [SegmentDefinition], now: Date = Date()) throws -> [UpsertOutcome] {
-        try upsert(batch, prepared: nil, segments: segments, now: now).outcomes
+        try upsert(batch, prepared: nil, segments: segments, now: now)
     }
 
-    /// `upsert(_:segments:now:)` with the rows prepared (by a parsing thread) for `segments` at `now`, and what the
-    /// store holds for their keys when `snapshot` is given (already brought up to date); also returns what the batch
-    /// knows of the store once written, to bring later snapshots up to date.
-    func upsert(_ batch: [ProfileUpsert], prepared: PreparedRows,
-                snapshot: BatchSnapshot?) throws -> (outcomes: [UpsertOutcome], known: BatchSnapshot) {
-        try upsert(batch, prepared: prepared, snapshot: snapshot, segments: prepared.segments, now: prepared.now)
+    /// `upsert(_:segments:now:)` with the rows prepared (by a parsing thread) for `segments` at `now`.
+    func upsert(_ batch: [ProfileUpsert], prepared: PreparedRows) throws -> [UpsertOutcome] {
+        try upsert(batch, prepared: prepared, segments: prepared.segments, now: prepared.now)
     }
 
-    private func upsert(_ batch: [ProfileUpsert], prepared: PreparedRows?, snapshot: BatchSnapshot? = nil,
-                        segments: [SegmentDefinition], now: Date) throws -> (outcomes: [UpsertOutcome], known: BatchSnapshot) {
+    private func upsert(_ batch: [ProfileUpsert], prepared: PreparedRows?, segments: [SegmentDefinition], now: Date) throws -> [UpsertOutcome] {
         try database.writer.write { db in
             var writer = ProfileBatchWriter(db: db, now: now)
-            let (outcomes, touched) = try writer.upsert(batch, prepared: prepared, snapshot: snapshot)
+            let (outcomes, touched) = try writer.upsert(batch, prepared: prepared)
             try Self.refreshMembership(of: touched, segments: segments, db: db, now: now, prepared: prepared)
-            return (outcomes, writer.knownAfterWriting)
+            return outcomes
         }
     }
 
@@ -153,8 +149,7 @@ public struct ProfileStore: Sendable {
 
     private static func reindexIdentifiers(pk: Int64, old: Profile, new: Profile, db: Database) throws {
         var owners: [IdentifierKey: Int64] = [:]
-        var released: Set<IdentifierKey> = []
-        try reindexIdentifiers(pk: pk, old: old, new: new, db: db, owners: &owners, released: &released)
+        try reindexIdentifiers(pk: pk, old: old, new: new, db: db, owners: &owners)
     }
 
     // MARK: - Reading
