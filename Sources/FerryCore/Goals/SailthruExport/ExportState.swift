@@ -72,24 +72,41 @@ struct ExportState: Sendable {
         }
     }
 
-    func remember(key: String, identifier: String, found: Bool, now: Date) throws {
+    /// Records lookup answers (identifier → whether Sailthru has the user), all in one transaction.
+    func remember(key: String, answers: [(identifier: String, found: Bool)], now: Date) throws {
+        guard !answers.isEmpty else { return }
         try database.writer.write { db in
-            try Self.remember(connection: connection, key: key, identifier: identifier, found: found, now: now, db: db)
+            let statement = try db.cachedStatement(sql: """
+                INSERT OR REPLACE INTO export_known_user (connection, key, identifier, found, checked_at) VALUES (?, ?, ?, ?, ?)
+                """)
+            for answer in answers {
+                try statement.execute(arguments: [connection, key, answer.identifier, answer.found ? 1 : 0, now.timeIntervalSince1970])
+            }
         }
     }
 
-    static func remember(connection: String, key: String, identifier: String, found: Bool, now: Date, db: Database) throws {
-        // Cached: an export calls this once per accepted user.
-        try db.cachedStatement(sql: "INSERT OR REPLACE INTO export_known_user (connection, key, identifier, found, checked_at) VALUES (?, ?, ?, ?, ?)")
-            .execute(arguments: [connection, key, identifier, found ? 1 : 0, now.timeIntervalSince1970])
+    /// Records users Sailthru accepted as known to exist, in one statement in identifier order.
+    ///
+    /// Called once per run, not per batch: identifiers land all over this table's B-tree, so a batch's thousand
+    /// inserts dirtied hundreds of pages that every batch's transaction wrote to the WAL again (85% of the export's
+    /// WAL volume). The ledger does not depend on it; a user missing here after a crash is looked up again at most.
+    func rememberFound(_ identifiers: [String], key: String, now: Date) throws {
+        guard !identifiers.isEmpty else { return }
+        let batch = Self.jsonRows(identifiers.map { (0, [$0]) })
+        try database.writer.write { db in
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO export_known_user (connection, key, identifier, found, checked_at)
+                SELECT ?, ?, json_extract(value, '$[1]') AS identifier, 1, ? FROM json_each(?) ORDER BY identifier
+                """, arguments: [connection, key, now.timeIntervalSince1970, batch])
+        }
     }
 
     /// Accepted upserts, set by set: their outbox rows go, they join each list's ledger (keeping the first
-    /// `since`), become known users, and enter the connection's data exchange. The users travel as one
-    /// JSON array bound to one parameter, so each step is one statement for the batch, not one per user
-    /// (per-user statements were a fifth of the export's time).
+    /// `since`), and enter the connection's data exchange (they become known users once per run, in
+    /// `rememberFound`). The users travel as one JSON array bound to one parameter, so each step is one
+    /// statement for the batch, not one per user (per-user statements were a fifth of the export's time).
     static func recordAccepted(_ users: [(pk: Int64, profileID: String, identifier: String)], connection: String,
-                               lists: [String], key: String, now: Date, db: Database) throws {
+                               lists: [String], now: Date, db: Database) throws {
         guard !users.isEmpty else { return }
         let batch = jsonRows(users.map { ($0.pk, [$0.profileID, $0.identifier]) })
         let at = now.timeIntervalSince1970
@@ -105,10 +122,6 @@ struct ExportState: Sendable {
                 ON CONFLICT (connection, list, profile_pk) DO UPDATE SET identifier = excluded.identifier, profile_id = excluded.profile_id
                 """, arguments: [connection, list, at, batch])
         }
-        try db.execute(sql: """
-            INSERT OR REPLACE INTO export_known_user (connection, key, identifier, found, checked_at)
-            SELECT ?, ?, json_extract(value, '$[2]'), 1, ? FROM json_each(?)
-            """, arguments: [connection, key, at, batch])
         try DataExchange.record(connection: connection, profiles: users.lazy.map(\.pk), at: now, db: db)
     }
 

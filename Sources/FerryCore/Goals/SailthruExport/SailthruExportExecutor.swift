@@ -142,23 +142,33 @@ public struct SailthruExportExecutor: GoalExecutor {
         let batches = stride(from: 0, to: items.count, by: batchSize).map { Array(items[$0..<min($0 + batchSize, items.count)]) }
         let inFlight = goal.method == .job ? jobConcurrency : 1
         var done = 0
+        // Users Sailthru accepted become known users once, after the batches (see ExportState.rememberFound).
+        var found: [String] = []
         await context.progress.progress(label: "export \(goal.segment)", done: 0, total: items.count)
-        try await withThrowingTaskGroup(of: Int.self) { group in
-            var running = 0
-            for batch in batches {
-                if running == inFlight, let finished = try await group.next() {
-                    running -= 1
-                    done += finished
+        do {
+            try await withThrowingTaskGroup(of: Sent.self) { group in
+                var running = 0
+                for batch in batches {
+                    if running == inFlight, let finished = try await group.next() {
+                        running -= 1
+                        done += finished.handled
+                        found += finished.found
+                        await context.progress.progress(label: "export \(goal.segment)", done: done, total: items.count)
+                    }
+                    group.addTask { try await self.send(batch, context: context, state: state) }
+                    running += 1
+                }
+                while let finished = try await group.next() {
+                    done += finished.handled
+                    found += finished.found
                     await context.progress.progress(label: "export \(goal.segment)", done: done, total: items.count)
                 }
-                group.addTask { try await self.send(batch, context: context, state: state) }
-                running += 1
             }
-            while let finished = try await group.next() {
-                done += finished
-                await context.progress.progress(label: "export \(goal.segment)", done: done, total: items.count)
-            }
+        } catch {
+            try? state.rememberFound(found, key: goal.matchKey.rawValue, now: context.now)
+            throw error
         }
+        try state.rememberFound(found, key: goal.matchKey.rawValue, now: context.now)
         try await save(plan, context: context)
     }
 
@@ -227,9 +237,10 @@ public struct SailthruExportExecutor: GoalExecutor {
         }
         var found: [Candidate] = []
         var unresolved = Set<Int64>()
+        try state.remember(key: key, answers: results.compactMap { candidate, exists, _ in exists.map { (candidate.identifier, $0) } },
+                           now: context.now)
         for (candidate, exists, failure) in results {
             if let exists {
-                try state.remember(key: key, identifier: candidate.identifier, found: exists, now: context.now)
                 if exists { found.append(candidate) }
                 else { plan.add("skip (not in Sailthru, create_users: false)", sample: candidate.profileIDLabel) }
             } else {
@@ -318,8 +329,14 @@ public struct SailthruExportExecutor: GoalExecutor {
         }
     }
 
-    /// Sends one batch and commits what Sailthru accepted; returns how many items it handled.
-    func send(_ batch: [Item], context: GoalContext, state: ExportState) async throws -> Int {
+    /// What one batch did: how many items it handled, and the identifiers of the upserts Sailthru accepted.
+    struct Sent: Sendable {
+        var handled: Int
+        var found: [String]
+    }
+
+    /// Sends one batch and commits what Sailthru accepted.
+    func send(_ batch: [Item], context: GoalContext, state: ExportState) async throws -> Sent {
         let connection = context.connection.name
         let prepared = zip(batch, try updates(for: batch, database: context.database)).compactMap { item, update in
             update.map { (item, $0) }
@@ -339,8 +356,8 @@ public struct SailthruExportExecutor: GoalExecutor {
         case .job:
             outcomes = try await sendJob(payload, logger: context.logger)
         }
-        try await commit(Array(zip(sendable, outcomes)), context: context)
-        return batch.count
+        let found = try await commit(Array(zip(sendable, outcomes)), context: context)
+        return Sent(handled: batch.count, found: found)
     }
 
     /// The `/user` fields of each item, in batch order: vars and lists for upserts, `{list: 0}` for removals;
@@ -445,8 +462,10 @@ public struct SailthruExportExecutor: GoalExecutor {
         }
     }
 
-    /// Applies accepted items to the ledger and counts, keeps failed ones in the outbox, in one transaction.
-    func commit(_ results: [(Item, Outcome)], context: GoalContext) async throws {
+    /// Applies accepted items to the ledger and counts, keeps failed ones in the outbox, in one transaction;
+    /// returns the identifiers of the accepted upserts.
+    @discardableResult
+    func commit(_ results: [(Item, Outcome)], context: GoalContext) async throws -> [String] {
         let recorder = context.recorder
         // One visit to the recorder per batch, not one per user: the counts, the newest touched users, the failures.
         var created = 0, updated = 0, removed = 0
@@ -479,10 +498,9 @@ public struct SailthruExportExecutor: GoalExecutor {
         let rowErrors = await recorder.rowErrors
         let touched = await recorder.touched
         let connection = context.connection.name
-        let key = goal.matchKey.rawValue
         let lists = goal.lists
         let now = context.now
-        try await context.database.writer.write { db in
+        return try await context.database.writer.write { db in
             let deleteOutbox = try db.cachedStatement(sql: "DELETE FROM export_outbox WHERE connection = ? AND profile_pk = ? AND identifier = ?")
             let deleteLedger = try db.cachedStatement(sql: "DELETE FROM export_membership WHERE connection = ? AND list = ? AND profile_pk = ?")
             var exported: [Item] = []
@@ -509,8 +527,9 @@ public struct SailthruExportExecutor: GoalExecutor {
                 }
             }
             try ExportState.recordAccepted(exported.map { ($0.pk, $0.profileID, $0.identifier) }, connection: connection,
-                                           lists: lists, key: key, now: now, db: db)
+                                           lists: lists, now: now, db: db)
             try RunLedger.update(runID: recorder.runID, counts: counts, rowErrors: rowErrors, touched: touched, db: db)
+            return exported.map(\.identifier)
         }
     }
 
