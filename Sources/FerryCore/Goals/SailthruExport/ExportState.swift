@@ -117,12 +117,22 @@ struct ExportState: Sendable {
     /// WAL volume). The ledger does not depend on it; a user missing here after a crash is looked up again at most.
     func rememberFound(_ identifiers: [String], key: String, now: Date) throws {
         guard !identifiers.isEmpty else { return }
-        let batch = Self.jsonRows(identifiers.map { (0, [$0]) })
+        // Sorted, so consecutive inserts land on neighbouring pages; a few hundred per statement.
+        let sorted = identifiers.sorted()
+        let chunk = 500
         try database.writer.write { db in
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO export_known_user (connection, key, identifier, found, checked_at)
-                SELECT ?, ?, json_extract(value, '$[1]') AS identifier, 1, ? FROM json_each(?) ORDER BY identifier
-                """, arguments: [connection, key, now.timeIntervalSince1970, batch])
+            var values: [any DatabaseValueConvertible] = []
+            values.reserveCapacity(chunk + 3)
+            for start in stride(from: 0, to: sorted.count, by: chunk) {
+                let part = sorted[start..<min(start + chunk, sorted.count)]
+                let sql = "INSERT OR REPLACE INTO export_known_user (connection, key, identifier, found, checked_at) VALUES "
+                    + (0..<part.count).map { "(?1, ?2, ?\($0 + 4), 1, ?3)" }.joined(separator: ", ")
+                let statement = part.count == chunk ? try db.cachedStatement(sql: sql) : try db.makeStatement(sql: sql)
+                values.removeAll(keepingCapacity: true)
+                values += [connection, key, now.timeIntervalSince1970] as [any DatabaseValueConvertible]
+                for identifier in part { values.append(identifier) }
+                try statement.execute(arguments: StatementArguments(values))
+            }
         }
     }
 

@@ -89,7 +89,7 @@ public struct SailthruExportExecutor: GoalExecutor {
         }
 
         // Who: segment members with an identifier, consenting, (known to exist), past the baseline.
-        var (candidates, toCheck) = try scan(context: context, state: state, plan: &plan)
+        var (candidates, toCheck) = try await scan(context: context, state: state, plan: &plan)
         // Users whose existence could not be checked this run are neither sent nor taken off lists.
         var unresolved = Set<Int64>()
         if !toCheck.isEmpty {
@@ -178,7 +178,7 @@ public struct SailthruExportExecutor: GoalExecutor {
     // MARK: - Planning
 
     /// One segment member as the scan read it, before it is sorted into candidates and skips.
-    struct Member {
+    struct Member: Sendable {
         var pk: Int64
         var enteredAt: Double
         var profileID: String
@@ -189,12 +189,12 @@ public struct SailthruExportExecutor: GoalExecutor {
 
     /// Reads the segment's members (one decoded profile at a time) and sorts them into candidates,
     /// users to look up first, and skips by reason, in the order they entered the segment.
-    func scan(context: GoalContext, state: ExportState, plan: inout ExportPlan) throws -> ([Candidate], [Candidate]) {
+    func scan(context: GoalContext, state: ExportState, plan: inout ExportPlan) async throws -> ([Candidate], [Candidate]) {
         let objectives = Set(context.connection.objectives)
         let known = goal.createUsers ? [:] : try state.knownUsers(key: goal.matchKey.rawValue, now: context.now,
                                                                  negativeTTL: negativeLookupTTL)
         let ledgerIdentifiers = goal.createUsers ? [:] : try state.ledger(lists: goal.lists).mapValues(\.identifier)
-        let members = try scanMembers(context: context, objectives: objectives)
+        let members = try await scanMembers(context: context, objectives: objectives)
         var candidates: [Candidate] = []
         var toCheck: [Candidate] = []
         for member in members {
@@ -222,8 +222,29 @@ public struct SailthruExportExecutor: GoalExecutor {
     /// The segment's members in the order they entered it (then by row key), with their identifier and consent.
     ///
     /// Rows come in row-key order and are sorted here: an `ORDER BY entered_at` made SQLite sort whole rows,
-    /// stored properties included (a temporary B-tree of the segment's every document).
-    func scanMembers(context: GoalContext, objectives: Set<String>) throws -> [Member] {
+    /// stored properties included (a temporary B-tree of the segment's every document). The two halves of the
+    /// row keys are read at once, on two reader connections: nothing is sent before the scan ends, so its
+    /// decoding is the export's longest stretch on one core.
+    func scanMembers(context: GoalContext, objectives: Set<String>) async throws -> [Member] {
+        let segment = goal.segment
+        let bounds = try await context.database.writer.read { db in
+            try Row.fetchOne(db, sql: "SELECT MIN(profile_pk), MAX(profile_pk) FROM segment_member WHERE segment = ?",
+                             arguments: [segment]).flatMap { row -> (Int64, Int64)? in
+                guard let low = row[0] as Int64?, let high = row[1] as Int64? else { return nil }
+                return (low, high)
+            }
+        }
+        guard let (low, high) = bounds else { return [] }
+        let middle = low + (high - low) / 2
+        async let first = scanMembers(context: context, objectives: objectives, pks: low...middle)
+        let second = middle < high ? try await scanMembers(context: context, objectives: objectives, pks: (middle + 1)...high) : []
+        var members = try await first + second
+        members.sort { ($0.enteredAt, $0.pk) < ($1.enteredAt, $1.pk) }
+        return members
+    }
+
+    /// The members whose row keys are in `pks`, in row-key order.
+    func scanMembers(context: GoalContext, objectives: Set<String>, pks: ClosedRange<Int64>) async throws -> [Member] {
         // Only the identifier and (when they filter) the objectives are read here: decoding whole profiles
         // was a tenth of the run.
         let keys: Set<String> = objectives.isEmpty ? [goal.matchProperty] : [goal.matchProperty, Profile.objectivesProperty]
@@ -231,16 +252,17 @@ public struct SailthruExportExecutor: GoalExecutor {
         let baseline = goal.existingProfiles ? "0" : """
             EXISTS (SELECT 1 FROM export_baseline b WHERE b.connection = ?1 AND b.segment = m.segment AND b.profile_pk = p.pk)
             """
-        var members = try context.database.writer.read { db in
+        let (connection, segment, matchProperty) = (context.connection.name, goal.segment, goal.matchProperty)
+        return try await context.database.writer.read { db in
             var members: [Member] = []
             let cursor = try Row.fetchCursor(db, sql: """
                 SELECT p.pk, m.entered_at, p.id, p.properties, \(baseline) AS in_baseline
                 FROM segment_member m JOIN profile p ON p.pk = m.profile_pk
-                WHERE m.segment = ?2
-                """, arguments: [context.connection.name, goal.segment])
+                WHERE m.segment = ?2 AND m.profile_pk BETWEEN ?3 AND ?4
+                """, arguments: [connection, segment, pks.lowerBound, pks.upperBound])
             while let row = try cursor.next() {
                 let properties = try Self.decodeProperties(row, index: 3, keys: keys)
-                let identifier = Self.trimmed(properties[goal.matchProperty]?.first?.description ?? "")
+                let identifier = Self.trimmed(properties[matchProperty]?.first?.description ?? "")
                 let consents = objectives.isEmpty
                     || !objectives.isDisjoint(with: (properties[Profile.objectivesProperty] ?? []).lazy.map(\.description))
                 members.append(Member(pk: row[0], enteredAt: row[1], profileID: row[2], identifier: identifier,
@@ -248,8 +270,6 @@ public struct SailthruExportExecutor: GoalExecutor {
             }
             return members
         }
-        members.sort { ($0.enteredAt, $0.pk) < ($1.enteredAt, $1.pk) }
-        return members
     }
 
     /// `create_users: false`: asks Sailthru once per unknown user whether it exists, and remembers the answer.
