@@ -332,40 +332,55 @@ def sailthru_destination(url):
     return f"destination: {{ type: sailthru, api_key: \"${{ST_KEY}}\", api_secret: \"${{ST_SECRET}}\", base_url: \"{url}\" }}\n"
 
 
-def bench_st_export(work, count, runs, folder, env):
+def bench_st_export(work, count, runs, folder, env, baseline_bin=None):
     """#7: a `count`-member segment to Sailthru with `method: job`, and a 10,000-member one with `method: user`;
-    each run on a fresh copy of the store and a fresh sandbox (an export sends only changes after its first run)."""
+    each run on a fresh copy of the store and a fresh sandbox (an export sends only changes after its first run).
+    With `baseline_bin` (a folder holding another build's `ferry` and `ferry-sandbox`), each run is also made with
+    those binaries, interleaved (baseline first), so before/after come from the same window."""
     base_db = os.path.join(work, f"export-base-{count}.sqlite")
     load_store(work, count, 2, base_db, folder)
     user_count = 10_000
     user_base_db = os.path.join(work, f"export-base-{user_count}.sqlite")
     load_store(work, user_count, 3, user_base_db, folder)
     fields = "      fields:\n        - { property: first_name, to: first_name }\n        - { property: lifetime_spend, to: spend }\n"
+    builds = ([("baseline", baseline_bin)] if baseline_bin else []) + [("ferry", RELEASE)]
     out = {}
     for name, method, source, members in (("st-export", "job", base_db, count), ("st-export-user", "user", user_base_db, user_count)):
-        samples = []
+        samples = {build: [] for build, _ in builds}
         for _ in range(runs):
-            db = os.path.join(work, f"{name}.sqlite")
-            copy_store(source, db)
-            sandbox, url = start_sandbox("sailthru", work, SAILTHRU_SANDBOX_ARGS)
-            try:
-                write_goal_config(folder, name, sailthru_destination(url),
-                                  f"  - export:\n      segment: everyone\n      match: {{ email: email }}\n      method: {method}\n"
-                                  f"      create_users: true\n      lists: [Bench]\n" + fields)
-                sandbox_before = process_cpu(sandbox.pid)
-                seconds, rss, cpu = measure([os.path.join(RELEASE, "ferry"), "run", name, "--now", "--db", db, "--schedules", folder],
-                                            env=env, with_cpu=True)
-                sandbox_cpu = process_cpu(sandbox.pid) - sandbox_before
-                record = json.loads(subprocess.run([os.path.join(RELEASE, "ferry"), "history", name, "--json", "--limit", "1", "--db", db,
-                                                    "--schedules", folder], check=True, capture_output=True, text=True, env=env).stdout)["runs"][0]
-            finally:
-                sandbox.kill()
-                sandbox.wait()
-            samples.append((seconds, rss, record["status"], record["counts"], cpu, sandbox_cpu))
-        seconds = statistics.median(s[0] for s in samples)
-        out[name] = {"members": members, "seconds": seconds, "rss": max(s[1] for s in samples),
-                     "status": ",".join(sorted({s[2] for s in samples})), "counts": samples[-1][3], "runs": runs,
-                     "cpu": statistics.median(s[4] for s in samples), "sandbox_cpu": statistics.median(s[5] for s in samples)}
+            for build, binaries in builds:
+                db = os.path.join(work, f"{name}.sqlite")
+                copy_store(source, db)
+                state = os.path.join(work, "sailthru-goal-state")
+                subprocess.run(["rm", "-rf", state], check=True)
+                sandbox = subprocess.Popen([os.path.join(binaries, "ferry-sandbox"), "sailthru", "--port", "0", "--state", state]
+                                           + SAILTHRU_SANDBOX_ARGS, stdout=subprocess.PIPE,
+                                           stderr=open(os.path.join(work, "sailthru-goal.log"), "w"), text=True)
+                line = sandbox.stdout.readline()
+                if "listening on" not in line:
+                    sandbox.kill()
+                    raise SystemExit(f"sailthru sandbox did not start: {line}")
+                url = "http://" + line.strip().split("listening on ")[1]
+                try:
+                    write_goal_config(folder, name, sailthru_destination(url),
+                                      f"  - export:\n      segment: everyone\n      match: {{ email: email }}\n      method: {method}\n"
+                                      f"      create_users: true\n      lists: [Bench]\n" + fields)
+                    sandbox_before = process_cpu(sandbox.pid)
+                    seconds, rss, cpu = measure([os.path.join(binaries, "ferry"), "run", name, "--now", "--db", db, "--schedules", folder],
+                                                env=env, with_cpu=True)
+                    sandbox_cpu = process_cpu(sandbox.pid) - sandbox_before
+                    record = json.loads(subprocess.run([os.path.join(binaries, "ferry"), "history", name, "--json", "--limit", "1", "--db", db,
+                                                        "--schedules", folder], check=True, capture_output=True, text=True, env=env).stdout)["runs"][0]
+                finally:
+                    sandbox.kill()
+                    sandbox.wait()
+                samples[build].append((seconds, rss, record["status"], record["counts"], cpu, sandbox_cpu))
+        for build, s in samples.items():
+            out[name if build == "ferry" else f"{name} (baseline)"] = {
+                "members": members, "seconds": statistics.median(x[0] for x in s), "rss": max(x[1] for x in s),
+                "status": ",".join(sorted({x[2] for x in s})), "counts": s[-1][3], "runs": runs,
+                "cpu": statistics.median(x[4] for x in s), "sandbox_cpu": statistics.median(x[5] for x in s),
+                "all": [round(x[0], 2) for x in s]}
     return out
 
 
@@ -530,7 +545,8 @@ def bench_sg_export(work, count, runs, folder, env, baseline_bin=None):
     return out
 
 
-def bench_goals(work, count, names=("st-export", "sg-export", "st-import"), runs=3, import_rows=1_000_000, sg_baseline=None):
+def bench_goals(work, count, names=("st-export", "sg-export", "st-import"), runs=3, import_rows=1_000_000, sg_baseline=None,
+                st_baseline=None):
     """Sailthru export (#7), SendGrid export, Sailthru import (#6), each against its sandbox on loopback."""
     folder = os.path.join(work, "goal-schedules")
     subprocess.run(["rm", "-rf", folder], check=True)
@@ -540,7 +556,7 @@ def bench_goals(work, count, names=("st-export", "sg-export", "st-import"), runs
     env = dict(os.environ, ST_KEY="benchkey0123456789", ST_SECRET="bench-secret", SG_KEY="SG.bench")
     results = {}
     if "st-export" in names:
-        results["st-export"] = bench_st_export(work, count, runs, folder, env)
+        results["st-export"] = bench_st_export(work, count, runs, folder, env, st_baseline)
     if "sg-export" in names:
         results["sg-export"] = bench_sg_export(work, count, runs, folder, env, sg_baseline)
     if "st-import" in names:
@@ -556,6 +572,7 @@ def main():
     parser.add_argument("--only", choices=["load", "schedule", "idle", "http", "mapp", "goals"])
     parser.add_argument("--goal-profiles", type=int, default=100_000)
     parser.add_argument("--goals", default="st-export,sg-export,st-import", help="which goal benchmarks, comma-separated")
+    parser.add_argument("--st-baseline", help="folder with another build's ferry and ferry-sandbox: st-export runs them too, interleaved")
     parser.add_argument("--sg-baseline", help="folder with another build's ferry and ferry-sandbox: sg-export runs them too, interleaved")
     parser.add_argument("--import-rows", type=int, default=1_000_000, help="rows of the Sailthru import benchmark (and profiles in its store)")
     parser.add_argument("--idle-seconds", type=int, default=60)
@@ -567,7 +584,8 @@ def main():
     idle = bench_idle_daemon(args.work, args.idle_seconds) if parser_only in (None, "idle") else None
     http = bench_http(args.work, args.runs) if parser_only in (None, "http") else None
     mapp = bench_mapp(args.work, args.runs) if parser_only in (None, "mapp") else None
-    goals = bench_goals(args.work, args.goal_profiles, args.goals.split(","), args.runs, args.import_rows, args.sg_baseline) if parser_only in (None, "goals") else None
+    goals = bench_goals(args.work, args.goal_profiles, args.goals.split(","), args.runs, args.import_rows, args.sg_baseline,
+                        args.st_baseline) if parser_only in (None, "goals") else None
     print(f"\n## Results ({time.strftime('%Y-%m-%d')}, median of {args.runs} runs, release build, {os.cpu_count()} cores)\n")
     if results:
         print("| benchmark | ferry | baseline | ratio (ferry / baseline) | rate | ferry peak RSS |")
@@ -610,13 +628,21 @@ def main():
             print(f"\n### Sailthru export to the sandbox on 127.0.0.1 (job delay 0), client wall time, median of {args.runs} runs\n")
             print("| export | members | client wall time | rate | client CPU | sandbox CPU | status | counts | peak RSS |")
             print("|---|---|---|---|---|---|---|---|---|")
-            job, user = results["st-export"]["st-export"], results["st-export"]["st-export-user"]
-            print(f"| `method: job` (update jobs of 1,000, polled), 1 list, 2 vars | {job['members']:,} | {job['seconds']:.2f} s | "
-                  f"{job['members'] / job['seconds']:,.0f} members/s | {job['cpu']:.1f} s | {job['sandbox_cpu']:.1f} s | {job['status']} | "
-                  f"{shown(job['counts'])} | {job['rss']:.0f} MB |")
-            print(f"| `method: user` (one POST /user per member) | {user['members']:,} | {user['seconds']:.2f} s | "
-                  f"{user['members'] / user['seconds']:,.0f} calls/s ({user['members'] / user['seconds'] * 60 / 1000:,.1f}× Lytics' 1,000 users/min) | "
-                  f"{user['cpu']:.1f} s | {user['sandbox_cpu']:.1f} s | {user['status']} | {shown(user['counts'])} | {user['rss']:.0f} MB |")
+            st = results["st-export"]
+            for suffix in ([" (baseline)"] if "st-export (baseline)" in st else []) + [""]:
+                job, user = st["st-export" + suffix], st["st-export-user" + suffix]
+                print(f"| `method: job` (update jobs of 1,000, polled), 1 list, 2 vars{suffix} | {job['members']:,} | {job['seconds']:.2f} s | "
+                      f"{job['members'] / job['seconds']:,.0f} members/s | {job['cpu']:.1f} s | {job['sandbox_cpu']:.1f} s | {job['status']} | "
+                      f"{shown(job['counts'])} | {job['rss']:.0f} MB |")
+                print(f"| `method: user` (one POST /user per member){suffix} | {user['members']:,} | {user['seconds']:.2f} s | "
+                      f"{user['members'] / user['seconds']:,.0f} calls/s ({user['members'] / user['seconds'] * 60 / 1000:,.1f}× Lytics' 1,000 users/min) | "
+                      f"{user['cpu']:.1f} s | {user['sandbox_cpu']:.1f} s | {user['status']} | {shown(user['counts'])} | {user['rss']:.0f} MB |")
+            if "st-export (baseline)" in st:
+                print()
+                for name in ("st-export", "st-export-user"):
+                    new, old = st[name], st[name + " (baseline)"]
+                    print(f"- {name}: ferry / baseline: wall {new['seconds'] / old['seconds']:.2f}×, client CPU {new['cpu'] / old['cpu']:.2f}×, "
+                          f"sandbox CPU {new['sandbox_cpu'] / old['sandbox_cpu']:.2f}× (wall, every run: ferry {new['all']} s, baseline {old['all']} s)")
         if "sg-export" in results:
             sg = results["sg-export"]
             print(f"\n### SendGrid export to the sandbox on 127.0.0.1 (job delay 0), median of {args.runs} runs\n")

@@ -88,6 +88,39 @@ final class RecordingSailthru: SailthruAPI, @unchecked Sendable {
         #expect(try DataExchange.counts(database: database) == ["c": 1])
     }
 
+    @Test func aBatchSentByARunThatDiedBeforeHearingBackIsUnconfirmedInTheNextRun() async throws {
+        let database = try AppDatabase.inMemory()
+        let segments = [SegmentDefinition(name: "newsletter", rule: nil)]
+        let store = ProfileStore(database: database)
+        _ = try store.upsert([ProfileUpsert(id: "p1", properties: ["email": [.string("a@x.com")], "segments": [.string("newsletter")]]),
+                              ProfileUpsert(id: "p2", properties: ["email": [.string("b@x.com")], "segments": [.string("newsletter")]])],
+                             segments: segments)
+        let pks = try await database.writer.read { try Int64.fetchAll($0, sql: "SELECT pk FROM profile ORDER BY id") }
+        // A killed run: its batch's intent was written, the batch sent, the outcome never recorded.
+        try await database.writer.write { db in
+            _ = try ExportState.intend([(pks[0], "p1", "a@x.com", "add"), (pks[1], "p2", "b@x.com", "add")], connection: "c", now: Date(), db: db)
+            try db.execute(sql: """
+                INSERT INTO export_outbox (connection, profile_pk, profile_id, identifier, operation, reason, queued_at)
+                VALUES ('c', ?, 'p1', 'a@x.com', 'add', 'HTTP 500', 0)
+                """, arguments: [pks[0]])
+        }
+        let state = ExportState(database: database, connection: "c")
+        #expect(try state.outbox().map(\.profileID) == ["p1", "p2"], "each unconfirmed user once, the oldest first")
+        // Meanwhile p2 left the segment: the next run must take it off the list its unconfirmed call may have joined.
+        _ = try store.upsert([ProfileUpsert(id: "p2", properties: ["segments": [.string("other")]])], segments: segments)
+        let api = RecordingSailthru()
+        try await run(executor(api), database: database, segments: segments)
+
+        #expect(Set(api.updates.map { "\($0.id) \($0.lists ?? [:])" }) == ["a@x.com [\"L\": true]", "b@x.com [\"L\": false]"])
+        let left = try await database.writer.read { db in
+            [try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM export_intent"), try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM export_outbox")]
+        }
+        #expect(left == [0, 0])
+        #expect(try await database.writer.read { try String.fetchAll($0, sql: "SELECT identifier FROM export_membership") } == ["a@x.com"])
+        let known = try await database.writer.read { try String.fetchAll($0, sql: "SELECT identifier FROM export_known_user WHERE found = 1") }
+        #expect(known == ["a@x.com"], "accepted users are remembered as existing")
+    }
+
     func run(_ executor: SailthruExportExecutor, database: AppDatabase, segments: [SegmentDefinition]) async throws {
         let parsed = ConnectionParser(environment: ["K": "k", "S": "s"], knownSegments: ["newsletter"]).parse(text: """
         name: c

@@ -49,5 +49,18 @@ public enum ExportMigrations {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v3-export-intents: one row per batch in flight") { db in
+            // A batch's users as `[[pk, "profile id", "identifier", "operation"], …]`, written before it is sent and
+            // deleted with its outcomes; rows left by a killed run become outbox rows at the next run's start.
+            try db.execute(sql: """
+                CREATE TABLE export_intent (
+                    id INTEGER PRIMARY KEY,
+                    connection TEXT NOT NULL,
+                    queued_at REAL NOT NULL,
+                    users TEXT NOT NULL
+                );
+                CREATE INDEX export_intent_by_connection ON export_intent(connection);
+                """)
+        }
     }
 }

@@ -21,12 +21,13 @@ public struct ExportPlan: Codable, Hashable, Sendable {
     public init() {}
 
     /// Counts one profile under `outcome`, keeping it as a sample while there is room.
-    public mutating func add(_ outcome: String, sample: String) {
+    /// (`sample` is only built for the first few of each outcome: a run adds one per profile.)
+    public mutating func add(_ outcome: String, sample: @autoclosure () -> String) {
         if let index = outcomes.firstIndex(where: { $0.name == outcome }) {
             outcomes[index].count += 1
-            if outcomes[index].samples.count < Self.samplesKept { outcomes[index].samples.append(sample) }
+            if outcomes[index].samples.count < Self.samplesKept { outcomes[index].samples.append(sample()) }
         } else {
-            outcomes.append(Outcome(name: outcome, count: 1, samples: [sample]))
+            outcomes.append(Outcome(name: outcome, count: 1, samples: [sample()]))
         }
     }
 

@@ -4,9 +4,10 @@ import GRDB
 /// One connection's export sync state: the membership ledger, the outbox, known users and the baseline.
 ///
 /// The ledger holds who ferry put on which list (and with which identifier); it changes only after
-/// Sailthru accepted the call or job. The outbox holds users whose call is in flight or failed: rows are
-/// written before sending and deleted after acceptance, so a crash or a failed batch leaves them for the
-/// next run, which sends them first (with fresh data) or takes them off the lists if they left since.
+/// Sailthru accepted the call or job. The outbox holds users whose call failed or was never confirmed: a
+/// batch's intent (one row naming its users) is written before sending and deleted with its outcomes, failed
+/// users get outbox rows, so a crash or a failed batch leaves them for the next run, which sends them first
+/// (with fresh data) or takes them off the lists if they left since.
 struct ExportState: Sendable {
     let database: AppDatabase
     let connection: String
@@ -45,15 +46,39 @@ struct ExportState: Sendable {
         }
     }
 
+    /// Unconfirmed users: the outbox's rows and the users of batches whose sending was never settled (a run
+    /// killed mid-batch), each user once, oldest first. `settleIntents` turns the latter into rows.
     func outbox() throws -> [OutboxEntry] {
         try database.writer.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT profile_pk, profile_id, identifier, operation, reason FROM export_outbox
-                WHERE connection = ? ORDER BY queued_at, profile_pk
-                """, arguments: [connection]).map {
-                OutboxEntry(pk: $0["profile_pk"], profileID: $0["profile_id"], identifier: $0["identifier"],
-                            operation: $0["operation"], reason: $0["reason"])
+            var seen = Set<String>()
+            return try Row.fetchAll(db, sql: """
+                SELECT profile_pk, profile_id, identifier, operation, reason, queued_at FROM export_outbox WHERE connection = ?1
+                UNION ALL
+                SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]'),
+                       json_extract(j.value, '$[3]'), NULL, i.queued_at
+                FROM export_intent i, json_each(i.users) j WHERE i.connection = ?1
+                ORDER BY 6, 1
+                """, arguments: [connection]).compactMap { row in
+                let entry = OutboxEntry(pk: row[0], profileID: row[1], identifier: row[2], operation: row[3], reason: row[4])
+                return seen.insert("\(entry.pk)\u{1F}\(entry.identifier)").inserted ? entry : nil
             }
+        }
+    }
+
+    /// Moves the users of unsettled batches (sent by a run that died before it heard back) into the outbox, as
+    /// `queue` used to write them one row each; run before planning, so the run sees and clears them as rows.
+    func settleIntents() throws {
+        try database.writer.write { db in
+            guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM export_intent WHERE connection = ?)",
+                                    arguments: [connection]) == true else { return }
+            try db.execute(sql: """
+                INSERT INTO export_outbox (connection, profile_pk, profile_id, identifier, operation, reason, queued_at)
+                SELECT ?1, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]'),
+                       json_extract(j.value, '$[3]'), NULL, i.queued_at
+                FROM export_intent i, json_each(i.users) j WHERE i.connection = ?1 ORDER BY i.id, j.key
+                ON CONFLICT (connection, profile_pk, identifier) DO UPDATE SET operation = excluded.operation
+                """, arguments: [connection])
+            try db.execute(sql: "DELETE FROM export_intent WHERE connection = ?", arguments: [connection])
         }
     }
 
@@ -72,31 +97,55 @@ struct ExportState: Sendable {
         }
     }
 
-    func remember(key: String, identifier: String, found: Bool, now: Date) throws {
+    /// Records lookup answers (identifier → whether Sailthru has the user), all in one transaction.
+    func remember(key: String, answers: [(identifier: String, found: Bool)], now: Date) throws {
+        guard !answers.isEmpty else { return }
         try database.writer.write { db in
-            try Self.remember(connection: connection, key: key, identifier: identifier, found: found, now: now, db: db)
+            let statement = try db.cachedStatement(sql: """
+                INSERT OR REPLACE INTO export_known_user (connection, key, identifier, found, checked_at) VALUES (?, ?, ?, ?, ?)
+                """)
+            for answer in answers {
+                try statement.execute(arguments: [connection, key, answer.identifier, answer.found ? 1 : 0, now.timeIntervalSince1970])
+            }
         }
     }
 
-    static func remember(connection: String, key: String, identifier: String, found: Bool, now: Date, db: Database) throws {
-        // Cached: an export calls this once per accepted user.
-        try db.cachedStatement(sql: "INSERT OR REPLACE INTO export_known_user (connection, key, identifier, found, checked_at) VALUES (?, ?, ?, ?, ?)")
-            .execute(arguments: [connection, key, identifier, found ? 1 : 0, now.timeIntervalSince1970])
+    /// Records users Sailthru accepted as known to exist, in one statement in identifier order.
+    ///
+    /// Called once per run, not per batch: identifiers land all over this table's B-tree, so a batch's thousand
+    /// inserts dirtied hundreds of pages that every batch's transaction wrote to the WAL again (85% of the export's
+    /// WAL volume). The ledger does not depend on it; a user missing here after a crash is looked up again at most.
+    func rememberFound(_ identifiers: [String], key: String, now: Date) throws {
+        guard !identifiers.isEmpty else { return }
+        // Sorted, so consecutive inserts land on neighbouring pages; a few hundred per statement.
+        let sorted = identifiers.sorted()
+        let chunk = 500
+        try database.writer.write { db in
+            var values: [any DatabaseValueConvertible] = []
+            values.reserveCapacity(chunk + 3)
+            for start in stride(from: 0, to: sorted.count, by: chunk) {
+                let part = sorted[start..<min(start + chunk, sorted.count)]
+                let sql = "INSERT OR REPLACE INTO export_known_user (connection, key, identifier, found, checked_at) VALUES "
+                    + (0..<part.count).map { "(?1, ?2, ?\($0 + 4), 1, ?3)" }.joined(separator: ", ")
+                let statement = part.count == chunk ? try db.cachedStatement(sql: sql) : try db.makeStatement(sql: sql)
+                values.removeAll(keepingCapacity: true)
+                values += [connection, key, now.timeIntervalSince1970] as [any DatabaseValueConvertible]
+                for identifier in part { values.append(identifier) }
+                try statement.execute(arguments: StatementArguments(values))
+            }
+        }
     }
 
-    /// Accepted upserts, set by set: their outbox rows go, they join each list's ledger (keeping the first
-    /// `since`), become known users, and enter the connection's data exchange. The users travel as one
-    /// JSON array bound to one parameter, so each step is one statement for the batch, not one per user
-    /// (per-user statements were a fifth of the export's time).
+    /// Accepted upserts, set by set: they join each list's ledger (keeping the first `since`) and enter the
+    /// connection's data exchange (they become known users once per run, in `rememberFound`; their outbox
+    /// rows, when they had any, go in `commit`). The users travel as one JSON array bound to one parameter, so
+    /// each step is one statement for the batch, not one per user (per-user statements were a fifth of the
+    /// export's time).
     static func recordAccepted(_ users: [(pk: Int64, profileID: String, identifier: String)], connection: String,
-                               lists: [String], key: String, now: Date, db: Database) throws {
+                               lists: [String], now: Date, db: Database) throws {
         guard !users.isEmpty else { return }
         let batch = jsonRows(users.map { ($0.pk, [$0.profileID, $0.identifier]) })
         let at = now.timeIntervalSince1970
-        try db.execute(sql: """
-            DELETE FROM export_outbox WHERE connection = ? AND (profile_pk, identifier) IN
-                (SELECT json_extract(value, '$[0]'), json_extract(value, '$[2]') FROM json_each(?))
-            """, arguments: [connection, batch])
         for list in lists {
             try db.execute(sql: """
                 INSERT INTO export_membership (connection, list, profile_pk, profile_id, identifier, since)
@@ -105,24 +154,37 @@ struct ExportState: Sendable {
                 ON CONFLICT (connection, list, profile_pk) DO UPDATE SET identifier = excluded.identifier, profile_id = excluded.profile_id
                 """, arguments: [connection, list, at, batch])
         }
-        try db.execute(sql: """
-            INSERT OR REPLACE INTO export_known_user (connection, key, identifier, found, checked_at)
-            SELECT ?, ?, json_extract(value, '$[2]'), 1, ? FROM json_each(?)
-            """, arguments: [connection, key, at, batch])
         try DataExchange.record(connection: connection, profiles: users.lazy.map(\.pk), at: now, db: db)
     }
 
-    /// Writes the outbox rows of a batch about to be sent (its intents), in one statement.
-    static func queue(_ users: [(pk: Int64, profileID: String, identifier: String, operation: String)], connection: String,
-                      now: Date, db: Database) throws {
-        guard !users.isEmpty else { return }
-        try db.execute(sql: """
+    /// Records a batch about to be sent (its intent): one row holding its users, so a run that dies before it
+    /// hears back leaves them for the next run as unconfirmed. Returns the row's id for `settle`; nil when empty.
+    ///
+    /// One row a batch, not one outbox row a user: the outbox insert and its delete after acceptance were
+    /// half of the export's SQLite writing, for rows that nearly always lived less than a second.
+    static func intend(_ users: [(pk: Int64, profileID: String, identifier: String, operation: String)], connection: String,
+                       now: Date, db: Database) throws -> Int64? {
+        guard !users.isEmpty else { return nil }
+        try db.execute(sql: "INSERT INTO export_intent (connection, queued_at, users) VALUES (?, ?, ?)",
+                       arguments: [connection, now.timeIntervalSince1970,
+                                   jsonRows(users.map { ($0.pk, [$0.profileID, $0.identifier, $0.operation]) })])
+        return db.lastInsertedRowID
+    }
+
+    /// The batch's outcomes are recorded (in the same transaction): its intent goes.
+    static func settle(intent: Int64, db: Database) throws {
+        try db.execute(sql: "DELETE FROM export_intent WHERE id = ?", arguments: [intent])
+    }
+
+    /// Keeps a user whose send failed in the outbox with the reason, for the next run to send first.
+    static func keep(_ user: (pk: Int64, profileID: String, identifier: String, operation: String), reason: String,
+                     connection: String, now: Date, db: Database) throws {
+        try db.cachedStatement(sql: """
             INSERT INTO export_outbox (connection, profile_pk, profile_id, identifier, operation, reason, queued_at)
-            SELECT ?, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]'), NULL, ?
-            FROM json_each(?) WHERE true
-            ON CONFLICT (connection, profile_pk, identifier) DO UPDATE SET operation = excluded.operation
-            """, arguments: [connection, now.timeIntervalSince1970,
-                             jsonRows(users.map { ($0.pk, [$0.profileID, $0.identifier, $0.operation]) })])
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (connection, profile_pk, identifier) DO UPDATE SET operation = excluded.operation, reason = excluded.reason
+            """).execute(arguments: [connection, user.pk, user.profileID, user.identifier, user.operation, reason,
+                                     now.timeIntervalSince1970])
     }
 
     /// `[[pk,"text",…],…]`: rows for `json_each`, so a batch binds one parameter.

@@ -89,7 +89,7 @@ public struct SailthruExportExecutor: GoalExecutor {
         }
 
         // Who: segment members with an identifier, consenting, (known to exist), past the baseline.
-        var (candidates, toCheck) = try scan(context: context, state: state, plan: &plan)
+        var (candidates, toCheck) = try await scan(context: context, state: state, plan: &plan)
         // Users whose existence could not be checked this run are neither sent nor taken off lists.
         var unresolved = Set<Int64>()
         if !toCheck.isEmpty {
@@ -104,7 +104,10 @@ public struct SailthruExportExecutor: GoalExecutor {
 
         // What to send: upserts of candidates, removals of leavers; unconfirmed users first.
         let ledger = try state.ledger(lists: goal.lists)
+        if !context.isDryRun { try state.settleIntents() }
         let outbox = try state.outbox()
+        // Only these users can have outbox rows to clear when accepted: this run's failures are not resent.
+        let unconfirmed = Set(outbox.map { "\($0.pk)\u{1F}\($0.identifier)" })
         let items = plannedItems(candidates: candidates, unresolved: unresolved, ledger: ledger, outbox: outbox, plan: &plan)
         let skipped = plan.outcomes.filter { $0.name.hasPrefix("skip") }.reduce(0) { $0 + $1.count }
         await context.recorder.count { $0.skipped += skipped }
@@ -142,71 +145,130 @@ public struct SailthruExportExecutor: GoalExecutor {
         let batches = stride(from: 0, to: items.count, by: batchSize).map { Array(items[$0..<min($0 + batchSize, items.count)]) }
         let inFlight = goal.method == .job ? jobConcurrency : 1
         var done = 0
+        // Users Sailthru accepted become known users once, after the batches (see ExportState.rememberFound).
+        var found: [String] = []
         await context.progress.progress(label: "export \(goal.segment)", done: 0, total: items.count)
-        try await withThrowingTaskGroup(of: Int.self) { group in
-            var running = 0
-            for batch in batches {
-                if running == inFlight, let finished = try await group.next() {
-                    running -= 1
-                    done += finished
+        do {
+            try await withThrowingTaskGroup(of: Sent.self) { group in
+                var running = 0
+                for batch in batches {
+                    if running == inFlight, let finished = try await group.next() {
+                        running -= 1
+                        done += finished.handled
+                        found += finished.found
+                        await context.progress.progress(label: "export \(goal.segment)", done: done, total: items.count)
+                    }
+                    group.addTask { try await self.send(batch, unconfirmed: unconfirmed, context: context) }
+                    running += 1
+                }
+                while let finished = try await group.next() {
+                    done += finished.handled
+                    found += finished.found
                     await context.progress.progress(label: "export \(goal.segment)", done: done, total: items.count)
                 }
-                group.addTask { try await self.send(batch, context: context, state: state) }
-                running += 1
             }
-            while let finished = try await group.next() {
-                done += finished
-                await context.progress.progress(label: "export \(goal.segment)", done: done, total: items.count)
-            }
+        } catch {
+            try? state.rememberFound(found, key: goal.matchKey.rawValue, now: context.now)
+            throw error
         }
+        try state.rememberFound(found, key: goal.matchKey.rawValue, now: context.now)
         try await save(plan, context: context)
     }
 
     // MARK: - Planning
 
-    /// Streams the segment's members (one decoded profile at a time) and sorts them into candidates,
-    /// users to look up first, and skips by reason.
-    func scan(context: GoalContext, state: ExportState, plan: inout ExportPlan) throws -> ([Candidate], [Candidate]) {
+    /// One segment member as the scan read it, before it is sorted into candidates and skips.
+    struct Member: Sendable {
+        var pk: Int64
+        var enteredAt: Double
+        var profileID: String
+        var identifier: String
+        var inBaseline: Bool
+        var consents: Bool
+    }
+
+    /// Reads the segment's members (one decoded profile at a time) and sorts them into candidates,
+    /// users to look up first, and skips by reason, in the order they entered the segment.
+    func scan(context: GoalContext, state: ExportState, plan: inout ExportPlan) async throws -> ([Candidate], [Candidate]) {
         let objectives = Set(context.connection.objectives)
         let known = goal.createUsers ? [:] : try state.knownUsers(key: goal.matchKey.rawValue, now: context.now,
                                                                  negativeTTL: negativeLookupTTL)
         let ledgerIdentifiers = goal.createUsers ? [:] : try state.ledger(lists: goal.lists).mapValues(\.identifier)
+        let members = try await scanMembers(context: context, objectives: objectives)
+        var candidates: [Candidate] = []
+        var toCheck: [Candidate] = []
+        for member in members {
+            if member.inBaseline {
+                plan.add("skip (in the segment before the first run)", sample: member.profileID)
+            } else if member.identifier.isEmpty {
+                plan.add("skip (no \(goal.matchProperty))", sample: member.profileID)
+            } else if !member.consents {
+                plan.add("skip (no consent to \(context.connection.objectives.joined(separator: " or ")))",
+                         sample: "\(member.profileID) (\(member.identifier))")
+            } else {
+                let candidate = Candidate(pk: member.pk, profileID: member.profileID, identifier: member.identifier)
+                if goal.createUsers || ledgerIdentifiers[member.pk] == member.identifier || known[member.identifier] == true {
+                    candidates.append(candidate)
+                } else if known[member.identifier] == false {
+                    plan.add("skip (not in Sailthru, create_users: false)", sample: candidate.profileIDLabel)
+                } else {
+                    toCheck.append(candidate)
+                }
+            }
+        }
+        return (candidates, toCheck)
+    }
+
+    /// The segment's members in the order they entered it (then by row key), with their identifier and consent.
+    ///
+    /// Rows come in row-key order and are sorted here: an `ORDER BY entered_at` made SQLite sort whole rows,
+    /// stored properties included (a temporary B-tree of the segment's every document). The two halves of the
+    /// row keys are read at once, on two reader connections: nothing is sent before the scan ends, so its
+    /// decoding is the export's longest stretch on one core.
+    func scanMembers(context: GoalContext, objectives: Set<String>) async throws -> [Member] {
+        let segment = goal.segment
+        let bounds = try await context.database.writer.read { db in
+            try Row.fetchOne(db, sql: "SELECT MIN(profile_pk), MAX(profile_pk) FROM segment_member WHERE segment = ?",
+                             arguments: [segment]).flatMap { row -> (Int64, Int64)? in
+                guard let low = row[0] as Int64?, let high = row[1] as Int64? else { return nil }
+                return (low, high)
+            }
+        }
+        guard let (low, high) = bounds else { return [] }
+        let middle = low + (high - low) / 2
+        async let first = scanMembers(context: context, objectives: objectives, pks: low...middle)
+        let second = middle < high ? try await scanMembers(context: context, objectives: objectives, pks: (middle + 1)...high) : []
+        var members = try await first + second
+        members.sort { ($0.enteredAt, $0.pk) < ($1.enteredAt, $1.pk) }
+        return members
+    }
+
+    /// The members whose row keys are in `pks`, in row-key order.
+    func scanMembers(context: GoalContext, objectives: Set<String>, pks: ClosedRange<Int64>) async throws -> [Member] {
         // Only the identifier and (when they filter) the objectives are read here: decoding whole profiles
         // was a tenth of the run.
         let keys: Set<String> = objectives.isEmpty ? [goal.matchProperty] : [goal.matchProperty, Profile.objectivesProperty]
-        return try context.database.writer.read { db in
-            var candidates: [Candidate] = []
-            var toCheck: [Candidate] = []
+        // The baseline only matters with existing_profiles: false; otherwise each row skips the lookup.
+        let baseline = goal.existingProfiles ? "0" : """
+            EXISTS (SELECT 1 FROM export_baseline b WHERE b.connection = ?1 AND b.segment = m.segment AND b.profile_pk = p.pk)
+            """
+        let (connection, segment, matchProperty) = (context.connection.name, goal.segment, goal.matchProperty)
+        return try await context.database.writer.read { db in
+            var members: [Member] = []
             let cursor = try Row.fetchCursor(db, sql: """
-                SELECT p.pk, p.id, p.properties,
-                       EXISTS (SELECT 1 FROM export_baseline b
-                               WHERE b.connection = ? AND b.segment = m.segment AND b.profile_pk = p.pk) AS in_baseline
+                SELECT p.pk, m.entered_at, p.id, p.properties, \(baseline) AS in_baseline
                 FROM segment_member m JOIN profile p ON p.pk = m.profile_pk
-                WHERE m.segment = ? ORDER BY m.entered_at, p.pk
-                """, arguments: [context.connection.name, goal.segment])
+                WHERE m.segment = ?2 AND m.profile_pk BETWEEN ?3 AND ?4
+                """, arguments: [connection, segment, pks.lowerBound, pks.upperBound])
             while let row = try cursor.next() {
-                let pk: Int64 = row[0]
-                let profile = Profile(id: row[1], properties: try Self.decodeProperties(row, index: 2, keys: keys))
-                let identifier = Self.trimmed(profile[goal.matchProperty].first?.description ?? "")
-                if !goal.existingProfiles, (row["in_baseline"] as Int) != 0 {
-                    plan.add("skip (in the segment before the first run)", sample: profile.id)
-                } else if identifier.isEmpty {
-                    plan.add("skip (no \(goal.matchProperty))", sample: profile.id)
-                } else if !objectives.isEmpty, objectives.isDisjoint(with: profile.objectives) {
-                    plan.add("skip (no consent to \(context.connection.objectives.joined(separator: " or ")))",
-                             sample: "\(profile.id) (\(identifier))")
-                } else {
-                    let candidate = Candidate(pk: pk, profileID: profile.id, identifier: identifier)
-                    if goal.createUsers || ledgerIdentifiers[pk] == identifier || known[identifier] == true {
-                        candidates.append(candidate)
-                    } else if known[identifier] == false {
-                        plan.add("skip (not in Sailthru, create_users: false)", sample: candidate.profileIDLabel)
-                    } else {
-                        toCheck.append(candidate)
-                    }
-                }
+                let properties = try Self.decodeProperties(row, index: 3, keys: keys)
+                let identifier = Self.trimmed(properties[matchProperty]?.first?.description ?? "")
+                let consents = objectives.isEmpty
+                    || !objectives.isDisjoint(with: (properties[Profile.objectivesProperty] ?? []).lazy.map(\.description))
+                members.append(Member(pk: row[0], enteredAt: row[1], profileID: row[2], identifier: identifier,
+                                      inBaseline: (row[4] as Int) != 0, consents: consents))
             }
-            return (candidates, toCheck)
+            return members
         }
     }
 
@@ -227,9 +289,10 @@ public struct SailthruExportExecutor: GoalExecutor {
         }
         var found: [Candidate] = []
         var unresolved = Set<Int64>()
+        try state.remember(key: key, answers: results.compactMap { candidate, exists, _ in exists.map { (candidate.identifier, $0) } },
+                           now: context.now)
         for (candidate, exists, failure) in results {
             if let exists {
-                try state.remember(key: key, identifier: candidate.identifier, found: exists, now: context.now)
                 if exists { found.append(candidate) }
                 else { plan.add("skip (not in Sailthru, create_users: false)", sample: candidate.profileIDLabel) }
             } else {
@@ -318,19 +381,26 @@ public struct SailthruExportExecutor: GoalExecutor {
         }
     }
 
-    /// Sends one batch and commits what Sailthru accepted; returns how many items it handled.
-    func send(_ batch: [Item], context: GoalContext, state: ExportState) async throws -> Int {
+    /// What one batch did: how many items it handled, and the identifiers of the upserts Sailthru accepted.
+    struct Sent: Sendable {
+        var handled: Int
+        var found: [String]
+    }
+
+    /// Sends one batch and commits what Sailthru accepted; `unconfirmed` names the users (`pk␟identifier`)
+    /// that were in the outbox when the run started.
+    func send(_ batch: [Item], unconfirmed: Set<String>, context: GoalContext) async throws -> Sent {
         let connection = context.connection.name
         let prepared = zip(batch, try updates(for: batch, database: context.database)).compactMap { item, update in
             update.map { (item, $0) }
         }
         let sendable = prepared.map(\.0)
         let payload = prepared.map(\.1)
-        // Intents first: if the process dies from here on, the next run knows these users are unconfirmed.
+        // Intent first: if the process dies from here on, the next run knows these users are unconfirmed.
         let intents = sendable.map { ($0.pk, $0.profileID, $0.identifier, $0.operation.rawValue) }
         let now = context.now
-        try await context.database.writer.write { db in
-            try ExportState.queue(intents, connection: connection, now: now, db: db)
+        let intent = try await context.database.writer.write { db in
+            try ExportState.intend(intents, connection: connection, now: now, db: db)
         }
         let outcomes: [Outcome]
         switch goal.method {
@@ -339,8 +409,8 @@ public struct SailthruExportExecutor: GoalExecutor {
         case .job:
             outcomes = try await sendJob(payload, logger: context.logger)
         }
-        try await commit(Array(zip(sendable, outcomes)), context: context)
-        return batch.count
+        let found = try await commit(Array(zip(sendable, outcomes)), intent: intent, unconfirmed: unconfirmed, context: context)
+        return Sent(handled: batch.count, found: found)
     }
 
     /// The `/user` fields of each item, in batch order: vars and lists for upserts, `{list: 0}` for removals;
@@ -425,7 +495,7 @@ public struct SailthruExportExecutor: GoalExecutor {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-export-\(UUID().uuidString).jsonl")
         defer { try? FileManager.default.removeItem(at: file) }
         do {
-            try Data(SailthruUserUpdate.jsonLinesBytes(updates)).write(to: file)
+            try JobFile.write(SailthruUserUpdate.jsonLinesBytes(updates), to: file.path)
             let started = try await api.startUpdateJob(file: file, update: nil)
             let job = try await api.waitForJob(id: started.id)
             let errors = Int(job.raw["errors"]?.numberValue ?? 0)
@@ -445,8 +515,10 @@ public struct SailthruExportExecutor: GoalExecutor {
         }
     }
 
-    /// Applies accepted items to the ledger and counts, keeps failed ones in the outbox, in one transaction.
-    func commit(_ results: [(Item, Outcome)], context: GoalContext) async throws {
+    /// Applies accepted items to the ledger and counts, keeps failed ones in the outbox and settles the batch's
+    /// intent, in one transaction; returns the identifiers of the accepted upserts.
+    @discardableResult
+    func commit(_ results: [(Item, Outcome)], intent: Int64?, unconfirmed: Set<String>, context: GoalContext) async throws -> [String] {
         let recorder = context.recorder
         // One visit to the recorder per batch, not one per user: the counts, the newest touched users, the failures.
         var created = 0, updated = 0, removed = 0
@@ -479,19 +551,19 @@ public struct SailthruExportExecutor: GoalExecutor {
         let rowErrors = await recorder.rowErrors
         let touched = await recorder.touched
         let connection = context.connection.name
-        let key = goal.matchKey.rawValue
         let lists = goal.lists
         let now = context.now
-        try await context.database.writer.write { db in
+        return try await context.database.writer.write { db in
             let deleteOutbox = try db.cachedStatement(sql: "DELETE FROM export_outbox WHERE connection = ? AND profile_pk = ? AND identifier = ?")
             let deleteLedger = try db.cachedStatement(sql: "DELETE FROM export_membership WHERE connection = ? AND list = ? AND profile_pk = ?")
+            if let intent { try ExportState.settle(intent: intent, db: db) }
             var exported: [Item] = []
             for (item, outcome) in results {
+                let hadRow = unconfirmed.contains("\(item.pk)\u{1F}\(item.identifier)")
                 switch outcome {
                 case .accepted:
+                    if hadRow { try deleteOutbox.execute(arguments: [connection, item.pk, item.identifier]) }
                     if item.operation == .remove {
-                        // Upserts leave the outbox in recordAccepted's one statement below.
-                        try deleteOutbox.execute(arguments: [connection, item.pk, item.identifier])
                         if item.touchesLedger {
                             for list in item.lists { try deleteLedger.execute(arguments: [connection, list, item.pk]) }
                         }
@@ -500,17 +572,18 @@ public struct SailthruExportExecutor: GoalExecutor {
                     }
                 case .failed(let reason, let retryable):
                     if retryable {
-                        try db.execute(sql: "UPDATE export_outbox SET reason = ? WHERE connection = ? AND profile_pk = ? AND identifier = ?",
-                                       arguments: [reason, connection, item.pk, item.identifier])
-                    } else {
+                        try ExportState.keep((item.pk, item.profileID, item.identifier, item.operation.rawValue), reason: reason,
+                                             connection: connection, now: now, db: db)
+                    } else if hadRow {
                         // Sending the same data again cannot succeed; the next run plans (and reports) it afresh.
                         try deleteOutbox.execute(arguments: [connection, item.pk, item.identifier])
                     }
                 }
             }
             try ExportState.recordAccepted(exported.map { ($0.pk, $0.profileID, $0.identifier) }, connection: connection,
-                                           lists: lists, key: key, now: now, db: db)
+                                           lists: lists, now: now, db: db)
             try RunLedger.update(runID: recorder.runID, counts: counts, rowErrors: rowErrors, touched: touched, db: db)
+            return exported.map(\.identifier)
         }
     }
 
