@@ -73,6 +73,10 @@ struct ImportProfiles {
     /// Reads the owners of every row's identifiers and their profiles; with `createProfiles`, also whether
     /// the id a row without an owner would create (its first identifier's value) is taken.
     mutating func prefetch(rows: [[ImportKey]], createProfiles: Bool) throws {
+        // Sized once for the batch: growing these a row at a time rehashed every key several times over.
+        owners.reserveCapacity(rows.count * 2)
+        profiles.reserveCapacity(rows.count)
+        if createProfiles { ids.reserveCapacity(rows.count) }
         var byProperty: [String: [String]] = [:]
         for key in rows.joined() where owners[key] == nil {
             owners[key] = .some(nil)
