@@ -243,6 +243,8 @@ public struct SailthruImportExecutor: GoalExecutor {
         var records: [CSVRecord] = []
         /// Each record's identifiers (``identifiers(of:plan:)``).
         var identifiers: [[(property: String, value: String)]] = []
+        /// The same as the `identifier` table's keys, for the batch's prefetch.
+        var keys: [[ImportKey]] = []
         /// Each record's merged cells, in `plan.fields` order (empty for a record that is not well formed).
         var cells: [[ImportMerge.Incoming]] = []
         /// The index of the batch's last record in the file (the checkpoint's `records_applied`).
@@ -259,7 +261,9 @@ public struct SailthruImportExecutor: GoalExecutor {
             recordIndex += 1
             if recordIndex <= skipping { continue }
             batch.records.append(record)
-            batch.identifiers.append(identifiers(of: record, plan: plan))
+            let rowIdentifiers = identifiers(of: record, plan: plan)
+            batch.identifiers.append(rowIdentifiers)
+            batch.keys.append(rowIdentifiers.map { ImportKey(property: $0.property, value: $0.value) })
             if case .success(let cells) = record.result, cells.count == plan.width {
                 batch.cells.append(plan.fields.map { ImportMerge.incoming(cells[$0.index], mode: $0.field.mode) })
             } else {
@@ -341,8 +345,7 @@ public struct SailthruImportExecutor: GoalExecutor {
             var result = BatchResult()
             var store = ImportProfiles(db: db, now: now, keys: keys)
             // Each row's identifiers, read once; their owners and profiles come in a few queries for the whole batch.
-            try store.prefetch(rows: batch.identifiers.map { $0.map { ImportKey(property: $0.property, value: $0.value) } },
-                               createProfiles: self.goal.createProfiles)
+            try store.prefetch(rows: batch.keys, createProfiles: self.goal.createProfiles)
             var changed: [Int64: Profile] = [:]
             var exchanged: [Int64] = []
             exchanged.reserveCapacity(batch.records.count)
