@@ -197,8 +197,27 @@ public struct SailthruImportExecutor: GoalExecutor {
             channel.finish(Result { try self.read(handOver.reader, plan: plan, skipping: skipping, into: channel) })
         }
         readingThread.start()
-        defer { channel.cancelAndWait() }
+        let outcome: (skipped: Int, firstSkipped: Int?)
+        do {
+            outcome = try await commitBatches(from: channel, plan: plan, list: list, checkpointed: checkpointed, context: context)
+        } catch {
+            // The reading thread stops within a record or two; nothing of it outlives the list.
+            await Self.stop(channel)
+            throw error
+        }
+        if outcome.skipped > 0 {
+            // One note per list, not per row: skips can be most of a list and must not crowd out real row errors.
+            let columns = goal.match.map(\.column).joined(separator: ", ")
+            let reason = "\(outcome.skipped) row\(outcome.skipped == 1 ? "" : "s") skipped (first at line \(outcome.firstSkipped ?? 0)): "
+                + "no profile matches \(columns) and create_profiles is off"
+            await context.recorder.noteSkipped(RunRowError(location: "list \(list)", reason: reason))
+            context.logger.info("rows skipped", metadata: ["list": "\(list)", "reason": "\(reason)"])
+        }
+    }
 
+    /// Commits the reading thread's batches in order until it has read the whole file; the rows skipped for no match.
+    private func commitBatches(from channel: BatchChannel<ReadBatch>, plan: ColumnPlan, list: String, checkpointed: Bool,
+                               context: GoalContext) async throws -> (skipped: Int, firstSkipped: Int?) {
         var skippedNoMatch = 0
         var firstSkipped: Int?
         while true {
@@ -210,15 +229,17 @@ public struct SailthruImportExecutor: GoalExecutor {
                 if batch.records.count >= batchSize { try Task.checkCancellation() }
             case .end(let result):
                 do { _ = try result.get() } catch let error as InputError { throw GoalFailure("list \(list): \(error.message)") }
-                if skippedNoMatch > 0 {
-                    // One note per list, not per row: skips can be most of a list and must not crowd out real row errors.
-                    let columns = goal.match.map(\.column).joined(separator: ", ")
-                    let reason = "\(skippedNoMatch) row\(skippedNoMatch == 1 ? "" : "s") skipped (first at line \(firstSkipped ?? 0)): "
-                        + "no profile matches \(columns) and create_profiles is off"
-                    await context.recorder.noteSkipped(RunRowError(location: "list \(list)", reason: reason))
-                    context.logger.info("rows skipped", metadata: ["list": "\(list)", "reason": "\(reason)"])
-                }
-                return
+                return (skippedNoMatch, firstSkipped)
+            }
+        }
+    }
+
+    /// Tells the reading thread to stop and waits for it on a dispatch thread (a blocking wait, kept off the cooperative pool).
+    private static func stop(_ channel: BatchChannel<ReadBatch>) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                channel.cancelAndWait()
+                continuation.resume()
             }
         }
     }
