@@ -389,9 +389,11 @@ IMPORT_FIELDS = ("      fields:\n        - { from: first_name, to: first_name, m
                  "        - { from: spend, to: lifetime_spend, mode: sum }\n")
 
 
-def bench_st_import(work, rows, runs, folder, env):
+def bench_st_import(work, rows, runs, folder, env, other_bin=None):
     """#6: a `rows`-row Sailthru list export merged into a store of `rows` profiles, half the rows matching;
-    against sqlite3 `.import` of the same CSV plus one INSERT … ON CONFLICT DO UPDATE into an equivalent table."""
+    against sqlite3 `.import` of the same CSV plus one INSERT … ON CONFLICT DO UPDATE into an equivalent table.
+    With `other_bin` (a folder holding another build's `ferry`), each run also runs that build's client on a
+    fresh copy of the same store against the same sandbox, interleaved, so before/after come from the same window."""
     import csv as csvmod, hashlib, random
     base_db = os.path.join(work, f"import-base-{rows}.sqlite")
     profiles = load_store(work, rows, 1, base_db, folder)
@@ -440,17 +442,19 @@ def bench_st_import(work, rows, runs, folder, env):
     write_goal_config(folder, "st-import", sailthru_destination(url),
                       "  - import:\n      lists: [Import]\n      match: { email: email }\n      create_profiles: true\n" + IMPORT_FIELDS)
     db = os.path.join(work, "st-import.sqlite")
+    other_samples = []
     try:
         samples = []
         for _ in range(runs):
-            copy_store(base_db, db)
-            sandbox_before = process_cpu(sandbox.pid)
-            seconds, rss, cpu = measure([os.path.join(RELEASE, "ferry"), "run", "st-import", "--now", "--db", db, "--schedules", folder],
-                                        env=env, with_cpu=True)
-            sandbox_cpu = process_cpu(sandbox.pid) - sandbox_before
-            record = json.loads(subprocess.run([os.path.join(RELEASE, "ferry"), "history", "st-import", "--json", "--limit", "1", "--db", db,
-                                                "--schedules", folder], check=True, capture_output=True, text=True, env=env).stdout)["runs"][0]
-            samples.append((seconds, rss, record["status"], record["counts"], cpu, sandbox_cpu))
+            for binaries, into in [(RELEASE, samples)] + ([(other_bin, other_samples)] if other_bin else []):
+                copy_store(base_db, db)
+                sandbox_before = process_cpu(sandbox.pid)
+                seconds, rss, cpu = measure([os.path.join(binaries, "ferry"), "run", "st-import", "--now", "--db", db, "--schedules", folder],
+                                            env=env, with_cpu=True)
+                sandbox_cpu = process_cpu(sandbox.pid) - sandbox_before
+                record = json.loads(subprocess.run([os.path.join(binaries, "ferry"), "history", "st-import", "--json", "--limit", "1", "--db", db,
+                                                    "--schedules", folder], check=True, capture_output=True, text=True, env=env).stdout)["runs"][0]
+                into.append((seconds, rss, record["status"], record["counts"], cpu, sandbox_cpu))
     finally:
         sandbox.kill()
         sandbox.wait()
@@ -492,10 +496,16 @@ def bench_st_import(work, rows, runs, folder, env):
         copy_store(base_template, base_db)
         base.append(measure(["sqlite3", base_db], stdin=script, with_cpu=True))
     seconds = statistics.median(s[0] for s in samples)
-    return {"rows": rows, "seconds": seconds, "rss": max(s[1] for s in samples), "status": ",".join(sorted({s[2] for s in samples})),
-            "counts": samples[-1][3], "base_s": statistics.median(b[0] for b in base), "base_rss": max(b[1] for b in base),
-            "base_cpu": statistics.median(b[2] for b in base), "runs": runs,
-            "cpu": statistics.median(s[4] for s in samples), "sandbox_cpu": statistics.median(s[5] for s in samples)}
+    result = {"rows": rows, "seconds": seconds, "rss": max(s[1] for s in samples), "status": ",".join(sorted({s[2] for s in samples})),
+              "counts": samples[-1][3], "base_s": statistics.median(b[0] for b in base), "base_rss": max(b[1] for b in base),
+              "base_cpu": statistics.median(b[2] for b in base), "runs": runs,
+              "cpu": statistics.median(s[4] for s in samples), "sandbox_cpu": statistics.median(s[5] for s in samples)}
+    if other_samples:
+        result["other"] = {"bin": other_bin, "seconds": statistics.median(s[0] for s in other_samples),
+                           "rss": max(s[1] for s in other_samples), "status": ",".join(sorted({s[2] for s in other_samples})),
+                           "counts": other_samples[-1][3], "cpu": statistics.median(s[4] for s in other_samples),
+                           "sandbox_cpu": statistics.median(s[5] for s in other_samples)}
+    return result
 
 
 def bench_sg_export(work, count, runs, folder, env, baseline_bin=None):
@@ -546,7 +556,7 @@ def bench_sg_export(work, count, runs, folder, env, baseline_bin=None):
 
 
 def bench_goals(work, count, names=("st-export", "sg-export", "st-import"), runs=3, import_rows=1_000_000, sg_baseline=None,
-                st_baseline=None):
+                st_baseline=None, st_import_other=None):
     """Sailthru export (#7), SendGrid export, Sailthru import (#6), each against its sandbox on loopback."""
     folder = os.path.join(work, "goal-schedules")
     subprocess.run(["rm", "-rf", folder], check=True)
@@ -560,7 +570,7 @@ def bench_goals(work, count, names=("st-export", "sg-export", "st-import"), runs
     if "sg-export" in names:
         results["sg-export"] = bench_sg_export(work, count, runs, folder, env, sg_baseline)
     if "st-import" in names:
-        results["st-import"] = bench_st_import(work, import_rows, runs, folder, env)
+        results["st-import"] = bench_st_import(work, import_rows, runs, folder, env, st_import_other)
     return count, results
 
 
@@ -574,6 +584,8 @@ def main():
     parser.add_argument("--goals", default="st-export,sg-export,st-import", help="which goal benchmarks, comma-separated")
     parser.add_argument("--st-baseline", help="folder with another build's ferry and ferry-sandbox: st-export runs them too, interleaved")
     parser.add_argument("--sg-baseline", help="folder with another build's ferry and ferry-sandbox: sg-export runs them too, interleaved")
+    parser.add_argument("--st-import-other", help="folder with another build's ferry: st-import runs it too, interleaved, "
+                        "against the same sandbox and store")
     parser.add_argument("--import-rows", type=int, default=1_000_000, help="rows of the Sailthru import benchmark (and profiles in its store)")
     parser.add_argument("--idle-seconds", type=int, default=60)
     args = parser.parse_args()
@@ -585,7 +597,7 @@ def main():
     http = bench_http(args.work, args.runs) if parser_only in (None, "http") else None
     mapp = bench_mapp(args.work, args.runs) if parser_only in (None, "mapp") else None
     goals = bench_goals(args.work, args.goal_profiles, args.goals.split(","), args.runs, args.import_rows, args.sg_baseline,
-                        args.st_baseline) if parser_only in (None, "goals") else None
+                        args.st_baseline, args.st_import_other) if parser_only in (None, "goals") else None
     print(f"\n## Results ({time.strftime('%Y-%m-%d')}, median of {args.runs} runs, release build, {os.cpu_count()} cores)\n")
     if results:
         print("| benchmark | ferry | baseline | ratio (ferry / baseline) | rate | ferry peak RSS |")
@@ -663,6 +675,11 @@ def main():
                   f"{r['status']} | {shown(r['counts'])} |")
             print(f"| baseline: `sqlite3` `.import` of the same CSV + one INSERT … ON CONFLICT DO UPDATE | {r['base_s']:.1f} s | "
                   f"{r['rows'] / r['base_s']:,.0f} | 1.00× | {r['base_cpu']:.1f} s | {r['base_rss']:.0f} MB | | |")
+            if "other" in r:
+                o = r["other"]
+                print(f"| other build ({o['bin']}), interleaved with ferry's runs | {o['seconds']:.1f} s | {r['rows'] / o['seconds']:,.0f} | "
+                      f"{o['seconds'] / r['base_s']:.2f}× | {o['cpu']:.1f} s client + {o['sandbox_cpu']:.1f} s sandbox | {o['rss']:.0f} MB | "
+                      f"{o['status']} | {shown(o['counts'])} |")
     if idle is not None:
         print(f"\n### Idle daemon\n\n20 connections, {args.idle_seconds} s idle: {idle:.2f} s of CPU time (target < 0.1 s).")
 

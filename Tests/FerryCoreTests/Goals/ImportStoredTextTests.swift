@@ -40,4 +40,15 @@ import Testing
         #expect(ImportStoredText.splice(#"{"a":["x"]"#, changes: [("c", [.number(1)])]) == nil)
         #expect(ImportStoredText.splice(#"{"a":["x"],}"#, changes: [("c", [.number(1)])]) == nil)
     }
+
+    /// A changed entry is written in place exactly as the codec writes it: text, numbers (whole, fractional,
+    /// not finite), dates, escapes and non-ASCII text.
+    @Test func aChangedEntryIsWrittenAsTheCodecWritesIt() {
+        let values: [PropertyValue] = [.string("Chloé \"B\" \\ \n"), .number(12), .number(-0.5), .number(1e300), .number(.infinity),
+                                       .date(Date(timeIntervalSince1970: 1_705_314_600.25)), .string("")]
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        ImportStoredText.appendEntry(key: "k", values: values, to: &out)
+        out.append(UInt8(ascii: "}"))
+        #expect(String(decoding: out, as: UTF8.self) == PropertyCodec.encode(["k": values]))
+    }
 }

@@ -62,4 +62,58 @@ import Testing
         #expect(errors.first?.reason.contains("is profile p but shopify_id 'Q2' is profile q") == true)
         #expect(await recorder.touched.map(\.action) == ["created", "updated", "updated"])
     }
+
+    /// New profiles are written 100 rows to a statement after the rows that made them: later rows of the
+    /// batch (a repeated email, an identifier another row gave) must still find and update them, and each
+    /// gets the row key a one-row INSERT would have given it.
+    @Test(.timeLimit(.minutes(2)))
+    func manyProfilesCreatedInOneBatchAreLinkedUpdatedAndCountedLikeOneByOne() async throws {
+        let dir = TemporaryDirectory()
+        let (connection, goal) = try loadSailthruImportConnection("""
+        lists: [L]
+        match: { email: email }
+        create_profiles: true
+        fields:
+          - { from: order_total, to: lifetime_spend, mode: sum }
+        """, in: dir)
+
+        let database = try AppDatabase.inMemory()
+        let store = ProfileStore(database: database)
+        _ = try store.upsert([ProfileUpsert(id: "old", properties: ["email": [.string("old@x.com")], "lifetime_spend": [.number(1)]])],
+                             segments: [])
+        // 250 new members (three multi-row statements' worth), then every 7th again, and the stored one between them.
+        var lines = ["email,order_total"]
+        for i in 0..<250 { lines.append("n\(i)@x.com,\(i)") }
+        for i in stride(from: 0, to: 250, by: 7) { lines.append("N\(i)@x.com,1000") }
+        lines.insert("old@x.com,2", at: 120)
+        let kept = dir.write("kept.csv", lines.joined(separator: "\n") + "\n")
+        try ImportCheckpoint.begin(connection: "c", list: "L", file: kept, digest: SailthruImportExecutor.digest(of: URL(fileURLWithPath: kept)),
+                                   runID: 0, at: Date(), db: database)
+
+        let ledger = RunLedger(database: database)
+        let runID = try ledger.start(connection: "c", goal: "import L", trigger: .manual, scheduledAt: nil)
+        let recorder = RunRecorder(ledger: ledger, runID: runID)
+        let context = GoalContext(connection: connection, segments: [], database: database, recorder: recorder,
+                                  progress: SilentProgress(), logger: Logger(label: "test"))
+        let executor = SailthruImportExecutor(goal: goal, api: SailthruImportResumeTests.NoExportAPI(), batchSize: 1000,
+                                              stateDirectory: URL(fileURLWithPath: dir.path + "/state"))
+        try await executor.run(in: context)
+
+        #expect(try store.count() == 251)
+        let old = try #require(try store.find("old@x.com"))
+        #expect(old.profile["lifetime_spend"] == [.number(3)])
+        for i in 0..<250 {
+            let found = try #require(try store.find("n\(i)@x.com"))
+            // Row keys in file order after the stored profile's, as SQLite gives them one INSERT at a time.
+            #expect(found.pk == old.pk + 1 + Int64(i))
+            #expect(found.profile.id == "n\(i)@x.com")
+            #expect(found.profile["lifetime_spend"] == [.number(Double(i) + (i % 7 == 0 ? 1000 : 0))], "n\(i)")
+        }
+        let counts = await recorder.counts
+        #expect(counts.read == 250 + 36 + 1)
+        #expect(counts.created == 250)
+        #expect(counts.updated == 37)
+        #expect(await recorder.rowErrors.isEmpty)
+        #expect(try DataExchange.counts(database: database) == ["c": 251])
+    }
 }

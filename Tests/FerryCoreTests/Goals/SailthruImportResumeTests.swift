@@ -59,4 +59,55 @@ import Testing
         #expect(try ImportCheckpoint.load(connection: "c", list: "L", db: database) == nil)
         #expect(!FileManager.default.fileExists(atPath: kept))
     }
+
+    /// Cancels the task that reports progress once `after` records are committed (a shutdown mid-list).
+    struct CancellingProgress: ProgressSink {
+        let after: Int
+        func progress(label: String, done: Int, total: Int?) async {
+            if done >= after { withUnsafeCurrentTask { $0?.cancel() } }
+        }
+    }
+
+    /// A run stopped mid-list (its reading thread batches ahead) keeps the checkpoint of its last committed
+    /// batch, and the next run applies exactly the records after it.
+    @Test(.timeLimit(.minutes(2)))
+    func aStoppedImportStopsItsReadingThreadAndTheNextRunAppliesTheRestOnce() async throws {
+        let dir = TemporaryDirectory()
+        let (connection, goal) = try loadSailthruImportConnection("""
+        lists: [L]
+        match: { email: email }
+        create_profiles: true
+        fields:
+          - { from: order_total, to: lifetime_spend, mode: sum }
+        """, in: dir)
+
+        let database = try AppDatabase.inMemory()
+        let rows = (1...50).map { "m\($0)@x.com,\($0)" }
+        let kept = dir.write("kept.csv", "Email,order_total\n" + rows.joined(separator: "\n") + "\n")
+        try ImportCheckpoint.begin(connection: "c", list: "L", file: kept, digest: SailthruImportExecutor.digest(of: URL(fileURLWithPath: kept)),
+                                   runID: 0, at: Date(), db: database)
+        let ledger = RunLedger(database: database)
+        let executor = SailthruImportExecutor(goal: goal, api: NoExportAPI(), batchSize: 5,
+                                              stateDirectory: URL(fileURLWithPath: dir.path + "/state"))
+
+        let first = try ledger.start(connection: "c", goal: "import L", trigger: .manual, scheduledAt: nil)
+        let stopped = GoalContext(connection: connection, segments: [], database: database, recorder: RunRecorder(ledger: ledger, runID: first),
+                                  progress: CancellingProgress(after: 10), logger: Logger(label: "test"))
+        // A task of its own: the progress sink cancels the task it is called from.
+        let run = Task { try await executor.run(in: stopped) }
+        await #expect(throws: CancellationError.self) { try await run.value }
+        let store = ProfileStore(database: database)
+        #expect(try store.count() == 10)
+        #expect(try ImportCheckpoint.load(connection: "c", list: "L", db: database)?.recordsApplied == 10)
+
+        let second = try ledger.start(connection: "c", goal: "import L", trigger: .manual, scheduledAt: nil)
+        let recorder = RunRecorder(ledger: ledger, runID: second)
+        let context = GoalContext(connection: connection, segments: [], database: database, recorder: recorder,
+                                  progress: SilentProgress(), logger: Logger(label: "test"))
+        try await executor.run(in: context)
+        #expect(try store.count() == 50)
+        for i in 1...50 { #expect(try store.find("m\(i)@x.com")?.profile["lifetime_spend"] == [.number(Double(i))], "m\(i)") }
+        #expect(await recorder.counts.read == 40)
+        #expect(try ImportCheckpoint.load(connection: "c", list: "L", db: database) == nil)
+    }
 }

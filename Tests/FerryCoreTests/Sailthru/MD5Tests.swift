@@ -37,4 +37,24 @@ import Testing
     @Test func hashesUTF8Bytes() {
         #expect(MD5.hex("é") == MD5.hex(bytes: [0xC3, 0xA9]))
     }
+
+    /// Whole blocks are hashed straight from the caller's memory and the rest kept for the next update:
+    /// any way of cutting the input gives the digest of the whole (Python's hashlib for the expected one).
+    @Test func piecesOfAnySizeGiveTheWholeInputsDigest() {
+        let data = (0..<1000).map { i in UInt8(truncatingIfNeeded: (i * 131 + 7) ^ (i >> 3)) }
+        let expected = "ba2bf5bc0347c6b541628de5c8bb294e"
+        #expect(MD5.hex(bytes: data) == expected)
+        for pieces in [[1, 63, 64, 65, 128, 679], [200, 800], [0, 1000], [999, 1], [3, 61, 2, 62, 64, 808]] {
+            var hasher = MD5()
+            var offset = 0
+            for size in pieces {
+                data[offset..<offset + size].withUnsafeBufferPointer { hasher.update(contiguous: $0) }
+                offset += size
+            }
+            #expect(hasher.finalize().map { String(format: "%02x", $0) }.joined() == expected, "\(pieces)")
+        }
+        var generic = MD5()
+        generic.update(data.lazy.map { $0 })  // not contiguous: copied, then the same path
+        #expect(generic.finalize().map { String(format: "%02x", $0) }.joined() == expected)
+    }
 }

@@ -14,25 +14,55 @@ public struct ImportValueError: Error, Hashable, Sendable, CustomStringConvertib
 public enum ImportMerge {
     /// The property's values after merging `cell` into `current` with `mode`.
     public static func merge(_ current: [PropertyValue], cell: String, mode: MergeMode) -> Result<[PropertyValue], ImportValueError> {
+        merge(current, incoming(cell, mode: mode))
+    }
+
+    /// A cell read for its merge mode, before any profile is seen: the import reads cells on its
+    /// reading thread, ahead of the transaction that merges them.
+    public enum Incoming: Sendable, Hashable {
+        /// Nothing (an empty or blank cell): changes nothing in any mode.
+        case empty
+        case set([PropertyValue])
+        case setIfEmpty([PropertyValue])
+        case add([PropertyValue])
+        /// `sum`'s number, with the cell's text for messages.
+        case sum(Double, text: String)
+        /// A `sum` cell that is not a number.
+        case notANumber(text: String)
+    }
+
+    /// What `cell` brings to a merge with `mode`.
+    public static func incoming(_ cell: String, mode: MergeMode) -> Incoming {
         let text = cell.trimmedCell(newlines: true)
-        guard !text.isEmpty else { return .success(current) }
+        guard !text.isEmpty else { return .empty }
         switch mode {
-        case .set:
-            return .success(ImportCell.values(text, splittingCommas: false))
-        case .setIfEmpty:
-            return .success(current.isEmpty ? ImportCell.values(text, splittingCommas: false) : current)
-        case .add:
-            return .success(appending(ImportCell.values(text, splittingCommas: true), to: current))
-        case .sum:
-            guard let incoming = ImportCell.number(text) else {
-                return .failure(ImportValueError("'\(text)' is not a number (sum needs one)"))
-            }
+        case .set: return .set(ImportCell.values(text, splittingCommas: false))
+        case .setIfEmpty: return .setIfEmpty(ImportCell.values(text, splittingCommas: false))
+        case .add: return .add(ImportCell.values(text, splittingCommas: true))
+        case .sum: return ImportCell.number(text).map { .sum($0, text: text) } ?? .notANumber(text: text)
+        }
+    }
+
+    /// The property's values after merging a cell read by ``incoming(_:mode:)`` into `current`.
+    public static func merge(_ current: [PropertyValue], _ incoming: Incoming) -> Result<[PropertyValue], ImportValueError> {
+        switch incoming {
+        case .empty:
+            return .success(current)
+        case .set(let values):
+            return .success(values)
+        case .setIfEmpty(let values):
+            return .success(current.isEmpty ? values : current)
+        case .add(let values):
+            return .success(appending(values, to: current))
+        case .notANumber(let text):
+            return .failure(ImportValueError("'\(text)' is not a number (sum needs one)"))
+        case .sum(let number, let text):
             // Empty counts as 0; a current value that is not a number is not silently replaced.
-            guard let first = current.first else { return .success([.number(incoming)]) }
+            guard let first = current.first else { return .success([.number(number)]) }
             guard let base = first.numberValue else {
                 return .failure(ImportValueError("the profile holds '\(first)', not a number, so '\(text)' cannot be added to it"))
             }
-            let sum = base + incoming
+            let sum = base + number
             guard sum.isFinite else {
                 return .failure(ImportValueError("\(base) + '\(text)' is out of range for a number"))
             }

@@ -18,9 +18,11 @@ struct ImportedProfile {
 
 /// The store as one import batch sees it, read with a few `IN (…)` queries and written through.
 ///
-/// Writes go to the database at once (inside the batch's transaction) and into this copy, so a
-/// later row of the batch sees what earlier rows created or changed, and anything not read up
-/// front is read from the database, which is always current. Only the properties the import
+/// Writes go into this copy and to the database inside the batch's transaction, so a later row of
+/// the batch sees what earlier rows created or changed. Updates are written at once; new profiles
+/// and their identifiers are held back and written 100 rows to a statement (``flush()``), and
+/// every one of them is in this copy meanwhile (owners, profiles, ids), so anything not read up
+/// front and read from the database instead can only be a row that was already there. Only the properties the import
 /// merges, matches on or that segments read are decoded (`keys`); the stored text keeps the
 /// others, and an update replaces just the changed entries in it (``ImportStoredText``). These
 /// are direct GRDB reads and writes of the `profile` and `identifier` tables, kept in this
@@ -34,7 +36,15 @@ struct ImportProfiles {
     private var profiles: [Int64: ImportedProfile] = [:]
     /// Profile ids looked up: whether a profile has it.
     private var ids: [String: Bool] = [:]
-
+    /// The row key the next created profile gets: SQLite's own choice (largest + 1), read once, so
+    /// the batch's new profiles and their identifiers can be written 100 rows to a statement.
+    private var nextPK: Int64?
+    /// The first row key this batch created: an update of a profile from there on must see its row written.
+    private var firstNewPK: Int64?
+    /// New profiles' rows not yet written.
+    private var pendingProfiles = PendingRows(table: "profile (pk, id, properties, created_at, updated_at)", columns: 5)
+    /// New profiles' identifier rows not yet written.
+    private var pendingIdentifiers = PendingRows(table: "identifier (property, value, profile_pk)", columns: 3)
 
     init(db: Database, now: Date, keys: Set<String>) {
         self.db = db
@@ -63,6 +73,10 @@ struct ImportProfiles {
     /// Reads the owners of every row's identifiers and their profiles; with `createProfiles`, also whether
     /// the id a row without an owner would create (its first identifier's value) is taken.
     mutating func prefetch(rows: [[ImportKey]], createProfiles: Bool) throws {
+        // Sized once for the batch: growing these a row at a time rehashed every key several times over.
+        owners.reserveCapacity(rows.count * 2)
+        profiles.reserveCapacity(rows.count)
+        if createProfiles { ids.reserveCapacity(rows.count) }
         var byProperty: [String: [String]] = [:]
         for key in rows.joined() where owners[key] == nil {
             owners[key] = .some(nil)
@@ -153,12 +167,15 @@ struct ImportProfiles {
             for (key, values) in changes { full[key] = values.isEmpty ? nil : values }
             text = PropertyCodec.encode(full)
         }
+        if let firstNewPK, old.pk >= firstNewPK { try flush() }
         try db.cachedStatement(sql: "UPDATE profile SET properties = ?, updated_at = ? WHERE pk = ?")
             .execute(arguments: [text, now.timeIntervalSince1970, old.pk])
         for (property, _) in changes where Identifiers.isIdentifier(property) {
             let before = Set(old.profile[property].map { Identifiers.normalized($0.description, property: property) })
             let after = Set(new[property].map { Identifiers.normalized($0.description, property: property) })
             guard before != after else { continue }
+            // The identifier table sees its writes in row order.
+            try flush()
             for value in before.subtracting(after) {
                 try db.cachedStatement(sql: "DELETE FROM identifier WHERE property = ? AND value = ? AND profile_pk = ?")
                     .execute(arguments: [property, value, old.pk])
@@ -185,18 +202,32 @@ struct ImportProfiles {
         }
         let text = PropertyCodec.encode(profile.properties)
         let time = now.timeIntervalSince1970
-        try db.cachedStatement(sql: "INSERT INTO profile (id, properties, created_at, updated_at) VALUES (?, ?, ?, ?)")
-            .execute(arguments: [profile.id, text, time, time])
-        let pk = db.lastInsertedRowID
-        let insert = try db.cachedStatement(sql: "INSERT INTO identifier (property, value, profile_pk) VALUES (?, ?, ?)")
+        // Held back and written with the batch's other new rows (`flush`); this copy answers for them meanwhile.
+        let pk = try allocatePK()
+        pendingProfiles.append([pk, profile.id, text, time, time])
         for (index, (property, value)) in identifiers.enumerated()
         where !identifiers[..<index].contains(where: { $0.0 == property && $0.1 == value }) {
-            try insert.execute(arguments: [property, value, pk])
+            pendingIdentifiers.append([property, value, pk])
             owners[ImportKey(property: property, value: value)] = pk
         }
         ids[profile.id] = true
         profiles[pk] = ImportedProfile(pk: pk, profile: profile, stored: text)
         return .success(pk)
+    }
+
+    /// Writes the new profiles and identifiers held back so far, profiles first (identifiers reference them).
+    /// Call before anything reads the tables other than through this copy, and before the batch commits.
+    mutating func flush() throws {
+        try pendingProfiles.flush(db)
+        try pendingIdentifiers.flush(db)
+    }
+
+    /// The next row key: the largest stored one plus one, as SQLite would choose for an `INTEGER PRIMARY KEY`.
+    private mutating func allocatePK() throws -> Int64 {
+        let pk = try nextPK ?? (Int64.fetchOne(db.cachedStatement(sql: "SELECT max(pk) FROM profile")) ?? 0) + 1
+        if firstNewPK == nil { firstNewPK = pk }
+        nextPK = pk + 1
+        return pk
     }
 
     /// A profile's identifier values, normalized: email first, then other identifiers by name; empty ones dropped.
