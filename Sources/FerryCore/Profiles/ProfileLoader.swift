@@ -70,15 +70,18 @@ public struct ProfileLoader: Sendable {
         while true {
             switch channel.next() {
             case .item(var parsed):
+                var leftovers: BatchLeftovers?
                 defer {
                     // Freeing a batch (a dictionary and strings per row) took a tenth of this thread's time; another
                     // thread has room for it. The closure holds the batch's last reference once `parsed` is reset.
-                    Self.releaseQueue.async { [parsed] in withExtendedLifetime(parsed) {} }
+                    Self.releaseQueue.async { [parsed, leftovers] in withExtendedLifetime((parsed, leftovers)) {} }
                     parsed = ParsedBatch(segments: segments, now: now)
+                    leftovers = nil
                 }
                 report.rejected += parsed.rejected
                 guard !parsed.rows.isEmpty else { continue }
-                let outcomes = try store.upsert(parsed.rows, prepared: parsed.prepared)
+                let outcomes: [UpsertOutcome]
+                (outcomes, leftovers) = try store.upsert(parsed.rows, prepared: parsed.prepared)
                 committed(parsed.rows.count)
                 for (line, outcome) in zip(parsed.lines, outcomes) {
                     switch outcome {

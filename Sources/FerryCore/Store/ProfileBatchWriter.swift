@@ -82,8 +82,14 @@ struct ProfileBatchWriter {
         self.now = now
     }
 
+    /// Hands over what the batch read and wrote (a dictionary entry per row), leaving the writer empty.
+    mutating func takeKnown() -> BatchLeftovers.Known {
+        defer { (pkByID, profiles, owners) = ([:], [:], [:]) }
+        return BatchLeftovers.Known(pkByID: pkByID, profiles: profiles, owners: owners)
+    }
+
     /// A profile the batch created or changed, for segment membership.
-    struct Touched {
+    struct Touched: Sendable {
         var pk: Int64
         var profile: Profile
         /// Created by this batch: it has no stored memberships yet.
@@ -231,6 +237,19 @@ struct ProfileBatchWriter {
     private func statement(_ prefix: String, count: Int) throws -> Statement {
         try InListQuery.statement(prefix, count: count, db: db)
     }
+}
+
+/// What a batch held in memory once written: freeing it (a dictionary entry and a profile per row) is work a load
+/// hands to another thread.
+struct BatchLeftovers: Sendable {
+    /// The batch writer's copy of what it read and wrote.
+    struct Known: Sendable {
+        var pkByID: [String: Int64]
+        var profiles: [Int64: Profile]
+        var owners: [IdentifierKey: Int64]
+    }
+    var known: Known
+    var touched: [ProfileBatchWriter.Touched]
 }
 
 /// Rows held back for multi-row `INSERT`s into one table: one statement (one bind-and-step round trip through

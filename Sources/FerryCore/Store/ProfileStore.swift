@@ -43,20 +43,22 @@ public struct ProfileStore: Sendable {
     ///
     /// A row whose identifiers belong to another profile is rejected, not merged; the others still apply.
     public func upsert(_ batch: [ProfileUpsert], segments: [SegmentDefinition], now: Date = Date()) throws -> [UpsertOutcome] {
-        try upsert(batch, prepared: nil, segments: segments, now: now)
+        try upsert(batch, prepared: nil, segments: segments, now: now).outcomes
     }
 
-    /// `upsert(_:segments:now:)` with the rows prepared (by a parsing thread) for `segments` at `now`.
-    func upsert(_ batch: [ProfileUpsert], prepared: PreparedRows) throws -> [UpsertOutcome] {
+    /// `upsert(_:segments:now:)` with the rows prepared (by a parsing thread) for `segments` at `now`; also returns
+    /// what the batch held in memory, for the caller to free where it costs least.
+    func upsert(_ batch: [ProfileUpsert], prepared: PreparedRows) throws -> (outcomes: [UpsertOutcome], leftovers: BatchLeftovers) {
         try upsert(batch, prepared: prepared, segments: prepared.segments, now: prepared.now)
     }
 
-    private func upsert(_ batch: [ProfileUpsert], prepared: PreparedRows?, segments: [SegmentDefinition], now: Date) throws -> [UpsertOutcome] {
+    private func upsert(_ batch: [ProfileUpsert], prepared: PreparedRows?, segments: [SegmentDefinition],
+                        now: Date) throws -> (outcomes: [UpsertOutcome], leftovers: BatchLeftovers) {
         try database.writer.write { db in
             var writer = ProfileBatchWriter(db: db, now: now)
             let (outcomes, touched) = try writer.upsert(batch, prepared: prepared)
             try Self.refreshMembership(of: touched, segments: segments, db: db, now: now, prepared: prepared)
-            return outcomes
+            return (outcomes, BatchLeftovers(known: writer.takeKnown(), touched: touched))
         }
     }
 
@@ -235,7 +237,19 @@ public struct ProfileStore: Sendable {
         let delete = try db.cachedStatement(sql: "DELETE FROM segment_member WHERE segment = ? AND profile_pk = ?")
         let time = now.timeIntervalSince1970
         var pending = PendingRows(table: "segment_member (segment, profile_pk, entered_at)", columns: 3)
+        let names = segments.map(\.name.databaseValue)
+        // A profile the batch created and touched once has no memberships to compare: its rows are only added,
+        // without the set of names the others keep (in a load, that is nearly every profile).
+        var seen = Set<Int64>(minimumCapacity: profiles.count)
+        var touchedAgain = Set<Int64>()
+        for touched in profiles where !seen.insert(touched.pk).inserted { touchedAgain.insert(touched.pk) }
         for touched in profiles {
+            if touched.isNew, let prepared, !touchedAgain.contains(touched.pk) {
+                for index in segments.indices where prepared.isMember(row: touched.row, segment: index) {
+                    pending.append([names[index], touched.pk, time])
+                }
+                continue
+            }
             let explicit = touched.profile[Profile.segmentsProperty]
             var memberOf = current[touched.pk] ?? []
             for (index, segment) in segments.enumerated() {
@@ -243,7 +257,7 @@ public struct ProfileStore: Sendable {
                     ? prepared!.isMember(row: touched.row, segment: index)
                     : segment.contains(touched.profile, explicit: explicit, now: now)
                 if isMember && !memberOf.contains(segment.name) {
-                    pending.append([segment.name, touched.pk, time])
+                    pending.append([names[index], touched.pk, time])
                     memberOf.insert(segment.name)
                 } else if !isMember && memberOf.contains(segment.name) {
                     try pending.flush(db)  // the row may be one this batch just entered

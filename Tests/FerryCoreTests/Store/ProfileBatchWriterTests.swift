@@ -33,7 +33,7 @@ import Testing
         var singleOutcomes: [UpsertOutcome] = []
         for batch in batches {
             batchedOutcomes += try batched.upsert(batch, segments: segments, now: now)
-            preparedOutcomes += try prepared.upsert(batch, prepared: PreparedRows(batch, segments: segments, now: now))
+            preparedOutcomes += try prepared.upsert(batch, prepared: PreparedRows(batch, segments: segments, now: now)).outcomes
             for row in batch {
                 try single.database.writer.write { db in
                     let (outcome, profile) = try ProfileStore.upsert(row, db: db, now: now)
