@@ -6,6 +6,15 @@ import Testing
 /// A fresh temporary folder per test (shared with the integration tests).
 typealias TemporaryDirectory = TemporaryFolder
 
+/// An import goal of list L matched by email, creating profiles, summing `order_total` into `lifetime_spend`.
+let sumOrderTotalByEmail = """
+    lists: [L]
+    match: { email: email }
+    create_profiles: true
+    fields:
+      - { from: order_total, to: lifetime_spend, mode: sum }
+    """
+
 /// Writes connection `c` (Sailthru, base URL that nothing answers) with `importGoal` as its one goal,
 /// loads it, and returns the connection and its import goal.
 func loadSailthruImportConnection(_ importGoal: String, in dir: TemporaryDirectory) throws -> (Connection, SailthruImportGoal) {

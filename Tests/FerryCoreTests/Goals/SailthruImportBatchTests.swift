@@ -69,13 +69,7 @@ import Testing
     @Test(.timeLimit(.minutes(2)))
     func manyProfilesCreatedInOneBatchAreLinkedUpdatedAndCountedLikeOneByOne() async throws {
         let dir = TemporaryDirectory()
-        let (connection, goal) = try loadSailthruImportConnection("""
-        lists: [L]
-        match: { email: email }
-        create_profiles: true
-        fields:
-          - { from: order_total, to: lifetime_spend, mode: sum }
-        """, in: dir)
+        let (connection, goal) = try loadSailthruImportConnection(sumOrderTotalByEmail, in: dir)
 
         let database = try AppDatabase.inMemory()
         let store = ProfileStore(database: database)

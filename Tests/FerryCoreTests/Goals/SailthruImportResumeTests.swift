@@ -23,20 +23,20 @@ import Testing
         func exportList(_ list: String, vars: [String], to file: URL) async throws -> SailthruJob { throw Unexpected() }
     }
 
-    @Test func aResumedImportAppliesOnlyTheRecordsAfterTheCheckpoint() async throws {
-        let dir = TemporaryDirectory()
-        let (connection, goal) = try loadSailthruImportConnection("""
-        lists: [L]
-        match: { email: email }
-        create_profiles: true
-        fields:
-          - { from: order_total, to: lifetime_spend, mode: sum }
-        """, in: dir)
-
+    /// Connection `c` with `sumOrderTotalByEmail`, and an in-memory store whose checkpoint keeps `csv` as list L's
+    /// export, none of it applied yet.
+    func keptSumImport(_ csv: String, in dir: TemporaryDirectory) throws -> (Connection, SailthruImportGoal, AppDatabase, kept: String) {
+        let (connection, goal) = try loadSailthruImportConnection(sumOrderTotalByEmail, in: dir)
         let database = try AppDatabase.inMemory()
-        let kept = dir.write("kept.csv", "Email,order_total\na@x.com,1\nb@x.com,2\nc@x.com,3\nd@x.com,4\n")
+        let kept = dir.write("kept.csv", csv)
         try ImportCheckpoint.begin(connection: "c", list: "L", file: kept, digest: SailthruImportExecutor.digest(of: URL(fileURLWithPath: kept)),
                                    runID: 0, at: Date(), db: database)
+        return (connection, goal, database, kept)
+    }
+
+    @Test func aResumedImportAppliesOnlyTheRecordsAfterTheCheckpoint() async throws {
+        let dir = TemporaryDirectory()
+        let (connection, goal, database, kept) = try keptSumImport("Email,order_total\na@x.com,1\nb@x.com,2\nc@x.com,3\nd@x.com,4\n", in: dir)
         try await database.writer.write { db in
             try ImportCheckpoint.advance(connection: "c", list: "L", recordsApplied: 2, runID: 0, at: Date(), db: db)
         }
@@ -73,19 +73,8 @@ import Testing
     @Test(.timeLimit(.minutes(2)))
     func aStoppedImportStopsItsReadingThreadAndTheNextRunAppliesTheRestOnce() async throws {
         let dir = TemporaryDirectory()
-        let (connection, goal) = try loadSailthruImportConnection("""
-        lists: [L]
-        match: { email: email }
-        create_profiles: true
-        fields:
-          - { from: order_total, to: lifetime_spend, mode: sum }
-        """, in: dir)
-
-        let database = try AppDatabase.inMemory()
         let rows = (1...50).map { "m\($0)@x.com,\($0)" }
-        let kept = dir.write("kept.csv", "Email,order_total\n" + rows.joined(separator: "\n") + "\n")
-        try ImportCheckpoint.begin(connection: "c", list: "L", file: kept, digest: SailthruImportExecutor.digest(of: URL(fileURLWithPath: kept)),
-                                   runID: 0, at: Date(), db: database)
+        let (connection, goal, database, _) = try keptSumImport("Email,order_total\n" + rows.joined(separator: "\n") + "\n", in: dir)
         let ledger = RunLedger(database: database)
         let executor = SailthruImportExecutor(goal: goal, api: NoExportAPI(), batchSize: 5,
                                               stateDirectory: URL(fileURLWithPath: dir.path + "/state"))
