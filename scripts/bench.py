@@ -334,7 +334,8 @@ def sailthru_destination(url):
 
 def bench_st_export(work, count, runs, folder, env, baseline_bin=None):
     """#7: a `count`-member segment to Sailthru with `method: job`, and a 10,000-member one with `method: user`;
-    each run on a fresh copy of the store and a fresh sandbox (an export sends only changes after its first run).
+    each run on a fresh copy of the store and a fresh sandbox, so every run is a first run (it creates the list and the
+    users; a later run sends every member again, as updates, against a ledger that is already full).
     With `baseline_bin` (a folder holding another build's `ferry` and `ferry-sandbox`), each run is also made with
     those binaries, interleaved (baseline first), so before/after come from the same window."""
     base_db = os.path.join(work, f"export-base-{count}.sqlite")

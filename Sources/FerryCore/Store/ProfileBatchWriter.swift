@@ -33,8 +33,6 @@ struct PreparedRows: Sendable {
         for row in rows { append(row) }
     }
 
-    var count: Int { encoded.count }
-
     /// Prepares the next row.
     mutating func append(_ row: ProfileUpsert) {
         encoded.append(PropertyCodec.encode(row.properties))

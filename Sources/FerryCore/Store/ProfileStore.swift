@@ -69,12 +69,18 @@ public struct ProfileStore: Sendable {
     /// committed batch through `committed(rows:)`, does it on its own thread (an in-memory store has no WAL).
     func withBulkLoadSettings<T>(_ body: (_ committed: (Int) -> Void) throws -> T) throws -> T {
         let checkpointer = database.writer is DatabasePool ? try BackgroundCheckpointer(path: database.writer.path) : nil
-        let usual = try database.writer.writeWithoutTransaction { db in
-            let usual = (checkpoint: try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") ?? 1000,
-                         cache: try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? -2000)
-            if checkpointer != nil { try db.execute(sql: "PRAGMA wal_autocheckpoint = 0") }
-            try db.execute(sql: "PRAGMA cache_size = \(min(usual.cache, -65536))")
-            return usual
+        let usual: (checkpoint: Int, cache: Int)
+        do {
+            usual = try database.writer.writeWithoutTransaction { db in
+                let usual = (checkpoint: try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") ?? 1000,
+                             cache: try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? -2000)
+                if checkpointer != nil { try db.execute(sql: "PRAGMA wal_autocheckpoint = 0") }
+                try db.execute(sql: "PRAGMA cache_size = \(min(usual.cache, -65536))")
+                return usual
+            }
+        } catch {
+            try? checkpointer?.stop()  // its thread would otherwise wait for rows forever
+            throw error
         }
         func restore() throws {
             try database.writer.writeWithoutTransaction { db in
@@ -253,9 +259,12 @@ public struct ProfileStore: Sendable {
             let explicit = touched.profile[Profile.segmentsProperty]
             var memberOf = current[touched.pk] ?? []
             for (index, segment) in segments.enumerated() {
-                let isMember = touched.isNew && prepared != nil
-                    ? prepared!.isMember(row: touched.row, segment: index)
-                    : segment.contains(touched.profile, explicit: explicit, now: now)
+                let isMember: Bool
+                if touched.isNew, let prepared {
+                    isMember = prepared.isMember(row: touched.row, segment: index)
+                } else {
+                    isMember = segment.contains(touched.profile, explicit: explicit, now: now)
+                }
                 if isMember && !memberOf.contains(segment.name) {
                     pending.append([names[index], touched.pk, time])
                     memberOf.insert(segment.name)
