@@ -5,9 +5,10 @@ import Testing
 
 /// The load's schema changes keep every identifier, membership and lookup of a store made before them.
 @Suite struct LoadMigrationTests {
-    @Test func droppingTheIdentifierByProfileIndexKeepsDataAndLookups() throws {
+    /// A store migrated up to `migration` only, holding p1 (email a@x.com) and p2 (customer_id C2, in vip and big).
+    func storeWithTwoProfiles(migratedUpTo migration: String) throws -> DatabaseQueue {
         let queue = try DatabaseQueue()
-        try AppDatabase.migrator.migrate(queue, upTo: "v4-segments: fingerprint of the definitions membership was evaluated with")
+        try AppDatabase.migrator.migrate(queue, upTo: migration)
         try queue.write { db in
             try db.execute(sql: """
                 INSERT INTO profile (pk, id, properties, created_at, updated_at) VALUES (1, 'p1', '{}', 0, 0), (2, 'p2', '{}', 0, 0);
@@ -15,6 +16,11 @@ import Testing
                 INSERT INTO segment_member (segment, profile_pk, entered_at) VALUES ('vip', 2, 5), ('big', 2, 6);
                 """)
         }
+        return queue
+    }
+
+    @Test func droppingTheIdentifierByProfileIndexKeepsDataAndLookups() throws {
+        let queue = try storeWithTwoProfiles(migratedUpTo: "v4-segments: fingerprint of the definitions membership was evaluated with")
         let store = ProfileStore(database: try AppDatabase(queue))
         let indexes = try queue.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'identifier'") }
         #expect(!indexes.contains("identifier_by_profile"))
@@ -30,16 +36,8 @@ import Testing
     }
 
     @Test func deferringTheProfileKeysKeepsRowsIndexesAndCascades() throws {
-        let queue = try DatabaseQueue()
-        try AppDatabase.migrator.migrate(queue, upTo: "v5-load: drop identifier_by_profile (no query reads identifiers by profile)")
-        try queue.write { db in
-            try db.execute(sql: """
-                INSERT INTO profile (pk, id, properties, created_at, updated_at) VALUES (1, 'p1', '{}', 0, 0), (2, 'p2', '{}', 0, 0);
-                INSERT INTO identifier (property, value, profile_pk) VALUES ('email', 'a@x.com', 1), ('customer_id', 'C2', 2);
-                INSERT INTO segment_member (segment, profile_pk, entered_at) VALUES ('vip', 2, 5), ('big', 2, 6);
-                INSERT INTO data_exchange (connection, profile_pk, first_at) VALUES ('st', 1, 7);
-                """)
-        }
+        let queue = try storeWithTwoProfiles(migratedUpTo: "v5-load: drop identifier_by_profile (no query reads identifiers by profile)")
+        try queue.write { try $0.execute(sql: "INSERT INTO data_exchange (connection, profile_pk, first_at) VALUES ('st', 1, 7)") }
         let store = ProfileStore(database: try AppDatabase(queue))
         #expect(try queue.read { try ProfileStore.owner(property: "email", value: "a@x.com", db: $0) } == 1)
         #expect(try store.memberships(pk: 2).map(\.segment) == ["big", "vip"])
