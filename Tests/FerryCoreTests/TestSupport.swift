@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import FerryTestSupport
 import Testing
 @testable import FerryCore
@@ -34,3 +35,26 @@ func loadSailthruImportConnection(_ importGoal: String, in dir: TemporaryDirecto
 
 /// The loaded connection has no import goal first.
 struct NoImportGoal: Error {}
+
+/// Writes `csv` as connection `c`'s kept export of list L and records its checkpoint, nothing applied yet; returns its path.
+@discardableResult
+func keepImportExport(_ csv: String, in dir: TemporaryDirectory, database: AppDatabase) throws -> String {
+    let kept = dir.write("kept.csv", csv)
+    try ImportCheckpoint.begin(connection: "c", list: "L", file: kept, digest: SailthruImportExecutor.digest(of: URL(fileURLWithPath: kept)),
+                               runID: 0, at: Date(), db: database)
+    return kept
+}
+
+/// Runs `goal` once over its kept export (nothing to download), in batches of `batchSize`; returns the run's recorder.
+func runKeptImport(_ goal: SailthruImportGoal, of connection: Connection, database: AppDatabase, in dir: TemporaryDirectory,
+                   batchSize: Int) async throws -> RunRecorder {
+    let ledger = RunLedger(database: database)
+    let runID = try ledger.start(connection: "c", goal: "import L", trigger: .manual, scheduledAt: nil)
+    let recorder = RunRecorder(ledger: ledger, runID: runID)
+    let context = GoalContext(connection: connection, segments: [], database: database, recorder: recorder,
+                              progress: SilentProgress(), logger: Logger(label: "test"))
+    let executor = SailthruImportExecutor(goal: goal, api: SailthruImportResumeTests.NoExportAPI(), batchSize: batchSize,
+                                          stateDirectory: URL(fileURLWithPath: dir.path + "/state"))
+    try await executor.run(in: context)
+    return recorder
+}

@@ -22,25 +22,16 @@ import Testing
         _ = try store.upsert([ProfileUpsert(id: "p", properties: ["email": [.string("p@x.com")]]),
                               ProfileUpsert(id: "q", properties: ["shopify_id": [.string("Q2")]])], segments: [])
         // Line 2 creates a@x.com; line 3 links to it by shopify_id alone; line 4 by email; line 5 matches p and q.
-        let kept = dir.write("kept.csv", """
+        let csv = """
         email,shopify_id,order_total,tags
         a@x.com,S1,1,x
         ,S1,2,y
         A@x.com,,4,"x, z"
         p@x.com,Q2,8,w
 
-        """)
-        try ImportCheckpoint.begin(connection: "c", list: "L", file: kept, digest: SailthruImportExecutor.digest(of: URL(fileURLWithPath: kept)),
-                                   runID: 0, at: Date(), db: database)
-
-        let ledger = RunLedger(database: database)
-        let runID = try ledger.start(connection: "c", goal: "import L", trigger: .manual, scheduledAt: nil)
-        let recorder = RunRecorder(ledger: ledger, runID: runID)
-        let context = GoalContext(connection: connection, segments: [], database: database, recorder: recorder,
-                                  progress: SilentProgress(), logger: Logger(label: "test"))
-        let executor = SailthruImportExecutor(goal: goal, api: SailthruImportResumeTests.NoExportAPI(), batchSize: 100,
-                                              stateDirectory: URL(fileURLWithPath: dir.path + "/state"))
-        try await executor.run(in: context)
+        """
+        try keepImportExport(csv, in: dir, database: database)
+        let recorder = try await runKeptImport(goal, of: connection, database: database, in: dir, batchSize: 100)
 
         #expect(try store.count() == 3)
         let a = try #require(try store.find("a@x.com"))
@@ -80,18 +71,9 @@ import Testing
         for i in 0..<250 { lines.append("n\(i)@x.com,\(i)") }
         for i in stride(from: 0, to: 250, by: 7) { lines.append("N\(i)@x.com,1000") }
         lines.insert("old@x.com,2", at: 120)
-        let kept = dir.write("kept.csv", lines.joined(separator: "\n") + "\n")
-        try ImportCheckpoint.begin(connection: "c", list: "L", file: kept, digest: SailthruImportExecutor.digest(of: URL(fileURLWithPath: kept)),
-                                   runID: 0, at: Date(), db: database)
-
-        let ledger = RunLedger(database: database)
-        let runID = try ledger.start(connection: "c", goal: "import L", trigger: .manual, scheduledAt: nil)
-        let recorder = RunRecorder(ledger: ledger, runID: runID)
-        let context = GoalContext(connection: connection, segments: [], database: database, recorder: recorder,
-                                  progress: SilentProgress(), logger: Logger(label: "test"))
-        let executor = SailthruImportExecutor(goal: goal, api: SailthruImportResumeTests.NoExportAPI(), batchSize: 1000,
-                                              stateDirectory: URL(fileURLWithPath: dir.path + "/state"))
-        try await executor.run(in: context)
+        let csv = lines.joined(separator: "\n") + "\n"
+        try keepImportExport(csv, in: dir, database: database)
+        let recorder = try await runKeptImport(goal, of: connection, database: database, in: dir, batchSize: 1000)
 
         #expect(try store.count() == 251)
         let old = try #require(try store.find("old@x.com"))

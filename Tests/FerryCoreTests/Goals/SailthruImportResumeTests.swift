@@ -28,10 +28,7 @@ import Testing
     func keptSumImport(_ csv: String, in dir: TemporaryDirectory) throws -> (Connection, SailthruImportGoal, AppDatabase, kept: String) {
         let (connection, goal) = try loadSailthruImportConnection(sumOrderTotalByEmail, in: dir)
         let database = try AppDatabase.inMemory()
-        let kept = dir.write("kept.csv", csv)
-        try ImportCheckpoint.begin(connection: "c", list: "L", file: kept, digest: SailthruImportExecutor.digest(of: URL(fileURLWithPath: kept)),
-                                   runID: 0, at: Date(), db: database)
-        return (connection, goal, database, kept)
+        return (connection, goal, database, try keepImportExport(csv, in: dir, database: database))
     }
 
     @Test func aResumedImportAppliesOnlyTheRecordsAfterTheCheckpoint() async throws {
