@@ -200,9 +200,9 @@ struct ProfileBatchWriter {
         try loadProfiles(where: "id", in: Array(ids))
         var ownersToLoad: Set<Int64> = []
         for (property, values) in valuesByProperty {
-            try forEachChunk(of: Array(values)) { chunk in
-                let rows = try Row.fetchCursor(try statement(
-                    "SELECT value, profile_pk FROM identifier WHERE property = ? AND value IN", count: chunk.count),
+            try InListQuery.forEachChunk(of: Array(values)) { chunk in
+                let rows = try Row.fetchCursor(try InListQuery.statement(
+                    "SELECT value, profile_pk FROM identifier WHERE property = ? AND value IN", count: chunk.count, db: db),
                     arguments: StatementArguments([property] + chunk))
                 while let row = try rows.next() {
                     let pk: Int64 = row[1]
@@ -216,9 +216,9 @@ struct ProfileBatchWriter {
 
     /// Reads the profiles whose `column` (id or pk) is one of `keys` into the batch's copy.
     private mutating func loadProfiles(where column: String, in keys: [some DatabaseValueConvertible]) throws {
-        try forEachChunk(of: keys) { chunk in
-            let rows = try Row.fetchCursor(try statement(
-                "SELECT pk, id, properties, created_at, updated_at FROM profile WHERE \(column) IN", count: chunk.count),
+        try InListQuery.forEachChunk(of: keys) { chunk in
+            let rows = try Row.fetchCursor(try InListQuery.statement(
+                "SELECT pk, id, properties, created_at, updated_at FROM profile WHERE \(column) IN", count: chunk.count, db: db),
                 arguments: StatementArguments(chunk))
             while let row = try rows.next() {
                 let stored = try ProfileStore.decode(row)
@@ -228,13 +228,6 @@ struct ProfileBatchWriter {
         }
     }
 
-    private func forEachChunk<T>(of items: [T], _ body: ([T]) throws -> Void) throws {
-        try InListQuery.forEachChunk(of: items, body)
-    }
-
-    private func statement(_ prefix: String, count: Int) throws -> Statement {
-        try InListQuery.statement(prefix, count: count, db: db)
-    }
 }
 
 /// What a batch held in memory once written: freeing it (a dictionary entry and a profile per row) is work a load
@@ -307,13 +300,18 @@ struct PendingRows {
 extension ProfileStore {
     /// A row's identifier values, normalized: email first, then other identifiers by name; empty ones dropped.
     static func identifierValues(of row: ProfileUpsert) -> [(String, String)] {
+        identifierValues(of: row.properties)
+    }
+
+    /// The identifier values among `properties`, normalized: email first, then other identifiers by name; empty ones dropped.
+    static func identifierValues(of properties: [String: [PropertyValue]]) -> [(String, String)] {
         var keys: [String] = []
-        for key in row.properties.keys where Identifiers.isIdentifier(key) { keys.append(key) }
+        for key in properties.keys where Identifiers.isIdentifier(key) { keys.append(key) }
         if keys.isEmpty { return [] }
         keys.sort { ($0 == "email" ? "" : $0) < ($1 == "email" ? "" : $1) }
         var result: [(String, String)] = []
         for key in keys {
-            for value in row.properties[key]! {
+            for value in properties[key]! {
                 let normalized = Identifiers.normalized(value.description, property: key)
                 if !normalized.isEmpty { result.append((key, normalized)) }
             }
@@ -323,20 +321,28 @@ extension ProfileStore {
 
     /// Brings the identifier index of `pk` from `old`'s identifiers to `new`'s, keeping `owners` in step.
     static func reindexIdentifiers(pk: Int64, old: Profile, new: Profile, db: Database, owners: inout [IdentifierKey: Int64]) throws {
-        for property in Set(old.properties.keys).union(new.properties.keys) where Identifiers.isIdentifier(property) {
+        try reindexIdentifiers(pk: pk, old: old, new: new, properties: Set(old.properties.keys).union(new.properties.keys), db: db) { key, owner in
+            if let owner { owners[key] = owner } else if owners[key] == pk { owners[key] = nil }
+        }
+    }
+
+    /// Brings the identifier index of `pk` from `old`'s to `new`'s values of the identifier `properties`; `ownerChanged`
+    /// hears of each identifier `pk` took (its pk) or gave up (nil).
+    static func reindexIdentifiers(pk: Int64, old: Profile, new: Profile, properties: some Sequence<String>, db: Database,
+                                   ownerChanged: (IdentifierKey, _ owner: Int64?) -> Void) throws {
+        for property in properties where Identifiers.isIdentifier(property) {
             let before = Set(old[property].map { Identifiers.normalized($0.description, property: property) })
             let after = Set(new[property].map { Identifiers.normalized($0.description, property: property) })
             guard before != after else { continue }
             for value in before.subtracting(after) {
                 try db.cachedStatement(sql: "DELETE FROM identifier WHERE property = ? AND value = ? AND profile_pk = ?")
                     .execute(arguments: [property, value, pk])
-                let key = IdentifierKey(property: property, value: value)
-                if owners[key] == pk { owners[key] = nil }
+                ownerChanged(IdentifierKey(property: property, value: value), nil)
             }
             for value in after.subtracting(before) where !value.isEmpty {
                 try db.cachedStatement(sql: "INSERT INTO identifier (property, value, profile_pk) VALUES (?, ?, ?)")
                     .execute(arguments: [property, value, pk])
-                owners[IdentifierKey(property: property, value: value)] = pk
+                ownerChanged(IdentifierKey(property: property, value: value), pk)
             }
         }
     }

@@ -148,13 +148,6 @@ public struct ProfileStore: Sendable {
         return (.created(pk: pk, id: id), profile)
     }
 
-    /// Writes a profile's new properties (for goals that merge values themselves), keeping identifiers indexed.
-    public static func save(pk: Int64, old: Profile, new: Profile, db: Database, now: Date) throws {
-        try db.cachedStatement(sql: "UPDATE profile SET properties = ?, updated_at = ? WHERE pk = ?")
-            .execute(arguments: [PropertyCodec.encode(new.properties), now.timeIntervalSince1970, pk])
-        try reindexIdentifiers(pk: pk, old: old, new: new, db: db)
-    }
-
     private static func reindexIdentifiers(pk: Int64, old: Profile, new: Profile, db: Database) throws {
         var owners: [IdentifierKey: Int64] = [:]
         try reindexIdentifiers(pk: pk, old: old, new: new, db: db, owners: &owners)

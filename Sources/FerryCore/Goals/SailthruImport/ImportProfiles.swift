@@ -1,12 +1,6 @@
 import Foundation
 import GRDB
 
-/// One identifier as the `identifier` table keys it (property, normalized value).
-struct ImportKey: Hashable, Sendable {
-    var property: String
-    var value: String
-}
-
 /// A profile as an import batch holds it: the properties the import reads or writes, and its stored text.
 struct ImportedProfile {
     var pk: Int64
@@ -20,24 +14,25 @@ struct ImportedProfile {
 ///
 /// Writes go into this copy and to the database inside the batch's transaction, so a later row of
 /// the batch sees what earlier rows created or changed. Updates are written at once; new profiles
-/// and their identifiers are held back and written 100 rows to a statement (``flush()``), and
+/// and their identifiers are held back and written `ProfileBatchWriter.insertRows` to a statement (``flush()``), and
 /// every one of them is in this copy meanwhile (owners, profiles, ids), so anything not read up
 /// front and read from the database instead can only be a row that was already there. Only the properties the import
 /// merges, matches on or that segments read are decoded (`keys`); the stored text keeps the
-/// others, and an update replaces just the changed entries in it (``ImportStoredText``). These
-/// are direct GRDB reads and writes of the `profile` and `identifier` tables, kept in this
-/// folder so the import does not depend on the store's general upsert path.
+/// others, and an update replaces just the changed entries in it (``ImportStoredText``). The
+/// import keeps its own copy of the store (partial profiles with their stored text) rather than
+/// going through `ProfileBatchWriter`, which holds whole profiles; the pieces they share
+/// (`PendingRows`, `InListQuery`, identifier values and re-indexing in `ProfileStore`) are called, not copied.
 struct ImportProfiles {
     let db: Database
     let now: Date
     let keys: Set<String>
     /// Identifier owners looked up: a pk, or nil when none owns it.
-    private var owners: [ImportKey: Int64?] = [:]
+    private var owners: [IdentifierKey: Int64?] = [:]
     private var profiles: [Int64: ImportedProfile] = [:]
     /// Profile ids looked up: whether a profile has it.
     private var ids: [String: Bool] = [:]
     /// The row key the next created profile gets: SQLite's own choice (largest + 1), read once, so
-    /// the batch's new profiles and their identifiers can be written 100 rows to a statement.
+    /// the batch's new profiles and their identifiers can be written several rows to a statement.
     private var nextPK: Int64?
     /// The first row key this batch created: an update of a profile from there on must see its row written.
     private var firstNewPK: Int64?
@@ -57,14 +52,7 @@ struct ImportProfiles {
         var keys = Set(goal.fields.map(\.to)).union(goal.match.map(\.property))
         if let property = goal.listNameProperty { keys.insert(property) }
         keys.insert(Profile.segmentsProperty)
-        func walk(_ rule: SegmentRule) {
-            switch rule {
-            case .all(let rules), .any(let rules): rules.forEach(walk)
-            case .not(let rule): walk(rule)
-            case .condition(let property, _): keys.insert(property)
-            }
-        }
-        for segment in segments { if let rule = segment.rule { walk(rule) } }
+        for segment in segments { keys.formUnion(segment.rule?.properties ?? []) }
         return keys
     }
 
@@ -72,7 +60,7 @@ struct ImportProfiles {
 
     /// Reads the owners of every row's identifiers and their profiles; with `createProfiles`, also whether
     /// the id a row without an owner would create (its first identifier's value) is taken.
-    mutating func prefetch(rows: [[ImportKey]], createProfiles: Bool) throws {
+    mutating func prefetch(rows: [[IdentifierKey]], createProfiles: Bool) throws {
         // Sized once for the batch: growing these a row at a time rehashed every key several times over.
         owners.reserveCapacity(rows.count * 2)
         profiles.reserveCapacity(rows.count)
@@ -82,20 +70,20 @@ struct ImportProfiles {
             owners[key] = .some(nil)
             byProperty[key.property, default: []].append(key.value)
         }
-        var pks: [Int64] = []
+        var pks: Set<Int64> = []  // a profile may own several of the batch's identifiers
         for (property, values) in byProperty {
-            try forEachChunk(of: values) { chunk in
-                let rows = try Row.fetchCursor(try statement("SELECT value, profile_pk FROM identifier WHERE property = ? AND value IN", count: chunk.count),
+            try InListQuery.forEachChunk(of: values) { chunk in
+                let rows = try Row.fetchCursor(try InListQuery.statement("SELECT value, profile_pk FROM identifier WHERE property = ? AND value IN", count: chunk.count, db: db),
                                                arguments: StatementArguments([property] + chunk))
                 while let row = try rows.next() {
                     let pk: Int64 = row[1]
-                    owners[ImportKey(property: property, value: row[0])] = pk
-                    if profiles[pk] == nil { pks.append(pk) }
+                    owners[IdentifierKey(property: property, value: row[0])] = pk
+                    if profiles[pk] == nil { pks.insert(pk) }
                 }
             }
         }
-        try forEachChunk(of: pks) { chunk in
-            let rows = try Row.fetchCursor(try statement("SELECT pk, id, properties FROM profile WHERE pk IN", count: chunk.count),
+        try InListQuery.forEachChunk(of: Array(pks)) { chunk in
+            let rows = try Row.fetchCursor(try InListQuery.statement("SELECT pk, id, properties FROM profile WHERE pk IN", count: chunk.count, db: db),
                                            arguments: StatementArguments(chunk))
             while let row = try rows.next() {
                 let profile = try decode(row)
@@ -109,8 +97,8 @@ struct ImportProfiles {
             ids[first.value] = false
             unknown.append(first.value)
         }
-        try forEachChunk(of: unknown) { chunk in
-            let rows = try String.fetchCursor(try statement("SELECT id FROM profile WHERE id IN", count: chunk.count),
+        try InListQuery.forEachChunk(of: unknown) { chunk in
+            let rows = try String.fetchCursor(try InListQuery.statement("SELECT id FROM profile WHERE id IN", count: chunk.count, db: db),
                                               arguments: StatementArguments(chunk))
             while let id = try rows.next() { ids[id] = true }
         }
@@ -118,7 +106,7 @@ struct ImportProfiles {
 
     /// The profile whose identifier `property` is `value` (already normalized).
     mutating func owner(property: String, value: String) throws -> Int64? {
-        let key = ImportKey(property: property, value: value)
+        let key = IdentifierKey(property: property, value: value)
         if let known = owners[key] { return known }
         let pk = try Int64.fetchOne(db.cachedStatement(sql: "SELECT profile_pk FROM identifier WHERE property = ? AND value = ?"),
                                     arguments: [property, value])
@@ -170,22 +158,11 @@ struct ImportProfiles {
         if let firstNewPK, old.pk >= firstNewPK { try flush() }
         try db.cachedStatement(sql: "UPDATE profile SET properties = ?, updated_at = ? WHERE pk = ?")
             .execute(arguments: [text, now.timeIntervalSince1970, old.pk])
-        for (property, _) in changes where Identifiers.isIdentifier(property) {
-            let before = Set(old.profile[property].map { Identifiers.normalized($0.description, property: property) })
-            let after = Set(new[property].map { Identifiers.normalized($0.description, property: property) })
-            guard before != after else { continue }
-            // The identifier table sees its writes in row order.
-            try flush()
-            for value in before.subtracting(after) {
-                try db.cachedStatement(sql: "DELETE FROM identifier WHERE property = ? AND value = ? AND profile_pk = ?")
-                    .execute(arguments: [property, value, old.pk])
-                let key = ImportKey(property: property, value: value)
-                if owners[key] == .some(old.pk) { owners[key] = .some(nil) }
-            }
-            for value in after.subtracting(before) where !value.isEmpty {
-                try db.cachedStatement(sql: "INSERT INTO identifier (property, value, profile_pk) VALUES (?, ?, ?)")
-                    .execute(arguments: [property, value, old.pk])
-                owners[ImportKey(property: property, value: value)] = old.pk
+        let changedIdentifiers = changes.map(\.key).filter(Identifiers.isIdentifier)
+        if !changedIdentifiers.isEmpty {
+            try flush()  // the identifier table sees its writes in row order
+            try ProfileStore.reindexIdentifiers(pk: old.pk, old: old.profile, new: new, properties: changedIdentifiers, db: db) { key, owner in
+                if let owner { owners[key] = owner } else if owners[key] == .some(old.pk) { owners[key] = .some(nil) }
             }
         }
         profiles[old.pk] = ImportedProfile(pk: old.pk, profile: new, stored: text)
@@ -193,7 +170,7 @@ struct ImportProfiles {
 
     /// Creates `profile` (its id checked free by the caller), or says which identifier another profile already has.
     mutating func create(_ profile: Profile) throws -> Result<Int64, ImportValueError> {
-        let identifiers = Self.identifierValues(of: profile)
+        let identifiers = ProfileStore.identifierValues(of: profile.properties)
         for (property, value) in identifiers {
             if let owner = try owner(property: property, value: value) {
                 let ownerID = try self.profile(pk: owner)?.profile.id ?? "?"
@@ -208,7 +185,7 @@ struct ImportProfiles {
         for (index, (property, value)) in identifiers.enumerated()
         where !identifiers[..<index].contains(where: { $0.0 == property && $0.1 == value }) {
             pendingIdentifiers.append([property, value, pk])
-            owners[ImportKey(property: property, value: value)] = pk
+            owners[IdentifierKey(property: property, value: value)] = pk
         }
         ids[profile.id] = true
         profiles[pk] = ImportedProfile(pk: pk, profile: profile, stored: text)
@@ -228,31 +205,5 @@ struct ImportProfiles {
         if firstNewPK == nil { firstNewPK = pk }
         nextPK = pk + 1
         return pk
-    }
-
-    /// A profile's identifier values, normalized: email first, then other identifiers by name; empty ones dropped.
-    static func identifierValues(of profile: Profile) -> [(String, String)] {
-        var names: [String] = []
-        for key in profile.properties.keys where Identifiers.isIdentifier(key) { names.append(key) }
-        if names.isEmpty { return [] }
-        names.sort { ($0 == "email" ? "" : $0) < ($1 == "email" ? "" : $1) }
-        var result: [(String, String)] = []
-        for name in names {
-            for value in profile[name] {
-                let normalized = Identifiers.normalized(value.description, property: name)
-                if !normalized.isEmpty { result.append((name, normalized)) }
-            }
-        }
-        return result
-    }
-
-    // MARK: - Helpers
-
-    private func forEachChunk<T>(of items: [T], _ body: ([T]) throws -> Void) throws {
-        try InListQuery.forEachChunk(of: items, body)
-    }
-
-    private func statement(_ prefix: String, count: Int) throws -> Statement {
-        try InListQuery.statement(prefix, count: count, db: db)
     }
 }

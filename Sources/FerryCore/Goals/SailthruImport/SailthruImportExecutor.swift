@@ -181,7 +181,9 @@ public struct SailthruImportExecutor: GoalExecutor {
     private func apply(file: URL, list: String, skipping: Int, checkpointed: Bool, context: GoalContext) async throws {
         let reader: CSVReader
         do { reader = try CSVReader(path: file.path) } catch { throw GoalFailure("list \(list): \(error.message)") }
-        let plan = try readHeader(reader, list: list, logger: context.logger)
+        var header = try readHeader(reader, list: list, logger: context.logger)
+        header.keys = ImportProfiles.keys(goal: goal, segments: context.segments)
+        let plan = header
         // Only the matched and merged columns are read as text; the others are still checked (size, UTF-8).
         var used = [Bool](repeating: false, count: plan.width)
         for (_, index) in plan.match { used[index] = true }
@@ -262,10 +264,8 @@ public struct SailthruImportExecutor: GoalExecutor {
     /// before any profile is seen.
     struct ReadBatch: Sendable {
         var records: [CSVRecord] = []
-        /// Each record's identifiers (``identifiers(of:plan:)``).
-        var identifiers: [[(property: String, value: String)]] = []
-        /// The same as the `identifier` table's keys, for the batch's prefetch.
-        var keys: [[ImportKey]] = []
+        /// Each record's identifiers as the `identifier` table keys them (``identifiers(of:plan:)``).
+        var keys: [[IdentifierKey]] = []
         /// Each record's merged cells, in `plan.fields` order (empty for a record that is not well formed).
         var cells: [[ImportMerge.Incoming]] = []
         /// The index of the batch's last record in the file (the checkpoint's `records_applied`).
@@ -273,8 +273,8 @@ public struct SailthruImportExecutor: GoalExecutor {
     }
 
     /// Reads the records after the header into batches of `batchSize`, skipping the first `skipping`
-    /// (already applied); the records before a read error are not handed over, as they were never
-    /// committed before the reading thread was introduced either.
+    /// (already applied). A read error ends the reading: the full batches before it are handed over and
+    /// committed, the unfinished one is not. Always true (the channel's end carries a Bool).
     private func read(_ reader: CSVReader, plan: ColumnPlan, skipping: Int, into channel: BatchChannel<ReadBatch>) throws -> Bool {
         var recordIndex = 0
         var batch = ReadBatch()
@@ -282,9 +282,7 @@ public struct SailthruImportExecutor: GoalExecutor {
             recordIndex += 1
             if recordIndex <= skipping { continue }
             batch.records.append(record)
-            let rowIdentifiers = identifiers(of: record, plan: plan)
-            batch.identifiers.append(rowIdentifiers)
-            batch.keys.append(rowIdentifiers.map { ImportKey(property: $0.property, value: $0.value) })
+            batch.keys.append(identifiers(of: record, plan: plan))
             if case .success(let cells) = record.result, cells.count == plan.width {
                 batch.cells.append(plan.fields.map { ImportMerge.incoming(cells[$0.index], mode: $0.field.mode) })
             } else {
@@ -308,6 +306,8 @@ public struct SailthruImportExecutor: GoalExecutor {
         var width: Int
         var match: [(link: IdentifierLink, index: Int)]
         var fields: [(field: ImportField, index: Int)]
+        /// The properties the import decodes (``ImportProfiles/keys(goal:segments:)``), worked out once per list.
+        var keys: Set<String> = []
     }
 
     private func readHeader(_ reader: CSVReader, list: String, logger: Logger) throws -> ColumnPlan {
@@ -361,25 +361,25 @@ public struct SailthruImportExecutor: GoalExecutor {
         let connection = context.connection.name
         let now = context.now
         let runID = recorder.runID
-        let keys = ImportProfiles.keys(goal: goal, segments: context.segments)
+        let keys = plan.keys
         let body: @Sendable (Database) throws -> BatchResult = { db in
             var result = BatchResult()
             var store = ImportProfiles(db: db, now: now, keys: keys)
             // Each row's identifiers, read once; their owners and profiles come in a few queries for the whole batch.
             try store.prefetch(rows: batch.keys, createProfiles: self.goal.createProfiles)
-            var changed: [Int64: Profile] = [:]
+            var changed: [Int64: ProfileBatchWriter.Touched] = [:]
             var exchanged: [Int64] = []
             exchanged.reserveCapacity(batch.records.count)
             for index in batch.records.indices {
-                try self.apply(batch.records[index], identifiers: batch.identifiers[index], cells: batch.cells[index], plan: plan,
+                try self.apply(batch.records[index], identifiers: batch.keys[index], cells: batch.cells[index], plan: plan,
                                list: list, store: &store, result: &result, changed: &changed, exchanged: &exchanged)
             }
             try store.flush()
             result.touched = Array(result.touched.suffix(RunLedger.touchedKept))
             guard checkpointed else { return result }
             // The profiles hold only the properties segments read (ImportProfiles.keys): a rule reads no others.
-            try ProfileStore.refreshMembership(of: changed.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
-                                               segments: context.segments, db: db, now: now)
+            try ProfileStore.refreshMembership(of: changed.sorted { $0.key < $1.key }.map(\.value),
+                                               segments: context.segments, db: db, now: now, prepared: nil)
             try DataExchange.record(connection: connection, profiles: exchanged, at: now, db: db)
             try RunLedger.update(runID: runID, counts: baseCounts.adding(result.counts), rowErrors: baseErrors + result.rowErrors,
                                  touched: Array((baseTouched + result.touched).suffix(RunLedger.touchedKept)), db: db)
@@ -411,22 +411,20 @@ public struct SailthruImportExecutor: GoalExecutor {
     // MARK: - One row
 
     /// A well-formed row's identifiers in match order, normalized, without repeats (empty for a bad row).
-    private func identifiers(of record: CSVRecord, plan: ColumnPlan) -> [(property: String, value: String)] {
+    private func identifiers(of record: CSVRecord, plan: ColumnPlan) -> [IdentifierKey] {
         guard case .success(let cells) = record.result, cells.count == plan.width else { return [] }
-        var identifiers: [(property: String, value: String)] = []
+        var identifiers: [IdentifierKey] = []
         for (link, index) in plan.match {
-            let value = Identifiers.normalized(cells[index], property: link.property)
-            if !value.isEmpty, !identifiers.contains(where: { $0.property == link.property && $0.value == value }) {
-                identifiers.append((link.property, value))
-            }
+            let key = IdentifierKey(property: link.property, value: Identifiers.normalized(cells[index], property: link.property))
+            if !key.value.isEmpty, !identifiers.contains(key) { identifiers.append(key) }
         }
         return identifiers
     }
 
-    private func apply(_ record: CSVRecord, identifiers: [(property: String, value: String)], cells incoming: [ImportMerge.Incoming],
+    private func apply(_ record: CSVRecord, identifiers: [IdentifierKey], cells incoming: [ImportMerge.Incoming],
                        plan: ColumnPlan, list: String,
                        store: inout ImportProfiles, result: inout BatchResult,
-                       changed: inout [Int64: Profile], exchanged: inout [Int64]) throws {
+                       changed: inout [Int64: ProfileBatchWriter.Touched], exchanged: inout [Int64]) throws {
         result.counts.read += 1
         func fail(_ reason: String) {
             result.counts.failed += 1
@@ -446,8 +444,8 @@ public struct SailthruImportExecutor: GoalExecutor {
             return fail("no value in the match column\(plan.match.count == 1 ? "" : "s") \(plan.match.map(\.link.column).joined(separator: ", "))")
         }
         var owners: [(property: String, value: String, pk: Int64)] = []
-        for (property, value) in identifiers {
-            if let pk = try store.owner(property: property, value: value) { owners.append((property, value, pk)) }
+        for key in identifiers {
+            if let pk = try store.owner(property: key.property, value: key.value) { owners.append((key.property, key.value, pk)) }
         }
         if let linked = owners.first, let other = owners.first(where: { $0.pk != linked.pk }) {
             let a = try store.profile(pk: linked.pk)?.profile.id ?? "?"
@@ -470,9 +468,9 @@ public struct SailthruImportExecutor: GoalExecutor {
         // Only the properties in `store.keys`: the merge reads and writes no others.
         let old = stored?.profile ?? Profile(id: first.value)
         var profile = old
-        for (property, value) in identifiers
-        where !profile[property].contains(where: { Identifiers.normalized($0.description, property: property) == value }) {
-            profile[property] = profile[property] + [.string(value)]
+        for key in identifiers
+        where !profile[key.property].contains(where: { Identifiers.normalized($0.description, property: key.property) == key.value }) {
+            profile[key.property] = profile[key.property] + [.string(key.value)]
         }
         for ((field, _), cell) in zip(plan.fields, incoming) {
             switch ImportMerge.merge(profile[field.to], cell) {
@@ -489,7 +487,9 @@ public struct SailthruImportExecutor: GoalExecutor {
             exchanged.append(stored.pk)
             if profile != old {
                 try store.update(stored, to: profile)
-                changed[stored.pk] = profile
+                // Created earlier in this batch: still new, with no stored memberships to read back.
+                changed[stored.pk] = ProfileBatchWriter.Touched(pk: stored.pk, profile: profile, isNew: changed[stored.pk]?.isNew ?? false,
+                                                                row: 0)
                 result.counts.updated += 1
                 result.touched.append(TouchedProfile(profileID: profile.id, identifier: linkedBy, action: "updated"))
             } else {
@@ -500,14 +500,14 @@ public struct SailthruImportExecutor: GoalExecutor {
             switch try store.create(profile) {
             case .success(let pk):
                 exchanged.append(pk)
-                changed[pk] = profile
+                changed[pk] = ProfileBatchWriter.Touched(pk: pk, profile: profile, isNew: true, row: 0)
                 result.counts.created += 1
                 result.touched.append(TouchedProfile(profileID: profile.id, identifier: linkedBy, action: "created"))
             case .failure(let error):
                 return fail(error.message)
             }
         }
-        if result.touched.count > 64 { result.touched.removeFirst(result.touched.count - RunLedger.touchedKept) }
+        if result.touched.count > 2 * RunLedger.touchedKept { result.touched.removeFirst(result.touched.count - RunLedger.touchedKept) }
     }
 }
 
