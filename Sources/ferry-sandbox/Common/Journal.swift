@@ -25,9 +25,7 @@ struct Journal {
 
     /// Queues one entry; `flush()` writes the queued lines.
     mutating func append(_ entry: some Encodable) throws {
-        buffer += try encoder.encode(entry)
-        buffer.append(UInt8(ascii: "\n"))
-        if buffer.count >= 1 << 20 { try flush() }
+        try appendLine(Array(try encoder.encode(entry)))
     }
 
     /// Queues one line already written as JSON (without its newline) by a caller that knows its shape.

@@ -467,12 +467,6 @@ actor SailthruStore {
 
     // MARK: - Lists
 
-    /// The list's members with their signup times, by profile id.
-    private func members(of list: SandboxList) -> [(SandboxUser, Date)] {
-        let matching: [(SandboxUser, Date)] = state.users.values.compactMap { user in membership(of: user, in: list) }
-        return matching.sorted { $0.0.id < $1.0.id }
-    }
-
     private func memberCount(of list: SandboxList) -> Int {
         state.users.values.reduce(0) { $0 + (membership(of: $1, in: list) == nil ? 0 : 1) }
     }
@@ -804,8 +798,8 @@ actor SailthruStore {
         out.endLine()
     }
 
-    /// `members(of:)` for the export, in the same order (by id), sorted in place on fixed-size keys instead
-    /// of Strings (sorting moves the members without copying them).
+    /// The list's members with their signup times, by profile id, for the export: sorted in place on fixed-size
+    /// keys instead of Strings (sorting moves the members without copying them).
     private func exportMembers(of list: SandboxList) -> [(key: (UInt64, UInt64, UInt64, UInt64), user: SandboxUser, signup: Date)] {
         var matching: [(key: (UInt64, UInt64, UInt64, UInt64), user: SandboxUser, signup: Date)] = []
         var allKeyed = true
@@ -871,7 +865,7 @@ extension JSON: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral, Express
     init(dictionaryLiteral elements: (String, JSON)...) { self = .object(Dictionary(elements) { _, b in b }) }
 }
 
-/// One export CSV being written as UTF-8 bytes, quoted exactly as `WireFormat.csvLine` quotes.
+/// One export CSV being written as UTF-8 bytes, quoted where needed (a comma, quote, CR or LF), quotes doubled.
 struct ExportCSVBytes {
     var bytes: [UInt8] = []
 
@@ -908,7 +902,7 @@ struct ExportCSVBytes {
         bytes.append(34)
     }
 
-    /// `Digest.md5Hex(text)` appended without building a String.
+    /// `Digest.md5Hex(text)`, appended.
     mutating func md5Hex(of text: String) {
         bytes.append(contentsOf: Digest.md5Hex(text).utf8)
     }

@@ -144,14 +144,6 @@ enum WireFormat {
         return rows
     }
 
-    /// One CSV line, quoting where needed.
-    static func csvLine(_ cells: [String]) -> String {
-        cells.map { cell in
-            cell.utf8.contains(where: { $0 == 44 || $0 == 34 || $0 == 10 || $0 == 13 })
-                ? "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : cell
-        }.joined(separator: ",") + "\r\n"
-    }
-
     /// Sailthru's date style: RFC 2822 with a numeric offset.
     static func rfc2822(_ date: Date) -> String {
         let formatter = DateFormatter()

@@ -62,11 +62,6 @@ struct SegmentQuery: Sendable {
         return eval(expression)
     }
 
-    /// SQL LIKE: `%` any run, `_` one character, `%%` a literal percent sign.
-    static func like(_ text: String, _ pattern: String) -> Bool {
-        LikePattern(pattern).matches(text)
-    }
-
     struct Token: Sendable {
         var text: String
         var isLiteral: Bool

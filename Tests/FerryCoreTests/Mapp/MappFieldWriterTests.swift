@@ -28,6 +28,16 @@ import FerryTestSupport
         return (Array(out.dropFirst()), written)
     }
 
+    @Test func aPropertyShownInTwoColumnsFillsBoth() throws {
+        let json = PropertyCodec.encode(["email": [.string("a@x.com")], "first_name": [.string("Ann")]])
+        var out: [UInt8] = []
+        let written = Array(json.utf8).withUnsafeBufferPointer {
+            MappFieldWriter(columns: ["email", "first_name", "email", "first_name"]).append($0, to: &out)
+        }
+        #expect(written?.firstIdentifier == "a@x.com")
+        #expect(String(decoding: out, as: UTF8.self) == "\"a@x.com\",\"Ann\",\"a@x.com\",\"Ann\"")
+    }
+
     @Test func writesPlainStringsAndNumbersDirectlyAsDecodingWould() throws {
         let json = PropertyCodec.encode([
             "email": [.string("zoë@example.com"), .string("b@x.com")], "first_name": [.string("Zoë 🚀, Jr.")],

@@ -171,8 +171,6 @@ public struct MappExport: GoalExecutor {
 
     /// One page of members as CSV rows, ready to upload.
     struct Page: Sendable {
-        /// The last member's row key (nil when there were no more members).
-        var lastPK: Int64?
         var bytes: [UInt8] = []
         /// Where each row ends in `bytes`, so files can be split between rows.
         var rowEnds: [Int] = []
@@ -214,7 +212,6 @@ public struct MappExport: GoalExecutor {
             try db.execute(sql: "PRAGMA cache_size = -1024")
             defer { try? db.execute(sql: "PRAGMA cache_size = \(cacheSize)") }
             var page = Page()
-            page.lastPK = last
             let members = try Row.fetchCursor(db, sql: """
                 SELECT p.pk, p.id, p.properties FROM segment_member m JOIN profile p ON p.pk = m.profile_pk
                 WHERE m.segment = ? AND m.profile_pk BETWEEN ? AND ? ORDER BY m.profile_pk

@@ -12,9 +12,15 @@ import Foundation
 struct MappFieldWriter {
     /// The columns' property names as UTF-8, in column order.
     let keys: [[UInt8]]
+    /// For a column whose property an earlier column also shows (a goal may map one property to two headers),
+    /// that earlier column: it takes the same array.
+    private let sameAs: [Int?]
 
     init(columns: [String]) {
         keys = columns.map { Array($0.utf8) }
+        sameAs = columns.indices.map { column in
+            columns[..<column].firstIndex(of: columns[column])
+        }
     }
 
     /// What one row came to: whether the identifier column held a non-empty value, and its first value.
@@ -66,6 +72,7 @@ struct MappFieldWriter {
             }
             if scanner.take(UInt8(ascii: ",")) { continue }
             guard scanner.take(UInt8(ascii: "}")), scanner.atEndAfterSpace else { return nil }
+            for (column, earlier) in sameAs.enumerated() { if let earlier { ranges[column] = ranges[earlier] } }
             return ranges
         }
     }

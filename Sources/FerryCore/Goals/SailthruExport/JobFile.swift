@@ -15,7 +15,7 @@ enum JobFile {
     /// Writes `bytes` to a new file at `path` (owner-only, refusing an existing file).
     ///
     /// Not `Data.write(to:)`: it fsyncs, a disk flush per job for a file that lives a second and holds nothing
-    /// a crash could lose (the outbox has the batch's users).
+    /// a crash could lose (the batch's intent row names its users).
     static func write(_ bytes: [UInt8], to path: String) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw WriteError(path: path, message: String(cString: strerror(errno))) }

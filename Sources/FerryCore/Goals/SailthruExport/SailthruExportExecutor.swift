@@ -651,11 +651,6 @@ public struct SailthruExportExecutor: GoalExecutor {
     }
 }
 
-extension SailthruExportExecutor.Item {
-    /// Unique per batch: a profile may appear twice (its new identifier, and its old one being removed).
-    var key: String { "\(pk)\u{1F}\(identifier)\u{1F}\(operation.rawValue)" }
-}
-
 extension SailthruExportExecutor.Candidate {
     var profileIDLabel: String { "\(profileID) (\(identifier))" }
 }
