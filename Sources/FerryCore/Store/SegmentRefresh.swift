@@ -158,11 +158,7 @@ extension ProfileStore {
             var profile = Profile(id: "")
             while let row = try profiles.next() {
                 let pk: Int64 = row[0]
-                profile.properties = try row.withUnsafeData(atIndex: 1) { data in
-                    try (data ?? Data()).withUnsafeBytes { raw in
-                        try PropertyCodec.decode(utf8: raw.bindMemory(to: UInt8.self), keys: keys)
-                    }
-                }
+                profile.properties = try row.decodedProperties(atIndex: 1, keys: keys)
                 for (i, segment) in segments.enumerated() {
                     // Members whose profile is gone are removed by the foreign key; skip past them.
                     while let head = heads[i], head < pk { heads[i] = try current[i].next() }

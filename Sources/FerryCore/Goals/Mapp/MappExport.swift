@@ -248,11 +248,7 @@ public struct MappExport: GoalExecutor {
                     }
                 }
                 if firstIdentifier == nil {
-                    let properties = try row.withUnsafeData(atIndex: 2) { data in
-                        try (data ?? Data()).withUnsafeBytes { raw in
-                            try PropertyCodec.decode(utf8: raw.bindMemory(to: UInt8.self), keys: keys)
-                        }
-                    }
+                    let properties = try row.decodedProperties(atIndex: 2, keys: keys)
                     if !format.objectives.isEmpty {
                         let objectives = (properties[Profile.objectivesProperty] ?? []).map(\.description)
                         if format.objectives.isDisjoint(with: objectives) {

@@ -261,7 +261,7 @@ public struct SailthruExportExecutor: GoalExecutor {
                 WHERE m.segment = ?2 AND m.profile_pk BETWEEN ?3 AND ?4
                 """, arguments: [connection, segment, pks.lowerBound, pks.upperBound])
             while let row = try cursor.next() {
-                let properties = try Self.decodeProperties(row, index: 3, keys: keys)
+                let properties = try row.decodedProperties(atIndex: 3, keys: keys)
                 let identifier = Self.trimmed(properties[matchProperty]?.first?.description ?? "")
                 let consents = objectives.isEmpty
                     || !objectives.isDisjoint(with: (properties[Profile.objectivesProperty] ?? []).lazy.map(\.description))
@@ -427,7 +427,7 @@ public struct SailthruExportExecutor: GoalExecutor {
                                                arguments: StatementArguments(upsertPKs))
                 while let row = try rows.next() {
                     // Only the fields' properties are decoded.
-                    profiles[row[0]] = Profile(id: row[1], properties: try Self.decodeProperties(row, index: 2, keys: keys))
+                    profiles[row[0]] = Profile(id: row[1], properties: try row.decodedProperties(atIndex: 2, keys: keys))
                 }
                 guard needsSegments else { return }
                 for row in try Row.fetchAll(db, sql: "SELECT profile_pk, segment FROM segment_member WHERE profile_pk IN (\(placeholders)) ORDER BY segment",
@@ -465,15 +465,6 @@ public struct SailthruExportExecutor: GoalExecutor {
             }
         }
         return (keys, segments)
-    }
-
-    /// Decodes the stored properties in column `index`, keeping only `keys`, straight from SQLite's bytes.
-    static func decodeProperties(_ row: Row, index: Int, keys: Set<String>) throws -> [String: [PropertyValue]] {
-        try row.withUnsafeData(atIndex: index) { data in
-            try (data ?? Data("{}".utf8)).withUnsafeBytes { raw in
-                try PropertyCodec.decode(utf8: raw.bindMemory(to: UInt8.self), keys: keys)
-            }
-        }
     }
 
     /// `method: user`: one POST /user each, a few at a time; every call has its own outcome.

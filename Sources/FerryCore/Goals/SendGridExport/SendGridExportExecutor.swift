@@ -154,11 +154,7 @@ public struct SendGridExportExecutor: GoalExecutor {
             profiles.reserveCapacity(members.count)
             let keys = neededProperties
             func read(_ row: Row) throws -> Profile {
-                let properties = try row.withUnsafeData(atIndex: 2) { data in
-                    try (data ?? Data()).withUnsafeBytes { raw in
-                        try PropertyCodec.decode(utf8: raw.bindMemory(to: UInt8.self), keys: keys)
-                    }
-                }
+                let properties = try row.decodedProperties(atIndex: 2, keys: keys)
                 return Profile(id: row[1], properties: properties)
             }
             let rows = try Row.fetchCursor(db, sql: """
