@@ -50,13 +50,7 @@ final class SessionThread: @unchecked Sendable {
         stoppedError: @autoclosure () -> any Error,
         _ body: @escaping @Sendable () throws -> T
     ) async throws -> T {
-        let stopped = stoppedError()
-        return try await withCheckedThrowingContinuation { continuation in
-            let accepted = submit {
-                continuation.resume(with: Result { try body() })
-            }
-            if !accepted { continuation.resume(throwing: stopped) }
-        }
+        try await start(stoppedError: stoppedError(), body).value()
     }
 
     /// True while jobs wait behind the running one: a streaming upload keeps its pipeline full instead of
