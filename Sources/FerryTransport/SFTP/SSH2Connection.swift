@@ -199,10 +199,11 @@ final class SSH2Connection: @unchecked Sendable {
     /// libssh2 cuts what it is given into 30 kB SFTP write requests, sends as many as the channel window
     /// allows and returns as soon as the oldest is acknowledged; the bytes it has not reported as
     /// acknowledged must be passed again, first, on the next call (it skips the ones already sent). So
-    /// the stream's unacknowledged tail is kept in `file`, and this returns once no more than `inFlight`
-    /// bytes are unacknowledged while `moreQueued()` says another job waits to add data: the requests of
-    /// one chunk are still in flight when the next chunk's are sent, so the pipeline never drains between
-    /// chunks. With nothing queued it waits for every acknowledgement, so no byte is left unsent.
+    /// the stream's unacknowledged tail is kept in `file`. While no more than `inFlight` bytes are
+    /// unacknowledged and `moreQueued()` says another job already waits to add data, this returns (even
+    /// before writing anything): that job runs next on this thread and sends these bytes with its own, so
+    /// up to `inFlight` bytes wait for it rather than go out in a small request. With nothing queued it
+    /// writes until every byte is acknowledged, so no byte is left unsent.
     /// After a failure every later write fails the same way: the stream would continue at a wrong offset.
     func write(_ file: SFTPFileHandle, _ bytes: [UInt8], inFlight: Int, moreQueued: () -> Bool, path: String) throws(SSH2Error) {
         if let failure = file.failure { throw failure }
