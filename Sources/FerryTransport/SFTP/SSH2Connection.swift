@@ -201,9 +201,9 @@ final class SSH2Connection: @unchecked Sendable {
     /// acknowledged must be passed again, first, on the next call (it skips the ones already sent). So
     /// the stream's unacknowledged tail is kept in `file`. While no more than `inFlight` bytes are
     /// unacknowledged and `moreQueued()` says another job already waits to add data, this returns (even
-    /// before writing anything): that job runs next on this thread and sends these bytes with its own, so
-    /// up to `inFlight` bytes wait for it rather than go out in a small request. With nothing queued it
-    /// writes until every byte is acknowledged, so no byte is left unsent.
+    /// before writing anything): up to `inFlight` bytes then wait for this file's next write (or its close)
+    /// rather than go out in a small request. With nothing queued it writes until every byte is
+    /// acknowledged, so no byte is left unsent.
     /// After a failure every later write fails the same way: the stream would continue at a wrong offset.
     func write(_ file: SFTPFileHandle, _ bytes: [UInt8], inFlight: Int, moreQueued: () -> Bool, path: String) throws(SSH2Error) {
         if let failure = file.failure { throw failure }
