@@ -54,6 +54,8 @@ public struct MappExport: GoalExecutor {
         var exported: [Int64] = []
         var part = 1
         var partBytes = 0
+        /// Pages being read ahead, oldest first.
+        var pending: [Task<Page, any Error>] = []
         do {
             // A run killed mid-upload (kill -9, power loss) could not remove its `.part` files; this run does.
             await upload.removeLeftovers(prefix: "\(goal.filePrefix)-\(goal.segment)-")
@@ -65,8 +67,6 @@ public struct MappExport: GoalExecutor {
             // in key order, while the SFTP session thread encrypts and sends earlier bytes: on two cores
             // the export is bound by the slowest of the three, not their sum.
             var after: Int64 = 0
-            var pending: [Task<Page, any Error>] = []
-            defer { for task in pending { task.cancel() } }
             func schedule() async throws {
                 guard let bounds = try await Self.pageBounds(of: segment, after: after, limit: pageSize, db: database) else { return }
                 after = bounds.last
@@ -124,6 +124,9 @@ public struct MappExport: GoalExecutor {
                 await context.recorder.note("\(context.isDryRun ? "would write" : "wrote") \(destination.folder)/\(name) (\(size) bytes)")
             }
         } catch {
+            // Pages read ahead stop before the run ends: none reads the store after `run` has returned.
+            for task in pending { task.cancel() }
+            for task in pending { _ = try? await task.value }
             await upload.abandon()
             await remote?.close()
             if let failure = error as? GoalFailure { throw failure }
