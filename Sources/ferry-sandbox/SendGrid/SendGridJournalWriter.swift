@@ -70,7 +70,7 @@ struct SendGridJournalWriter {
         out.append(contentsOf: #","status":"#.utf8)
         appendString(job.status, to: &out)
         out.append(contentsOf: #","ready_at":"#.utf8)
-        appendDouble(job.ready_at, to: &out)
+        appendJSON(.double(job.ready_at), to: &out)
         out.append(contentsOf: #","list_ids":"#.utf8)
         appendStrings(job.list_ids, to: &out)
         out.append(contentsOf: #","contacts":"#.utf8)
@@ -105,74 +105,26 @@ struct SendGridJournalWriter {
 
     // MARK: - JSON text
 
-    /// Compact JSON of a value, keys in dictionary order (the journal is read back, never compared as text).
+    /// Compact JSON of a value through the shared writer; `null` for one holding a non-finite number (parsed
+    /// JSON and clocks give none).
     static func appendJSON(_ value: JSON, to out: inout [UInt8]) {
-        switch value {
-        case .null: out.append(contentsOf: "null".utf8)
-        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
-        case .int(let i): out.append(contentsOf: String(i).utf8)
-        case .double(let d): appendDouble(d, to: &out)
-        case .string(let s): appendString(s, to: &out)
-        case .array(let values):
-            out.append(UInt8(ascii: "["))
-            for (index, element) in values.enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                appendJSON(element, to: &out)
-            }
-            out.append(UInt8(ascii: "]"))
-        case .object(let members):
-            out.append(UInt8(ascii: "{"))
-            var first = true
-            for (key, element) in members {
-                if !first { out.append(UInt8(ascii: ",")) }
-                first = false
-                appendString(key, to: &out)
-                out.append(UInt8(ascii: ":"))
-                appendJSON(element, to: &out)
-            }
-            out.append(UInt8(ascii: "}"))
+        let mark = out.count
+        if !JSONBytes.write(value, to: &out) {
+            out.removeSubrange(mark...)
+            out.append(contentsOf: "null".utf8)
         }
-    }
-
-    static func appendDouble(_ d: Double, to out: inout [UInt8]) {
-        // Values come from parsed JSON or clocks: always finite. Swift's shortest form reads back exactly.
-        out.append(contentsOf: (d.isFinite ? String(d) : "0").utf8)
     }
 
     static func appendStrings(_ values: [String], to out: inout [UInt8]) {
         out.append(UInt8(ascii: "["))
         for (index, value) in values.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
-            appendString(value, to: &out)
+            JSONBytes.appendString(value, to: &out)
         }
         out.append(UInt8(ascii: "]"))
     }
 
     static func appendString(_ value: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        // Most strings need no escaping: copy them whole instead of byte by byte.
-        let copied = value.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
-            guard !bytes.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) else { return false }
-            out.append(contentsOf: bytes)
-            return true
-        }
-        if copied == true {
-            out.append(UInt8(ascii: "\""))
-            return
-        }
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(0x5C); out.append(0x22)
-            case UInt8(ascii: "\\"): out.append(0x5C); out.append(0x5C)
-            case 0x0A: out.append(0x5C); out.append(UInt8(ascii: "n"))
-            case 0x0D: out.append(0x5C); out.append(UInt8(ascii: "r"))
-            case 0x09: out.append(0x5C); out.append(UInt8(ascii: "t"))
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
-            default: out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
+        JSONBytes.appendString(value, to: &out)
     }
 }
