@@ -21,24 +21,30 @@ public enum PropertyCodec {
             guard let values = properties[key], !values.isEmpty else { continue }
             if !first { out.append(UInt8(ascii: ",")) }
             first = false
-            appendString(key, to: &out)
-            out.append(UInt8(ascii: ":"))
-            out.append(UInt8(ascii: "["))
-            for (i, v) in values.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                switch v {
-                case .string(let s): appendString(s, to: &out)
-                case .number(let n): appendNumber(n, to: &out)
-                case .date(let d):
-                    out.append(contentsOf: #"{"$date":""#.utf8)
-                    ISO8601.append(d, to: &out)
-                    out.append(contentsOf: #""}"#.utf8)
-                }
-            }
-            out.append(UInt8(ascii: "]"))
+            appendEntry(key: key, values: values, to: &out)
         }
         out.append(UInt8(ascii: "}"))
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// One `"key":[values]` entry as `encode` writes it inside its braces (an import splices such entries into
+    /// stored text, so both must write the same bytes: they share this).
+    static func appendEntry(key: String, values: [PropertyValue], to out: inout [UInt8]) {
+        appendString(key, to: &out)
+        out.append(UInt8(ascii: ":"))
+        out.append(UInt8(ascii: "["))
+        for (i, value) in values.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            switch value {
+            case .string(let s): appendString(s, to: &out)
+            case .number(let n): appendNumber(n, to: &out)
+            case .date(let d):
+                out.append(contentsOf: #"{"$date":""#.utf8)
+                ISO8601.append(d, to: &out)
+                out.append(contentsOf: #""}"#.utf8)
+            }
+        }
+        out.append(UInt8(ascii: "]"))
     }
 
     /// Appends what `PropertyValue.format(number:)` writes (`null` when not finite), integers without a String.

@@ -47,7 +47,7 @@ import Testing
         let values: [PropertyValue] = [.string("Chloé \"B\" \\ \n"), .number(12), .number(-0.5), .number(1e300), .number(.infinity),
                                        .date(Date(timeIntervalSince1970: 1_705_314_600.25)), .string("")]
         var out: [UInt8] = [UInt8(ascii: "{")]
-        ImportStoredText.appendEntry(key: "k", values: values, to: &out)
+        PropertyCodec.appendEntry(key: "k", values: values, to: &out)
         out.append(UInt8(ascii: "}"))
         #expect(String(decoding: out, as: UTF8.self) == PropertyCodec.encode(["k": values]))
     }

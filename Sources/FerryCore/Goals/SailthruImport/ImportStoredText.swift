@@ -26,7 +26,7 @@ enum ImportStoredText {
         func emit(_ change: (key: String, values: [PropertyValue])) {
             guard !change.values.isEmpty else { return }
             if wroteEntry { out.append(UInt8(ascii: ",")) }
-            appendEntry(key: change.key, values: change.values, to: &out)
+            PropertyCodec.appendEntry(key: change.key, values: change.values, to: &out)
             wroteEntry = true
         }
         var index = 1
@@ -80,26 +80,6 @@ enum ImportStoredText {
         }
         out.append(UInt8(ascii: "}"))
         return String(decoding: out, as: UTF8.self)
-    }
-
-    /// One `"key":[values]` entry, byte for byte as `PropertyCodec.encode` writes it inside its braces
-    /// (written in place: encoding a one-entry dictionary per change was half of a splice).
-    static func appendEntry(key: String, values: [PropertyValue], to out: inout [UInt8]) {
-        PropertyCodec.appendString(key, to: &out)
-        out.append(UInt8(ascii: ":"))
-        out.append(UInt8(ascii: "["))
-        for (i, value) in values.enumerated() {
-            if i > 0 { out.append(UInt8(ascii: ",")) }
-            switch value {
-            case .string(let s): PropertyCodec.appendString(s, to: &out)
-            case .number(let n): PropertyCodec.appendNumber(n, to: &out)
-            case .date(let d):
-                out.append(contentsOf: #"{"$date":""#.utf8)
-                ISO8601.append(d, to: &out)
-                out.append(contentsOf: #""}"#.utf8)
-            }
-        }
-        out.append(UInt8(ascii: "]"))
     }
 
     /// -1, 0 or 1 as `key`'s UTF-8 sorts before, equal to or after `stored`; keys with non-ASCII bytes never reach here.
