@@ -67,13 +67,8 @@ struct ProfileBatchWriter {
     private var profiles: [Int64: Profile] = [:]
     /// Owner of each identifier looked up or written; looked up and absent has no entry.
     private var owners: [IdentifierKey: Int64] = [:]
-    /// The row key the next created profile gets, read once per batch: SQLite's own choice (largest + 1),
-    /// known up front so the batch's new rows can be written together.
-    private var nextPK: Int64?
-    /// New profiles' rows not yet written.
-    private var pendingProfiles = PendingRows(table: "profile (pk, id, properties, created_at, updated_at)", columns: 5)
-    /// New profiles' identifier rows not yet written.
-    private var pendingIdentifiers = PendingRows(table: "identifier (property, value, profile_pk)", columns: 3)
+    /// New profiles and their identifiers not yet written.
+    private var newRows = NewProfileRows()
 
     init(db: Database, now: Date) {
         self.db = db
@@ -122,8 +117,7 @@ struct ProfileBatchWriter {
     ///
     /// Every other statement of the batch runs after a flush, so SQLite sees the writes in row order.
     private mutating func flushPendingInserts() throws {
-        try pendingProfiles.flush(db)
-        try pendingIdentifiers.flush(db)
+        try newRows.flush(db)
     }
 
     /// Mirrors `ProfileStore.upsert(_:db:now:)` row for row, reading the snapshot instead of the database.
@@ -169,25 +163,15 @@ struct ProfileBatchWriter {
         // As stored: an empty value list is no property (the codec writes none), so a later equal row is "unchanged".
         let profile = Profile(id: id, properties: row.properties.filter { !$0.value.isEmpty })
         let time = now.timeIntervalSince1970
-        let pk = try allocatePK()
-        pendingProfiles.append([pk, id, encoded ?? PropertyCodec.encode(profile.properties), time, time])
-        // A new profile's identifiers are exactly the row's, already normalized: insert each once.
-        for (index, (property, value)) in identifiers.enumerated()
-        where !identifiers[..<index].contains(where: { $0.0 == property && $0.1 == value }) {
-            pendingIdentifiers.append([property, value, pk])
-            owners[IdentifierKey(property: property, value: value)] = pk
-        }
+        // A new profile's identifiers are exactly the row's, already normalized.
+        let pk = try newRows.add(id: id, stored: encoded ?? PropertyCodec.encode(profile.properties), identifiers: identifiers,
+                                 at: time, db: db)
+        for (property, value) in identifiers { owners[IdentifierKey(property: property, value: value)] = pk }
         pkByID[id] = pk
         profiles[pk] = profile
         return .created(pk: pk, id: id)
     }
 
-    /// The next row key: the largest stored one plus one, as SQLite would choose for an `INTEGER PRIMARY KEY`.
-    private mutating func allocatePK() throws -> Int64 {
-        let pk = try nextPK ?? (Int64.fetchOne(db, sql: "SELECT max(pk) FROM profile") ?? 0) + 1
-        nextPK = pk + 1
-        return pk
-    }
 
     /// Reads every profile and identifier owner the batch can ask about.
     private mutating func preload(_ batch: [ProfileUpsert], identifiers: [[(String, String)]]) throws {
@@ -241,6 +225,35 @@ struct BatchLeftovers: Sendable {
     }
     var known: Known
     var touched: [ProfileBatchWriter.Touched]
+}
+
+/// New profiles and their identifier rows, held back for multi-row `INSERT`s (profiles first: identifiers
+/// reference them), with the row keys SQLite would give them (the largest stored one plus one, read once).
+struct NewProfileRows {
+    private var nextPK: Int64?
+    /// The row key of the first profile added: anything from there on may not be written yet.
+    private(set) var firstPK: Int64?
+    private var profiles = PendingRows(table: "profile (pk, id, properties, created_at, updated_at)", columns: 5)
+    private var identifiers = PendingRows(table: "identifier (property, value, profile_pk)", columns: 3)
+
+    /// Holds back a profile with its stored text and identifier values (each written once); returns its row key.
+    mutating func add(id: String, stored: String, identifiers values: [(String, String)], at time: Double, db: Database) throws -> Int64 {
+        let pk = try nextPK ?? (Int64.fetchOne(db.cachedStatement(sql: "SELECT max(pk) FROM profile")) ?? 0) + 1
+        if firstPK == nil { firstPK = pk }
+        nextPK = pk + 1
+        profiles.append([pk, id, stored, time, time])
+        for (index, (property, value)) in values.enumerated()
+        where !values[..<index].contains(where: { $0.0 == property && $0.1 == value }) {
+            identifiers.append([property, value, pk])
+        }
+        return pk
+    }
+
+    /// Writes every row held back, in order.
+    mutating func flush(_ db: Database) throws {
+        try profiles.flush(db)
+        try identifiers.flush(db)
+    }
 }
 
 /// Rows held back for multi-row `INSERT`s into one table: one statement (one bind-and-step round trip through

@@ -31,15 +31,8 @@ struct ImportProfiles {
     private var profiles: [Int64: ImportedProfile] = [:]
     /// Profile ids looked up: whether a profile has it.
     private var ids: [String: Bool] = [:]
-    /// The row key the next created profile gets: SQLite's own choice (largest + 1), read once, so
-    /// the batch's new profiles and their identifiers can be written several rows to a statement.
-    private var nextPK: Int64?
-    /// The first row key this batch created: an update of a profile from there on must see its row written.
-    private var firstNewPK: Int64?
-    /// New profiles' rows not yet written.
-    private var pendingProfiles = PendingRows(table: "profile (pk, id, properties, created_at, updated_at)", columns: 5)
-    /// New profiles' identifier rows not yet written.
-    private var pendingIdentifiers = PendingRows(table: "identifier (property, value, profile_pk)", columns: 3)
+    /// New profiles and their identifiers not yet written (an update of one must see its row written first).
+    private var newRows = NewProfileRows()
 
     init(db: Database, now: Date, keys: Set<String>) {
         self.db = db
@@ -155,7 +148,7 @@ struct ImportProfiles {
             for (key, values) in changes { full[key] = values.isEmpty ? nil : values }
             text = PropertyCodec.encode(full)
         }
-        if let firstNewPK, old.pk >= firstNewPK { try flush() }
+        if let firstNewPK = newRows.firstPK, old.pk >= firstNewPK { try flush() }
         try db.cachedStatement(sql: "UPDATE profile SET properties = ?, updated_at = ? WHERE pk = ?")
             .execute(arguments: [text, now.timeIntervalSince1970, old.pk])
         let changedIdentifiers = changes.map(\.key).filter(Identifiers.isIdentifier)
@@ -180,13 +173,8 @@ struct ImportProfiles {
         let text = PropertyCodec.encode(profile.properties)
         let time = now.timeIntervalSince1970
         // Held back and written with the batch's other new rows (`flush`); this copy answers for them meanwhile.
-        let pk = try allocatePK()
-        pendingProfiles.append([pk, profile.id, text, time, time])
-        for (index, (property, value)) in identifiers.enumerated()
-        where !identifiers[..<index].contains(where: { $0.0 == property && $0.1 == value }) {
-            pendingIdentifiers.append([property, value, pk])
-            owners[IdentifierKey(property: property, value: value)] = pk
-        }
+        let pk = try newRows.add(id: profile.id, stored: text, identifiers: identifiers, at: time, db: db)
+        for (property, value) in identifiers { owners[IdentifierKey(property: property, value: value)] = pk }
         ids[profile.id] = true
         profiles[pk] = ImportedProfile(pk: pk, profile: profile, stored: text)
         return .success(pk)
@@ -195,15 +183,6 @@ struct ImportProfiles {
     /// Writes the new profiles and identifiers held back so far, profiles first (identifiers reference them).
     /// Call before anything reads the tables other than through this copy, and before the batch commits.
     mutating func flush() throws {
-        try pendingProfiles.flush(db)
-        try pendingIdentifiers.flush(db)
-    }
-
-    /// The next row key: the largest stored one plus one, as SQLite would choose for an `INTEGER PRIMARY KEY`.
-    private mutating func allocatePK() throws -> Int64 {
-        let pk = try nextPK ?? (Int64.fetchOne(db.cachedStatement(sql: "SELECT max(pk) FROM profile")) ?? 0) + 1
-        if firstNewPK == nil { firstNewPK = pk }
-        nextPK = pk + 1
-        return pk
+        try newRows.flush(db)
     }
 }
