@@ -50,7 +50,7 @@ public struct ProfileLoader: Sendable {
     public func load(path: String, now: Date = Date(), progress: (LoadReport) -> Void = { _ in }) throws -> LoadReport {
         // Reading, parsing and encoding run on their own thread, up to two batches ahead of the writes:
         // on two cores a load then takes about as long as the slower half instead of both together.
-        let channel = BatchChannel<ParsedBatch>(capacity: 2)
+        let channel = BatchChannel<SpentBatch>(capacity: 2)
         let reader = Thread { [self] in
             channel.finish(Result { try self.read(path: path, now: now, into: channel) })
         }
@@ -59,44 +59,63 @@ public struct ProfileLoader: Sendable {
         defer { channel.cancelAndWait() }
 
         return try store.withBulkLoadSettings { committed in
-            try write(from: channel, path: path, now: now, progress: progress, committed: committed)
+            // A profile line is a couple of hundred bytes; the estimate only decides whether the filter pays.
+            let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+            var filter = try store.keyFilter(forRows: (bytes ?? 0) / 200)
+            var report = LoadReport()
+            while true {
+                switch channel.next() {
+                case .item(let batch):
+                    try write(batch, path: path, into: &report, progress: progress, committed: committed, filter: &filter)
+                    // Freeing a batch (a dictionary and strings per row) took a tenth of this thread's time; another
+                    // thread has room for it. Nothing of it is left here: `write` has returned and the box is a class.
+                    Self.releaseQueue.async { batch.release() }
+                case .end(let result):
+                    guard try result.get() else { throw InputError(file: path, message: "the file holds no profiles") }
+                    return report
+                }
+            }
         }
     }
 
-    /// The writing half of `load`: takes the reading thread's batches and upserts them, one transaction each.
-    private func write(from channel: BatchChannel<ParsedBatch>, path: String, now: Date, progress: (LoadReport) -> Void,
-                       committed: (Int) -> Void) throws -> LoadReport {
-        var report = LoadReport()
-        while true {
-            switch channel.next() {
-            case .item(var parsed):
-                var leftovers: BatchLeftovers?
-                defer {
-                    // Freeing a batch (a dictionary and strings per row) took a tenth of this thread's time; another
-                    // thread has room for it. The closure holds the batch's last reference once `parsed` is reset.
-                    Self.releaseQueue.async { [parsed, leftovers] in withExtendedLifetime((parsed, leftovers)) {} }
-                    parsed = ParsedBatch(segments: segments, now: now)
-                    leftovers = nil
-                }
-                report.rejected += parsed.rejected
-                guard !parsed.rows.isEmpty else { continue }
-                let outcomes: [UpsertOutcome]
-                (outcomes, leftovers) = try store.upsert(parsed.rows, prepared: parsed.prepared)
-                committed(parsed.rows.count)
-                for (line, outcome) in zip(parsed.lines, outcomes) {
-                    switch outcome {
-                    case .created: report.created += 1
-                    case .updated: report.updated += 1
-                    case .unchanged: report.unchanged += 1
-                    case .rejected(let reason): report.rejected.append(RejectedRow(file: path, line: line, reason: reason))
-                    }
-                }
-                report.committedThroughLine = parsed.lines.last!
-                progress(report)
-            case .end(let result):
-                guard try result.get() else { throw InputError(file: path, message: "the file holds no profiles") }
-                return report
+    /// Upserts one batch from the reading thread in one transaction, adding its outcomes to `report`.
+    private func write(_ batch: SpentBatch, path: String, into report: inout LoadReport, progress: (LoadReport) -> Void,
+                       committed: (Int) -> Void, filter: inout StoreKeyFilter?) throws {
+        let parsed = batch.parsed!
+        report.rejected += parsed.rejected
+        guard !parsed.rows.isEmpty else { return }
+        let outcomes: [UpsertOutcome]
+        (outcomes, batch.leftovers) = try store.upsert(parsed.rows, prepared: parsed.prepared, filter: &filter)
+        committed(parsed.rows.count)
+        for (line, outcome) in zip(parsed.lines, outcomes) {
+            switch outcome {
+            case .created: report.created += 1
+            case .updated: report.updated += 1
+            case .unchanged: report.unchanged += 1
+            case .rejected(let reason): report.rejected.append(RejectedRow(file: path, line: line, reason: reason))
             }
+        }
+        report.committedThroughLine = parsed.lines.last!
+        progress(report)
+    }
+
+    /// A parsed batch, and once written what its write held in memory: handed between threads in a box, so the
+    /// thread that frees it is the one that empties the box, whoever lets go of the box last.
+    ///
+    /// `@unchecked Sendable`: each thread touches it only after the previous one has handed it over (through the
+    /// channel's lock, then the release queue).
+    final class SpentBatch: @unchecked Sendable {
+        fileprivate(set) var parsed: ParsedBatch?
+        fileprivate var leftovers: BatchLeftovers?
+
+        init(_ parsed: ParsedBatch) {
+            self.parsed = parsed
+        }
+
+        /// Frees the batch here.
+        func release() {
+            parsed = nil
+            leftovers = nil
         }
     }
 
@@ -118,7 +137,7 @@ public struct ProfileLoader: Sendable {
     private static let releaseQueue = DispatchQueue(label: "ferry.load.release", qos: .utility)
 
     /// Reads and parses `path` into batches on `channel`; true when the file held any row.
-    func read(path: String, now: Date, into channel: BatchChannel<ParsedBatch>) throws -> Bool {
+    func read(path: String, now: Date, into channel: BatchChannel<SpentBatch>) throws -> Bool {
         var batch = ParsedBatch(segments: segments, now: now)
         var isStopped = false
         func accept(_ line: Int, _ result: Result<ProfileUpsert, RowProblem>) {
@@ -130,7 +149,7 @@ public struct ProfileLoader: Sendable {
             case .failure(let problem): batch.rejected.append(RejectedRow(file: path, line: line, reason: problem.message))
             }
             if batch.rows.count >= batchSize {
-                isStopped = !channel.put(batch)
+                isStopped = !channel.put(SpentBatch(batch))
                 batch = ParsedBatch(segments: segments, now: now)
             }
         }
@@ -173,7 +192,7 @@ public struct ProfileLoader: Sendable {
                 }
             }
         }
-        if !isStopped, !batch.isEmpty { _ = channel.put(batch) }
+        if !isStopped, !batch.isEmpty { _ = channel.put(SpentBatch(batch)) }
         return sawRow
     }
 

@@ -69,16 +69,24 @@ struct ProfileBatchWriter {
     private var owners: [IdentifierKey: Int64] = [:]
     /// New profiles and their identifiers not yet written.
     private var newRows = NewProfileRows()
+    /// The store's keys, when the caller keeps them: ids and identifiers it surely lacks are not looked up.
+    private(set) var filter: StoreKeyFilter?
 
-    init(db: Database, now: Date) {
+    init(db: Database, now: Date, filter: StoreKeyFilter? = nil) {
         self.db = db
         self.now = now
+        self.filter = filter
     }
 
     /// Hands over what the batch read and wrote (a dictionary entry per row), leaving the writer empty.
     mutating func takeKnown() -> BatchLeftovers.Known {
         defer { (pkByID, profiles, owners) = ([:], [:], [:]) }
         return BatchLeftovers.Known(pkByID: pkByID, profiles: profiles, owners: owners)
+    }
+
+    /// Hands over the filter with the batch's keys added, leaving the writer without one.
+    mutating func takeFilter() -> StoreKeyFilter? {
+        filter.take()
     }
 
     /// A profile the batch created or changed, for segment membership.
@@ -110,6 +118,11 @@ struct ProfileBatchWriter {
             }
         }
         try flushPendingInserts()
+        if filter != nil {
+            // Everything the batch found or wrote: the store may hold each of them from now on.
+            for id in pkByID.keys { filter!.insert(id: id) }
+            for key in owners.keys { filter!.insert(key) }
+        }
         return (outcomes, touched)
     }
 
@@ -161,7 +174,8 @@ struct ProfileBatchWriter {
             return .rejected(reason: "the id '\(id)' made from the first identifier is already another profile's id")
         }
         // As stored: an empty value list is no property (the codec writes none), so a later equal row is "unchanged".
-        let profile = Profile(id: id, properties: row.properties.filter { !$0.value.isEmpty })
+        let properties = row.properties.values.contains(where: \.isEmpty) ? row.properties.filter { !$0.value.isEmpty } : row.properties
+        let profile = Profile(id: id, properties: properties)
         let time = now.timeIntervalSince1970
         // A new profile's identifiers are exactly the row's, already normalized.
         let pk = try newRows.add(id: id, stored: encoded ?? PropertyCodec.encode(profile.properties), identifiers: identifiers,
@@ -173,13 +187,17 @@ struct ProfileBatchWriter {
     }
 
 
-    /// Reads every profile and identifier owner the batch can ask about.
+    /// Reads every profile and identifier owner the batch can ask about (those the filter says the store may hold).
     private mutating func preload(_ batch: [ProfileUpsert], identifiers: [[(String, String)]]) throws {
+        if let current = filter, try !current.isCurrent(db) { filter = nil }  // another connection wrote: look everything up
         var ids: Set<String> = []
         var valuesByProperty: [String: Set<String>] = [:]
         for (row, rowIdentifiers) in zip(batch, identifiers) {
-            if let id = row.id { ids.insert(id) } else if let made = rowIdentifiers.first?.1 { ids.insert(made) }
-            for (property, value) in rowIdentifiers { valuesByProperty[property, default: []].insert(value) }
+            if let id = row.id ?? rowIdentifiers.first?.1, filter?.mayContain(id: id) ?? true { ids.insert(id) }
+            for (property, value) in rowIdentifiers
+            where filter?.mayContain(IdentifierKey(property: property, value: value)) ?? true {
+                valuesByProperty[property, default: []].insert(value)
+            }
         }
         try loadProfiles(where: "id", in: Array(ids))
         var ownersToLoad: Set<Int64> = []

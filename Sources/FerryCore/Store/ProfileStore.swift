@@ -43,23 +43,48 @@ public struct ProfileStore: Sendable {
     ///
     /// A row whose identifiers belong to another profile is rejected, not merged; the others still apply.
     public func upsert(_ batch: [ProfileUpsert], segments: [SegmentDefinition], now: Date = Date()) throws -> [UpsertOutcome] {
-        try upsert(batch, prepared: nil, segments: segments, now: now).outcomes
+        var noFilter: StoreKeyFilter?
+        return try upsert(batch, prepared: nil, segments: segments, now: now, filter: &noFilter).outcomes
     }
 
-    /// `upsert(_:segments:now:)` with the rows prepared (by a parsing thread) for `segments` at `now`; also returns
-    /// what the batch held in memory, for the caller to free where it costs least.
-    func upsert(_ batch: [ProfileUpsert], prepared: PreparedRows) throws -> (outcomes: [UpsertOutcome], leftovers: BatchLeftovers) {
-        try upsert(batch, prepared: prepared, segments: prepared.segments, now: prepared.now)
+    /// `upsert(_:segments:now:)` with the rows prepared (by a parsing thread) for `segments` at `now`, looking up
+    /// only the keys `filter` (when given; brought up to date) says the store may hold; also returns what the batch
+    /// held in memory, for the caller to free where it costs least.
+    func upsert(_ batch: [ProfileUpsert], prepared: PreparedRows,
+                filter: inout StoreKeyFilter?) throws -> (outcomes: [UpsertOutcome], leftovers: BatchLeftovers) {
+        try upsert(batch, prepared: prepared, segments: prepared.segments, now: prepared.now, filter: &filter)
     }
 
-    private func upsert(_ batch: [ProfileUpsert], prepared: PreparedRows?, segments: [SegmentDefinition],
-                        now: Date) throws -> (outcomes: [UpsertOutcome], leftovers: BatchLeftovers) {
-        try database.writer.write { db in
-            var writer = ProfileBatchWriter(db: db, now: now)
+    /// The one upsert: `prepared` (when a parsing thread made it) and `filter` (when the caller keeps one) are optional.
+    func upsert(_ batch: [ProfileUpsert], prepared: PreparedRows?, segments: [SegmentDefinition], now: Date,
+                filter: inout StoreKeyFilter?) throws -> (outcomes: [UpsertOutcome], leftovers: BatchLeftovers) {
+        var kept = filter.take()  // moved, not copied: the writer adds the batch's keys to it
+        let result = try database.writer.write { db in
+            var writer = ProfileBatchWriter(db: db, now: now, filter: kept.take())
             let (outcomes, touched) = try writer.upsert(batch, prepared: prepared)
             try Self.refreshMembership(of: touched, segments: segments, db: db, now: now, prepared: prepared)
+            kept = writer.takeFilter()
+            try kept?.stamp(db)
             return (outcomes, BatchLeftovers(known: writer.takeKnown(), touched: touched))
         }
+        filter = kept
+        return result
+    }
+
+    /// A filter of the store's ids and identifiers for a load of about `rows` rows, or nil when reading every key
+    /// of the store would cost more than the lookups it saves (a small file into a big store).
+    func keyFilter(forRows rows: Int) throws -> StoreKeyFilter? {
+        try database.writer.writeWithoutTransaction { try Self.keyFilter(forRows: rows, db: $0) }
+    }
+
+    /// `keyFilter(forRows:)` on `db`, the writing connection, outside a transaction.
+    static func keyFilter(forRows rows: Int, db: Database) throws -> StoreKeyFilter? {
+        // max(pk) is read from the end of the table; a count would read all of it.
+        let stored = try Int.fetchOne(db, sql: "SELECT max(pk) FROM profile") ?? 0
+        // Reading a stored key costs about a tenth of looking one up, and a loaded row has two keys, most of
+        // them absent when the store is small beside the file; a store many times the file's size is not read.
+        guard stored <= rows * 4 else { return nil }
+        return try StoreKeyFilter.build(db: db, expectedNewKeys: rows * 2)
     }
 
     /// Runs `body` (a load) with the writer set for bulk writes, then puts the usual settings back.

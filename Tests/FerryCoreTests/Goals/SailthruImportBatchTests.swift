@@ -92,4 +92,47 @@ import Testing
         #expect(await recorder.rowErrors.isEmpty)
         #expect(try DataExchange.counts(database: database) == ["c": 251])
     }
+
+    /// A list big beside the store keeps the store's keys in a filter across its batches: profiles created by one
+    /// batch must be found by the next through the keys it added.
+    @Test(.timeLimit(.minutes(2)))
+    func profilesCreatedByEarlierBatchesAreFoundByLaterOnesThroughTheKeyFilter() async throws {
+        let dir = TemporaryDirectory()
+        let (connection, goal) = try loadSailthruImportConnection(sumOrderTotalByEmail, in: dir)
+        let database = try AppDatabase.inMemory()
+        let store = ProfileStore(database: database)
+        _ = try store.upsert([ProfileUpsert(id: "old", properties: ["email": [.string("old@x.com")]])], segments: [])
+        #expect(try store.keyFilter(forRows: 400) != nil, "the store is small enough for the filter")
+        var lines = ["email,order_total"]
+        for i in 0..<200 { lines.append("n\(i)@x.com,1") }
+        for i in 0..<200 { lines.append("N\(i)@X.com,2") }
+        lines.append("old@x.com,5")
+        try keepImportExport(lines.joined(separator: "\n") + "\n", in: dir, database: database)
+        let recorder = try await runKeptImport(goal, of: connection, database: database, in: dir, batchSize: 30)
+
+        #expect(try store.count() == 201)
+        for i in 0..<200 { #expect(try store.find("n\(i)@x.com")?.profile["lifetime_spend"] == [.number(3)], "n\(i)") }
+        #expect(try store.find("old")?.profile["lifetime_spend"] == [.number(5)])
+        let counts = await recorder.counts
+        #expect(counts.created == 200)
+        #expect(counts.updated == 201)
+    }
+
+    @Test func anImportBatchThroughAStaleKeyFilterFindsWhatAnotherConnectionWrote() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.path + "/f.sqlite"
+        let database = try AppDatabase.open(path: path)
+        let filter = try #require(try ProfileStore(database: database).keyFilter(forRows: 100))
+        // Another process writes a profile after the filter was read.
+        _ = try ProfileStore(database: try AppDatabase.open(path: path))
+            .upsert([ProfileUpsert(id: "p1", properties: ["email": [.string("a@x.com")]])], segments: [])
+
+        try database.writer.write { db in
+            var profiles = ImportProfiles(db: db, now: Date(), keys: ["email"], filter: filter)
+            try profiles.prefetch(rows: [[IdentifierKey(property: "email", value: "a@x.com")]], createProfiles: true)
+            #expect(try profiles.owner(property: "email", value: "a@x.com") == 1)
+            #expect(try profiles.idExists("p1"))
+            #expect(try profiles.takeFilter() == nil, "a stale filter is dropped")
+        }
+    }
 }

@@ -23,7 +23,8 @@ import Testing
     }
 
     /// Runs `batches` through the batch path, through it again with the rows prepared beforehand (as a load's reading
-    /// thread does) and, on a third store, row by row; all three must agree.
+    /// thread does) and the store's keys in a filter (as a load keeps them) and, on a third store, row by row; all
+    /// three must agree.
     func expectSameAsRowByRow(_ batches: [[ProfileUpsert]]) throws -> [UpsertOutcome] {
         let batched = ProfileStore(database: try AppDatabase.inMemory())
         let prepared = ProfileStore(database: try AppDatabase.inMemory())
@@ -31,9 +32,13 @@ import Testing
         var batchedOutcomes: [UpsertOutcome] = []
         var preparedOutcomes: [UpsertOutcome] = []
         var singleOutcomes: [UpsertOutcome] = []
+        var filter: StoreKeyFilter? = try prepared.database.writer.writeWithoutTransaction {
+            try StoreKeyFilter.build(db: $0, expectedNewKeys: 16)
+        }
         for batch in batches {
             batchedOutcomes += try batched.upsert(batch, segments: segments, now: now)
-            preparedOutcomes += try prepared.upsert(batch, prepared: PreparedRows(batch, segments: segments, now: now)).outcomes
+            preparedOutcomes += try prepared.upsert(batch, prepared: PreparedRows(batch, segments: segments, now: now), filter: &filter).outcomes
+            #expect(filter != nil, "nothing else wrote: the filter stays in use")
             for row in batch {
                 try single.database.writer.write { db in
                     let (outcome, profile) = try ProfileStore.upsert(row, db: db, now: now)

@@ -33,11 +33,24 @@ struct ImportProfiles {
     private var ids: [String: Bool] = [:]
     /// New profiles and their identifiers not yet written (an update of one must see its row written first).
     private var newRows = NewProfileRows()
+    /// The store's keys, when the import keeps them: ids and identifiers it surely lacks are not looked up.
+    private var filter: StoreKeyFilter?
 
-    init(db: Database, now: Date, keys: Set<String>) {
+    init(db: Database, now: Date, keys: Set<String>, filter: StoreKeyFilter? = nil) {
         self.db = db
         self.now = now
         self.keys = keys
+        self.filter = filter
+    }
+
+    /// Hands over the filter with every id and identifier the batch found or wrote added, stamped: call last in
+    /// the transaction.
+    mutating func takeFilter() throws -> StoreKeyFilter? {
+        guard var kept = filter.take() else { return nil }
+        for (key, owner) in owners where owner != nil { kept.insert(key) }
+        for (id, exists) in ids where exists { kept.insert(id: id) }
+        try kept.stamp(db)
+        return kept
     }
 
     /// The properties an import must decode: merged, matched, the list name's, and those segments read.
@@ -54,6 +67,7 @@ struct ImportProfiles {
     /// Reads the owners of every row's identifiers and their profiles; with `createProfiles`, also whether
     /// the id a row without an owner would create (its first identifier's value) is taken.
     mutating func prefetch(rows: [[IdentifierKey]], createProfiles: Bool) throws {
+        if let current = filter, try !current.isCurrent(db) { filter = nil }  // someone else wrote: look everything up
         // Sized once for the batch: growing these a row at a time rehashed every key several times over.
         owners.reserveCapacity(rows.count * 2)
         profiles.reserveCapacity(rows.count)
@@ -61,7 +75,7 @@ struct ImportProfiles {
         var byProperty: [String: [String]] = [:]
         for key in rows.joined() where owners[key] == nil {
             owners[key] = .some(nil)
-            byProperty[key.property, default: []].append(key.value)
+            if filter?.mayContain(key) ?? true { byProperty[key.property, default: []].append(key.value) }
         }
         var pks: Set<Int64> = []  // a profile may own several of the batch's identifiers
         for (property, values) in byProperty {
@@ -88,7 +102,7 @@ struct ImportProfiles {
         for row in rows {
             guard let first = row.first, ids[first.value] == nil, row.allSatisfy({ owners[$0] == .some(nil) }) else { continue }
             ids[first.value] = false
-            unknown.append(first.value)
+            if filter?.mayContain(id: first.value) ?? true { unknown.append(first.value) }
         }
         try InListQuery.forEachChunk(of: unknown) { chunk in
             let rows = try String.fetchCursor(try InListQuery.statement("SELECT id FROM profile WHERE id IN", count: chunk.count, db: db),
@@ -101,6 +115,10 @@ struct ImportProfiles {
     mutating func owner(property: String, value: String) throws -> Int64? {
         let key = IdentifierKey(property: property, value: value)
         if let known = owners[key] { return known }
+        if filter?.mayContain(key) == false {
+            owners[key] = .some(nil)
+            return nil
+        }
         let pk = try Int64.fetchOne(db.cachedStatement(sql: "SELECT profile_pk FROM identifier WHERE property = ? AND value = ?"),
                                     arguments: [property, value])
         owners[key] = .some(pk)
@@ -120,6 +138,10 @@ struct ImportProfiles {
     /// Whether some profile has the id `id`.
     mutating func idExists(_ id: String) throws -> Bool {
         if let known = ids[id] { return known }
+        if filter?.mayContain(id: id) == false {
+            ids[id] = false
+            return false
+        }
         let exists = try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM profile WHERE id = ?)"), arguments: [id]) ?? false
         ids[id] = exists
         return exists

@@ -201,7 +201,14 @@ public struct SailthruImportExecutor: GoalExecutor {
         readingThread.start()
         let outcome: (skipped: Int, firstSkipped: Int?)
         do {
-            outcome = try await commitBatches(from: channel, plan: plan, list: list, checkpointed: checkpointed, context: context)
+            // Built while the reading thread reads the first batches. A Sailthru export line is some tens of bytes
+            // to a couple of hundred; the estimate only decides whether reading the store's keys pays.
+            let bytes = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int) ?? nil
+            let filter = StoreKeyFilterHolder(try await context.database.writer.writeWithoutTransaction {
+                try ProfileStore.keyFilter(forRows: (bytes ?? 0) / 100, db: $0)
+            })
+            outcome = try await commitBatches(from: channel, plan: plan, list: list, checkpointed: checkpointed, filter: filter,
+                                              context: context)
         } catch {
             // The reading thread stops within a record or two; nothing of it outlives the list.
             await Self.stop(channel)
@@ -219,13 +226,14 @@ public struct SailthruImportExecutor: GoalExecutor {
 
     /// Commits the reading thread's batches in order until it has read the whole file; the rows skipped for no match.
     private func commitBatches(from channel: BatchChannel<ReadBatch>, plan: ColumnPlan, list: String, checkpointed: Bool,
-                               context: GoalContext) async throws -> (skipped: Int, firstSkipped: Int?) {
+                               filter: StoreKeyFilterHolder, context: GoalContext) async throws -> (skipped: Int, firstSkipped: Int?) {
         var skippedNoMatch = 0
         var firstSkipped: Int?
         while true {
             switch await Self.next(from: channel) {
             case .item(let batch):
-                let skipped = try await commit(batch, plan: plan, list: list, checkpointed: checkpointed, context: context)
+                let skipped = try await commit(batch, plan: plan, list: list, checkpointed: checkpointed, filter: filter,
+                                               context: context)
                 skippedNoMatch += skipped.count
                 firstSkipped = firstSkipped ?? skipped.firstLine
                 if batch.records.count >= batchSize { try Task.checkCancellation() }
@@ -354,7 +362,7 @@ public struct SailthruImportExecutor: GoalExecutor {
 
     /// Applies one batch in one transaction with its checkpoint and run progress; returns the rows skipped for no match.
     private func commit(_ batch: ReadBatch, plan: ColumnPlan, list: String,
-                        checkpointed: Bool, context: GoalContext) async throws -> (count: Int, firstLine: Int?) {
+                        checkpointed: Bool, filter: StoreKeyFilterHolder, context: GoalContext) async throws -> (count: Int, firstLine: Int?) {
         let recordIndex = batch.through
         let recorder = context.recorder
         let (baseCounts, baseErrors, baseTouched) = (await recorder.counts, await recorder.rowErrors, await recorder.touched)
@@ -364,7 +372,7 @@ public struct SailthruImportExecutor: GoalExecutor {
         let keys = plan.keys
         let body: @Sendable (Database) throws -> BatchResult = { db in
             var result = BatchResult()
-            var store = ImportProfiles(db: db, now: now, keys: keys)
+            var store = ImportProfiles(db: db, now: now, keys: keys, filter: filter.filter.take())
             // Each row's identifiers, read once; their owners and profiles come in a few queries for the whole batch.
             try store.prefetch(rows: batch.keys, createProfiles: self.goal.createProfiles)
             var changed: [Int64: ProfileBatchWriter.Touched] = [:]
@@ -376,7 +384,10 @@ public struct SailthruImportExecutor: GoalExecutor {
             }
             try store.flush()
             result.touched = Array(result.touched.suffix(RunLedger.touchedKept))
-            guard checkpointed else { return result }
+            guard checkpointed else {
+                filter.filter = try store.takeFilter()
+                return result
+            }
             // The profiles hold only the properties segments read (ImportProfiles.keys): a rule reads no others.
             try ProfileStore.refreshMembership(of: changed.sorted { $0.key < $1.key }.map(\.value),
                                                segments: context.segments, db: db, now: now, prepared: nil)
@@ -384,6 +395,7 @@ public struct SailthruImportExecutor: GoalExecutor {
             try RunLedger.update(runID: runID, counts: baseCounts.adding(result.counts), rowErrors: baseErrors + result.rowErrors,
                                  touched: Array((baseTouched + result.touched).suffix(RunLedger.touchedKept)), db: db)
             try ImportCheckpoint.advance(connection: connection, list: list, recordsApplied: recordIndex, runID: runID, at: now, db: db)
+            filter.filter = try store.takeFilter()  // last: its stamp covers everything this transaction wrote
             return result
         }
         let result: BatchResult

@@ -1,0 +1,188 @@
+import Foundation
+import GRDB
+
+/// Which profile ids and identifiers the store may hold: a Bloom filter, so a bulk writer looks up only keys it may find.
+///
+/// A load of new profiles spent a quarter of its writing thread looking up ids and identifiers that were not
+/// there. The filter answers "surely absent" for nearly all of them without touching SQLite; "maybe" (every key
+/// the store holds, and about one absent key in a hundred) still goes to the database. It never answers
+/// "absent" for a key the store holds, so a writer that skips those lookups does exactly what it did before:
+///
+/// - it is built from every `profile.id` and `identifier` row, and the writer adds each key it writes;
+/// - it is built on the writing connection, which it stamps at the end of every transaction that wrote through it
+///   with `PRAGMA data_version` (which changes when another connection commits) and `total_changes()` (rows this
+///   connection changed, through the filter or not: a daemon's goals share the connection); at the start of
+///   every batch, a changed stamp means someone else has written, and the writer goes back to looking everything up.
+struct StoreKeyFilter: Sendable {
+    /// Filters of growing size: when one holds its capacity the next takes the new keys, so the
+    /// false-positive rate stays near 1 % however far the load outgrows its estimate.
+    private var layers: [Layer]
+    /// The writing connection's stamp when the filter was last known to hold every key of the store.
+    private var stamp: Stamp
+
+    /// What tells whether anyone but the filter's owner has written: the file's commits by other connections, and
+    /// rows changed by this one.
+    private struct Stamp: Equatable {
+        var dataVersion: Int64
+        var totalChanges: Int64
+
+        init(_ db: Database) throws {
+            dataVersion = try Int64.fetchOne(db, sql: "PRAGMA data_version") ?? 0
+            totalChanges = try Int64.fetchOne(db, sql: "SELECT total_changes()") ?? 0
+        }
+    }
+
+    /// Reads every id and identifier of the store (on `db`, the writing connection, inside a transaction),
+    /// sized for about `expectedNewKeys` more.
+    static func build(db: Database, expectedNewKeys: Int) throws -> StoreKeyFilter {
+        var filter: StoreKeyFilter?
+        try db.inSavepoint {
+            let stored = try Int.fetchOne(db, sql: "SELECT (SELECT count(*) FROM profile) + (SELECT count(*) FROM identifier)") ?? 0
+            var layer = Layer(capacity: max(stored + expectedNewKeys, 1 << 16))
+            let ids = try Row.fetchCursor(db, sql: "SELECT id FROM profile")
+            while let row = try ids.next() {
+                try row.withUnsafeData(atIndex: 0) { data in layer.insert(Self.hash(property: nil, value: data ?? Data())) }
+            }
+            let identifiers = try Row.fetchCursor(db, sql: "SELECT property, value FROM identifier")
+            while let row = try identifiers.next() {
+                let property: String = row[0]
+                try row.withUnsafeData(atIndex: 1) { data in layer.insert(Self.hash(property: property, value: data ?? Data())) }
+            }
+            filter = StoreKeyFilter(layers: [layer], stamp: try Stamp(db))
+            return .commit
+        }
+        return filter!
+    }
+
+    private init(layers: [Layer], stamp: Stamp) {
+        self.layers = layers
+        self.stamp = stamp
+    }
+
+    /// Whether nobody has written since the filter was last stamped (call on the connection that built it,
+    /// inside the write transaction that will trust it).
+    func isCurrent(_ db: Database) throws -> Bool {
+        try Stamp(db) == stamp
+    }
+
+    /// Marks the filter as holding every key of the store: call at the end of a transaction whose new keys were
+    /// all inserted into it.
+    mutating func stamp(_ db: Database) throws {
+        stamp = try Stamp(db)
+    }
+
+    /// Whether the store may hold a profile with this id.
+    func mayContain(id: String) -> Bool {
+        mayContain(Self.hash(property: nil, value: id))
+    }
+
+    /// Whether the store may hold this identifier.
+    func mayContain(_ key: IdentifierKey) -> Bool {
+        mayContain(Self.hash(property: key.property, value: key.value))
+    }
+
+    /// Records a profile id the writer wrote.
+    mutating func insert(id: String) {
+        insert(Self.hash(property: nil, value: id))
+    }
+
+    /// Records an identifier the writer wrote.
+    mutating func insert(_ key: IdentifierKey) {
+        insert(Self.hash(property: key.property, value: key.value))
+    }
+
+    private func mayContain(_ hash: UInt64) -> Bool {
+        layers.contains { $0.mayContain(hash) }
+    }
+
+    private mutating func insert(_ hash: UInt64) {
+        if layers[layers.count - 1].isFull { layers.append(Layer(capacity: layers[layers.count - 1].capacity * 2)) }
+        layers[layers.count - 1].insert(hash)
+    }
+
+    // MARK: - Hashing
+
+    /// A 64-bit hash of the key's bytes: ids hash their value alone, identifiers their property, a byte that
+    /// UTF-8 never holds, then their value (so no id and identifier share an input).
+    private static func hash(property: String?, value: String) -> UInt64 {
+        var value = value
+        return value.withUTF8 { hash(property: property, bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    private static func hash(property: String?, value: Data) -> UInt64 {
+        value.withUnsafeBytes { hash(property: property, bytes: $0) }
+    }
+
+    private static func hash(property: String?, bytes: UnsafeRawBufferPointer) -> UInt64 {
+        // FNV-1a, then a finalizer that spreads it over all 64 bits (the filter uses both halves).
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ byte: UInt8) { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        if var property {
+            property.withUTF8 { for byte in $0 { mix(byte) } }
+            mix(0xFF)
+        }
+        for byte in bytes { mix(byte) }
+        h ^= h >> 33
+        h = h &* 0xff51_afd7_ed55_8ccd
+        h ^= h >> 33
+        h = h &* 0xc4ce_b9fe_1a85_ec53
+        h ^= h >> 33
+        return h
+    }
+
+    // MARK: - One filter
+
+    /// A split-block Bloom filter (as Parquet's): each key sets one bit in each of the eight words of one
+    /// 32-byte block, so a query reads one cache line. About 1 % false positives at 10 bits a key.
+    private struct Layer {
+        private static let salts: [UInt32] = [0x47b6_137b, 0x4497_4d91, 0x8824_ad5b, 0xa2b7_289d,
+                                              0x7054_95c7, 0x2df1_424b, 0x9efc_4947, 0x5c6b_fb31]
+        let capacity: Int
+        private var count = 0
+        private var words: [UInt32]
+        private let blockCount: UInt64
+
+        init(capacity: Int) {
+            self.capacity = capacity
+            let blocks = max(1, (capacity * 10 + 255) / 256)
+            blockCount = UInt64(blocks)
+            words = [UInt32](repeating: 0, count: blocks * 8)
+        }
+
+        var isFull: Bool { count >= capacity }
+
+        private func block(_ hash: UInt64) -> Int {
+            Int(truncatingIfNeeded: ((hash >> 32) &* blockCount) >> 32) * 8
+        }
+
+        mutating func insert(_ hash: UInt64) {
+            let base = block(hash)
+            let low = UInt32(truncatingIfNeeded: hash)
+            words.withUnsafeMutableBufferPointer { words in
+                for i in 0..<8 { words[base + i] |= 1 << ((low &* Self.salts[i]) >> 27) }
+            }
+            count += 1
+        }
+
+        func mayContain(_ hash: UInt64) -> Bool {
+            let base = block(hash)
+            let low = UInt32(truncatingIfNeeded: hash)
+            return words.withUnsafeBufferPointer { words in
+                for i in 0..<8 where words[base + i] & (1 << ((low &* Self.salts[i]) >> 27)) == 0 { return false }
+                return true
+            }
+        }
+    }
+}
+
+/// A key filter kept by an async task across the transactions it awaits, each of which takes it, writes through
+/// it and puts it back.
+///
+/// `@unchecked Sendable`: only one transaction at a time holds it (the task awaits each before starting the next).
+final class StoreKeyFilterHolder: @unchecked Sendable {
+    var filter: StoreKeyFilter?
+
+    init(_ filter: StoreKeyFilter?) {
+        self.filter = filter
+    }
+}

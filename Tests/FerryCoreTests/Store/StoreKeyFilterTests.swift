@@ -1,0 +1,122 @@
+import Foundation
+import GRDB
+import Testing
+@testable import FerryCore
+
+@Suite struct StoreKeyFilterTests {
+    /// An empty store's filter, built the way a load builds it.
+    func emptyFilter(_ database: AppDatabase, expectedNewKeys: Int = 10) throws -> StoreKeyFilter {
+        try database.writer.writeWithoutTransaction { try StoreKeyFilter.build(db: $0, expectedNewKeys: expectedNewKeys) }
+    }
+
+    @Test func everyInsertedKeyIsReportedPresentEvenAfterTheFilterGrows() throws {
+        var filter = try emptyFilter(try AppDatabase.inMemory())
+        // The first layer holds 65,536 keys; 150,000 ids and as many identifiers fill three layers.
+        for i in 0..<150_000 {
+            filter.insert(id: "id-\(i)")
+            filter.insert(IdentifierKey(property: "email", value: "u\(i)@example.com"))
+        }
+        for i in 0..<150_000 {
+            #expect(filter.mayContain(id: "id-\(i)"))
+            #expect(filter.mayContain(IdentifierKey(property: "email", value: "u\(i)@example.com")))
+        }
+    }
+
+    @Test func falsePositivesStayNearOnePercent() throws {
+        var filter = try emptyFilter(try AppDatabase.inMemory(), expectedNewKeys: 100_000)
+        for i in 0..<100_000 { filter.insert(IdentifierKey(property: "email", value: "stored\(i)@example.com")) }
+        let absent = (0..<100_000).filter { filter.mayContain(IdentifierKey(property: "email", value: "absent\($0)@example.com")) }
+        #expect(absent.count < 2_000, "\(absent.count) of 100,000 absent keys reported as maybe present")
+        // The same value under another property, or as an id, is another key.
+        let crossed = (0..<100_000).filter { filter.mayContain(id: "stored\($0)@example.com") }
+        #expect(crossed.count < 2_000)
+        let otherProperty = (0..<100_000).filter {
+            filter.mayContain(IdentifierKey(property: "customer_id", value: "stored\($0)@example.com"))
+        }
+        #expect(otherProperty.count < 2_000)
+    }
+
+    @Test func buildReadsEveryStoredIdAndIdentifier() throws {
+        let database = try AppDatabase.inMemory()
+        let store = ProfileStore(database: database)
+        let rows = (0..<500).map { ProfileUpsert(id: "p\($0)", properties: ["email": [.string("U\($0)@X.com")], "customer_id": [.string("C\($0)")]]) }
+        _ = try store.upsert(rows, segments: [])
+        let filter = try emptyFilter(database)
+        for i in 0..<500 {
+            #expect(filter.mayContain(id: "p\(i)"))
+            #expect(filter.mayContain(IdentifierKey(property: "email", value: "u\(i)@x.com")))  // stored normalized
+            #expect(filter.mayContain(IdentifierKey(property: "customer_id", value: "C\(i)")))
+        }
+    }
+
+    @Test func aFilterIsStaleOnceAnotherConnectionCommitsButNotAfterItsOwnWritesOrAPassiveCheckpoint() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.path + "/f.sqlite"
+        let database = try AppDatabase.open(path: path)
+        let store = ProfileStore(database: database)
+        var filter: StoreKeyFilter? = try emptyFilter(database)
+        func isCurrent() throws -> Bool { try database.writer.writeWithoutTransaction { try filter!.isCurrent($0) } }
+        #expect(try isCurrent())
+
+        _ = try store.upsert([ProfileUpsert(id: "mine", properties: [:])], prepared: nil, segments: [], now: Date(), filter: &filter)
+        #expect(filter != nil)
+        #expect(try isCurrent())
+
+        let other = try DatabaseQueue(path: path)
+        // The passive checkpoints a load's checkpointing thread runs leave it current (a truncating one would not:
+        // stale is only slower).
+        try other.writeWithoutTransaction { _ = try $0.checkpoint(.passive) }
+        #expect(try isCurrent())
+
+        try other.write { try $0.execute(sql: "CREATE TABLE other_connection_was_here (x)") }
+        #expect(try !isCurrent())
+    }
+
+    @Test func anUpsertThroughAStaleFilterFindsWhatAnotherConnectionWrote() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.path + "/f.sqlite"
+        let database = try AppDatabase.open(path: path)
+        let store = ProfileStore(database: database)
+        var filter: StoreKeyFilter? = try emptyFilter(database)
+
+        // Another process (a scheduled import, say) adds a profile the filter has never seen.
+        let otherStore = ProfileStore(database: try AppDatabase.open(path: path))
+        _ = try otherStore.upsert([ProfileUpsert(id: "p1", properties: ["email": [.string("a@x.com")]])], segments: [])
+
+        let outcome = try store.upsert([ProfileUpsert(id: nil, properties: ["email": [.string("A@X.com")], "city": [.string("Oslo")]])],
+                                       prepared: nil, segments: [], now: Date(), filter: &filter).outcomes
+        #expect(outcome == [.updated(pk: 1, id: "p1")])
+        #expect(filter == nil, "a stale filter is dropped, not trusted")
+        #expect(try store.find("p1")?.profile["city"] == [.string("Oslo")])
+    }
+
+    @Test func aWriteOnTheSameConnectionNotThroughTheFilterMakesItStale() throws {
+        let database = try AppDatabase.inMemory()
+        let store = ProfileStore(database: database)
+        var filter: StoreKeyFilter? = try emptyFilter(database)
+        // Another goal of the same daemon writes through the shared connection, which `data_version` does not see.
+        _ = try store.upsert([ProfileUpsert(id: "p1", properties: ["email": [.string("c@x.com")]])], segments: [])
+        #expect(try database.writer.writeWithoutTransaction { try filter!.isCurrent($0) } == false)
+
+        let outcome = try store.upsert([ProfileUpsert(id: nil, properties: ["email": [.string("c@x.com")], "city": [.string("Oslo")]])],
+                                       prepared: nil, segments: [], now: Date(), filter: &filter).outcomes
+        #expect(outcome == [.updated(pk: 1, id: "p1")])
+        #expect(filter == nil)
+    }
+
+    @Test func anUpsertThroughACurrentFilterFindsWhatEarlierBatchesWroteThroughIt() throws {
+        let database = try AppDatabase.inMemory()
+        let store = ProfileStore(database: database)
+        var filter: StoreKeyFilter? = try emptyFilter(database)
+        let first = try store.upsert([ProfileUpsert(id: nil, properties: ["email": [.string("b@x.com")]])],
+                                     prepared: nil, segments: [], now: Date(), filter: &filter).outcomes
+        #expect(first == [.created(pk: 1, id: "b@x.com")])
+        let byIdentifier = try store.upsert([ProfileUpsert(id: nil, properties: ["email": [.string("B@x.com")], "city": [.string("Oslo")]])],
+                                            prepared: nil, segments: [], now: Date(), filter: &filter).outcomes
+        #expect(byIdentifier == [.updated(pk: 1, id: "b@x.com")])
+        let byID = try store.upsert([ProfileUpsert(id: "b@x.com", properties: ["city": [.string("Bergen")]])],
+                                    prepared: nil, segments: [], now: Date(), filter: &filter).outcomes
+        #expect(byID == [.updated(pk: 1, id: "b@x.com")])
+        #expect(filter != nil)
+    }
+}
