@@ -51,8 +51,9 @@ public struct ProfileLoader: Sendable {
         // Reading, parsing and encoding run on their own thread, up to two batches ahead of the writes:
         // on two cores a load then takes about as long as the slower half instead of both together.
         let channel = BatchChannel<SpentBatch>(capacity: 2)
+        let spent = SpentBatches()
         let reader = Thread { [self] in
-            channel.finish(Result { try self.read(path: path, now: now, into: channel) })
+            channel.finish(Result { try self.read(path: path, now: now, into: channel, freeing: spent) })
         }
         reader.stackSize = 8 << 20  // Foundation's parser recurses on deeply nested (refused) lines
         reader.start()
@@ -67,9 +68,9 @@ public struct ProfileLoader: Sendable {
                 switch channel.next() {
                 case .item(let batch):
                     try write(batch, path: path, into: &report, progress: progress, committed: committed, filter: &filter)
-                    // Freeing a batch (a dictionary and strings per row) took a tenth of this thread's time; another
-                    // thread has room for it. Nothing of it is left here: `write` has returned and the box is a class.
-                    Self.releaseQueue.async { batch.release() }
+                    // Freeing a batch (a dictionary and strings per row) took a tenth of this thread's time; the
+                    // reading thread has room for it. Nothing of it is left here: `write` has returned and the box is a class.
+                    spent.add(batch)
                 case .end(let result):
                     guard try result.get() else { throw InputError(file: path, message: "the file holds no profiles") }
                     return report
@@ -103,7 +104,7 @@ public struct ProfileLoader: Sendable {
     /// thread that frees it is the one that empties the box, whoever lets go of the box last.
     ///
     /// `@unchecked Sendable`: each thread touches it only after the previous one has handed it over (through the
-    /// channel's lock, then the release queue).
+    /// channel's lock, then ``SpentBatches``' lock).
     final class SpentBatch: @unchecked Sendable {
         fileprivate(set) var parsed: ParsedBatch?
         fileprivate var leftovers: BatchLeftovers?
@@ -112,10 +113,34 @@ public struct ProfileLoader: Sendable {
             self.parsed = parsed
         }
 
-        /// Frees the batch here.
+        /// Frees the batch here: what the write held first, while the rows it shares strings with still hold them.
         func release() {
-            parsed = nil
             leftovers = nil
+            parsed = nil
+        }
+    }
+
+    /// Written batches on their way back to the reading thread, which frees them between batches of its own.
+    ///
+    /// That thread allocated them: glibc frees a chunk fastest in the thread whose arena holds it, and the chunks it
+    /// frees there serve its next allocations. Freed on a thread of their own they took that thread 3–4 s of
+    /// locking and consolidating per million rows, and made the reading thread's own allocations slower.
+    final class SpentBatches: @unchecked Sendable {
+        private let lock = NSLock()
+        private var batches: [SpentBatch] = []
+
+        /// Hands a written batch back.
+        func add(_ batch: SpentBatch) {
+            lock.withLock { batches.append(batch) }
+        }
+
+        /// Frees every batch handed back so far, on the calling thread.
+        func releaseAll() {
+            let taken = lock.withLock { () -> [SpentBatch] in
+                defer { batches.removeAll(keepingCapacity: true) }
+                return batches
+            }
+            for batch in taken { batch.release() }
         }
     }
 
@@ -133,11 +158,8 @@ public struct ProfileLoader: Sendable {
         }
     }
 
-    /// Where the writing thread hands batches it is done with, to be freed off its time.
-    private static let releaseQueue = DispatchQueue(label: "ferry.load.release", qos: .utility)
-
-    /// Reads and parses `path` into batches on `channel`; true when the file held any row.
-    func read(path: String, now: Date, into channel: BatchChannel<SpentBatch>) throws -> Bool {
+    /// Reads and parses `path` into batches on `channel`, freeing those `spent` hands back; true when the file held any row.
+    func read(path: String, now: Date, into channel: BatchChannel<SpentBatch>, freeing spent: SpentBatches) throws -> Bool {
         var batch = ParsedBatch(segments: segments, now: now)
         var isStopped = false
         func accept(_ line: Int, _ result: Result<ProfileUpsert, RowProblem>) {
@@ -151,6 +173,7 @@ public struct ProfileLoader: Sendable {
             if batch.rows.count >= batchSize {
                 isStopped = !channel.put(SpentBatch(batch))
                 batch = ParsedBatch(segments: segments, now: now)
+                spent.releaseAll()
             }
         }
 
