@@ -385,7 +385,7 @@ public struct SailthruImportExecutor: GoalExecutor {
             try store.flush()
             result.touched = Array(result.touched.suffix(RunLedger.touchedKept))
             guard checkpointed else {
-                filter.filter = try store.takeFilter()
+                filter.filter = try store.finish()
                 return result
             }
             // The profiles hold only the properties segments read (ImportProfiles.keys): a rule reads no others.
@@ -395,7 +395,7 @@ public struct SailthruImportExecutor: GoalExecutor {
             try RunLedger.update(runID: runID, counts: baseCounts.adding(result.counts), rowErrors: baseErrors + result.rowErrors,
                                  touched: Array((baseTouched + result.touched).suffix(RunLedger.touchedKept)), db: db)
             try ImportCheckpoint.advance(connection: connection, list: list, recordsApplied: recordIndex, runID: runID, at: now, db: db)
-            filter.filter = try store.takeFilter()  // last: its stamp covers everything this transaction wrote
+            filter.filter = try store.finish()  // last: the filter's stamp covers everything this transaction wrote
             return result
         }
         let result: BatchResult
