@@ -39,14 +39,14 @@ struct StoreKeyFilter: Sendable {
         try db.inSavepoint {
             let stored = try Int.fetchOne(db, sql: "SELECT (SELECT count(*) FROM profile) + (SELECT count(*) FROM identifier)") ?? 0
             var layer = Layer(capacity: max(stored + expectedNewKeys, 1 << 16))
-            let ids = try Row.fetchCursor(db, sql: "SELECT id FROM profile")
-            while let row = try ids.next() {
-                try row.withUnsafeData(atIndex: 0) { data in layer.insert(Self.hash(property: nil, value: data ?? Data())) }
-            }
-            let identifiers = try Row.fetchCursor(db, sql: "SELECT property, value FROM identifier")
-            while let row = try identifiers.next() {
-                let property: String = row[0]
-                try row.withUnsafeData(atIndex: 1) { data in layer.insert(Self.hash(property: property, value: data ?? Data())) }
+            let ids = try String.fetchCursor(db, sql: "SELECT id FROM profile")
+            while let id = try ids.next() { layer.insert(Self.hash(property: nil, value: id)) }
+            // One property at a time (each found with one seek: the key starts with it), so a row reads only its value.
+            var property = try String.fetchOne(db, sql: "SELECT min(property) FROM identifier")
+            while let current = property {
+                let values = try String.fetchCursor(db, sql: "SELECT value FROM identifier WHERE property = ?", arguments: [current])
+                while let value = try values.next() { layer.insert(Self.hash(property: current, value: value)) }
+                property = try String.fetchOne(db, sql: "SELECT min(property) FROM identifier WHERE property > ?", arguments: [current])
             }
             filter = StoreKeyFilter(layers: [layer], stamp: try Stamp(db))
             return .commit
@@ -107,10 +107,6 @@ struct StoreKeyFilter: Sendable {
     private static func hash(property: String?, value: String) -> UInt64 {
         var value = value
         return value.withUTF8 { hash(property: property, bytes: UnsafeRawBufferPointer($0)) }
-    }
-
-    private static func hash(property: String?, value: Data) -> UInt64 {
-        value.withUnsafeBytes { hash(property: property, bytes: $0) }
     }
 
     private static func hash(property: String?, bytes: UnsafeRawBufferPointer) -> UInt64 {
