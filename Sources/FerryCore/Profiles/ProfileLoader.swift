@@ -60,9 +60,7 @@ public struct ProfileLoader: Sendable {
         defer { channel.cancelAndWait() }
 
         return try store.withBulkLoadSettings { committed in
-            // A profile line is a couple of hundred bytes; the estimate only decides whether the filter pays.
-            let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
-            var filter = try store.keyFilter(forRows: (bytes ?? 0) / 200)
+            var filter = try store.keyFilter(forFile: path, bytesPerRow: 200)  // a profile line: a couple of hundred bytes
             var report = LoadReport()
             while true {
                 switch channel.next() {
@@ -353,6 +351,18 @@ public struct ProfileLoader: Sendable {
         guard bytes.first == UInt8(ascii: ".") else { return false }
         let fraction = bytes.dropFirst()
         return !fraction.isEmpty && fraction.allSatisfy(isDigit)
+    }
+}
+
+/// A value one thread or task hands to another, which then owns it: a box for what is not `Sendable` itself.
+///
+/// `@unchecked Sendable`: its users touch `value` one at a time, each after the hand-over (a thread start, a
+/// dispatch, an awaited transaction).
+final class HandedOver<Value>: @unchecked Sendable {
+    var value: Value?
+
+    init(_ value: Value?) {
+        self.value = value
     }
 }
 

@@ -70,7 +70,7 @@ struct ProfileBatchWriter {
     /// New profiles and their identifiers not yet written.
     private var newRows = NewProfileRows()
     /// The store's keys, when the caller keeps them: ids and identifiers it surely lacks are not looked up.
-    private(set) var filter: StoreKeyFilter?
+    private var filter: StoreKeyFilter?
 
     init(db: Database, now: Date, filter: StoreKeyFilter? = nil) {
         self.db = db

@@ -170,15 +170,3 @@ struct StoreKeyFilter: Sendable {
         }
     }
 }
-
-/// A key filter kept by an async task across the transactions it awaits, each of which takes it, writes through
-/// it and puts it back.
-///
-/// `@unchecked Sendable`: only one transaction at a time holds it (the task awaits each before starting the next).
-final class StoreKeyFilterHolder: @unchecked Sendable {
-    var filter: StoreKeyFilter?
-
-    init(_ filter: StoreKeyFilter?) {
-        self.filter = filter
-    }
-}

@@ -759,7 +759,7 @@ actor SailthruStore {
         out.line(["Profile Id", "Email", "Email Hash", "Engagement", "Lists",
                   "Profile Created Date", "List Signup", "Optout Time"] + varNames)
         var stamps = UTCStamps()
-        // Each member is read in place (borrowed), not copied out: a copy retains every field of the user.
+        // A member is copied out of the dictionary only for its row (`Dictionary.Values`' subscript returns a copy).
         for member in members {
             Self.appendExportRow(state.users.values[member.position], signup: member.signup, varNames: varNames, stamps: &stamps, to: &out)
             if out.bytes.count >= 1 << 20 {
@@ -799,8 +799,8 @@ actor SailthruStore {
     }
 
     /// The list's members with their signup times, by profile id, for the export: their positions in `state.users`,
-    /// sorted on fixed-size keys instead of Strings. No user is copied: a copy retains and releases every field,
-    /// which was a third of a 1,000,000-member export.
+    /// sorted on fixed-size keys instead of Strings. Users are not held in the array nor moved by the sort (that was
+    /// a third of a 1,000,000-member export; the copy each row still reads is an eighth).
     private func exportMembers(of list: SandboxList)
         -> [(key: (UInt64, UInt64, UInt64, UInt64), position: [String: SandboxUser].Index, signup: Date)] {
         var matching: [(key: (UInt64, UInt64, UInt64, UInt64), position: [String: SandboxUser].Index, signup: Date)] = []

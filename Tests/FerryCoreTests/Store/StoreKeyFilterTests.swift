@@ -49,12 +49,17 @@ import Testing
         }
     }
 
-    @Test func aFilterIsStaleOnceAnotherConnectionCommitsButNotAfterItsOwnWritesOrAPassiveCheckpoint() throws {
-        let dir = TemporaryDirectory()
+    /// An empty store in a file (so another connection can open it), its path, and its filter.
+    func emptyStoreOnDisk(in dir: TemporaryDirectory) throws -> (path: String, store: ProfileStore, filter: StoreKeyFilter?) {
         let path = dir.path + "/f.sqlite"
         let database = try AppDatabase.open(path: path)
-        let store = ProfileStore(database: database)
-        var filter: StoreKeyFilter? = try emptyFilter(database)
+        return (path, ProfileStore(database: database), try emptyFilter(database))
+    }
+
+    @Test func aFilterIsStaleOnceAnotherConnectionCommitsButNotAfterItsOwnWritesOrAPassiveCheckpoint() throws {
+        let dir = TemporaryDirectory()
+        var (path, store, filter) = try emptyStoreOnDisk(in: dir)
+        let database = store.database
         func isCurrent() throws -> Bool { try database.writer.writeWithoutTransaction { try filter!.isCurrent($0) } }
         #expect(try isCurrent())
 
@@ -74,10 +79,7 @@ import Testing
 
     @Test func anUpsertThroughAStaleFilterFindsWhatAnotherConnectionWrote() throws {
         let dir = TemporaryDirectory()
-        let path = dir.path + "/f.sqlite"
-        let database = try AppDatabase.open(path: path)
-        let store = ProfileStore(database: database)
-        var filter: StoreKeyFilter? = try emptyFilter(database)
+        var (path, store, filter) = try emptyStoreOnDisk(in: dir)
 
         // Another process (a scheduled import, say) adds a profile the filter has never seen.
         let otherStore = ProfileStore(database: try AppDatabase.open(path: path))

@@ -48,29 +48,13 @@ struct ImportProfiles {
     /// reading thread leaves the second core mostly idle.
     mutating func finish() throws -> StoreKeyFilter? {
         let kept = try takeFilter()
-        let spent = Spent(self)
+        let spent = HandedOver(self)  // its `Database` is only released there, never used
         self = ImportProfiles(db: db, now: now, keys: [])  // the box now holds the only copy
-        Self.releaseQueue.async { spent.release() }
+        Self.releaseQueue.async { spent.value = nil }
         return kept
     }
 
     private static let releaseQueue = DispatchQueue(label: "ferry.import.release", qos: .utility)
-
-    /// A batch's copy of the store on its way to the release queue.
-    ///
-    /// `@unchecked Sendable`: the transaction hands it over and never touches it again; the `Database` it holds
-    /// is only released, not used.
-    private final class Spent: @unchecked Sendable {
-        private var profiles: ImportProfiles?
-
-        init(_ profiles: ImportProfiles) {
-            self.profiles = profiles
-        }
-
-        func release() {
-            profiles = nil
-        }
-    }
 
     /// Hands over the filter with every id and identifier the batch found or wrote added, stamped: call last in
     /// the transaction.

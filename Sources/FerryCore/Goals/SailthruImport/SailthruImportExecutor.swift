@@ -194,18 +194,17 @@ public struct SailthruImportExecutor: GoalExecutor {
         // the transactions: on two cores the import then takes about as long as the slower half.
         // The batches, their order and what each transaction writes are exactly as without it.
         let channel = BatchChannel<ReadBatch>(capacity: 2)
-        let handOver = ReaderHandOver(reader: reader)
+        let handOver = HandedOver(reader)  // only the reading thread uses it from then on
         let readingThread = Thread { [self] in
-            channel.finish(Result { try self.read(handOver.reader, plan: plan, skipping: skipping, into: channel) })
+            channel.finish(Result { try self.read(handOver.value!, plan: plan, skipping: skipping, into: channel) })
         }
         readingThread.start()
         let outcome: (skipped: Int, firstSkipped: Int?)
         do {
             // Built while the reading thread reads the first batches. A Sailthru export line is some tens of bytes
             // to a couple of hundred; the estimate only decides whether reading the store's keys pays.
-            let bytes = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int) ?? nil
-            let filter = StoreKeyFilterHolder(try await context.database.writer.writeWithoutTransaction {
-                try ProfileStore.keyFilter(forRows: (bytes ?? 0) / 100, db: $0)
+            let filter = HandedOver(try await context.database.writer.writeWithoutTransaction {
+                try ProfileStore.keyFilter(forFile: file.path, bytesPerRow: 100, db: $0)
             })
             outcome = try await commitBatches(from: channel, plan: plan, list: list, checkpointed: checkpointed, filter: filter,
                                               context: context)
@@ -226,7 +225,7 @@ public struct SailthruImportExecutor: GoalExecutor {
 
     /// Commits the reading thread's batches in order until it has read the whole file; the rows skipped for no match.
     private func commitBatches(from channel: BatchChannel<ReadBatch>, plan: ColumnPlan, list: String, checkpointed: Bool,
-                               filter: StoreKeyFilterHolder, context: GoalContext) async throws -> (skipped: Int, firstSkipped: Int?) {
+                               filter: HandedOver<StoreKeyFilter>, context: GoalContext) async throws -> (skipped: Int, firstSkipped: Int?) {
         var skippedNoMatch = 0
         var firstSkipped: Int?
         while true {
@@ -260,12 +259,6 @@ public struct SailthruImportExecutor: GoalExecutor {
         await withCheckedContinuation { continuation in
             DispatchQueue.global().async { continuation.resume(returning: channel.next()) }
         }
-    }
-
-    /// The CSV reader, handed to the reading thread; `@unchecked Sendable` because only that thread uses it from then on.
-    private final class ReaderHandOver: @unchecked Sendable {
-        let reader: CSVReader
-        init(reader: CSVReader) { self.reader = reader }
     }
 
     /// A batch of records as the reading thread hands it over, with what can be read from them
@@ -362,7 +355,7 @@ public struct SailthruImportExecutor: GoalExecutor {
 
     /// Applies one batch in one transaction with its checkpoint and run progress; returns the rows skipped for no match.
     private func commit(_ batch: ReadBatch, plan: ColumnPlan, list: String,
-                        checkpointed: Bool, filter: StoreKeyFilterHolder, context: GoalContext) async throws -> (count: Int, firstLine: Int?) {
+                        checkpointed: Bool, filter: HandedOver<StoreKeyFilter>, context: GoalContext) async throws -> (count: Int, firstLine: Int?) {
         let recordIndex = batch.through
         let recorder = context.recorder
         let (baseCounts, baseErrors, baseTouched) = (await recorder.counts, await recorder.rowErrors, await recorder.touched)
@@ -372,7 +365,7 @@ public struct SailthruImportExecutor: GoalExecutor {
         let keys = plan.keys
         let body: @Sendable (Database) throws -> BatchResult = { db in
             var result = BatchResult()
-            var store = ImportProfiles(db: db, now: now, keys: keys, filter: filter.filter.take())
+            var store = ImportProfiles(db: db, now: now, keys: keys, filter: filter.value.take())
             // Each row's identifiers, read once; their owners and profiles come in a few queries for the whole batch.
             try store.prefetch(rows: batch.keys, createProfiles: self.goal.createProfiles)
             var changed: [Int64: ProfileBatchWriter.Touched] = [:]
@@ -385,7 +378,7 @@ public struct SailthruImportExecutor: GoalExecutor {
             try store.flush()
             result.touched = Array(result.touched.suffix(RunLedger.touchedKept))
             guard checkpointed else {
-                filter.filter = try store.finish()
+                filter.value = try store.finish()
                 return result
             }
             // The profiles hold only the properties segments read (ImportProfiles.keys): a rule reads no others.
@@ -395,7 +388,7 @@ public struct SailthruImportExecutor: GoalExecutor {
             try RunLedger.update(runID: runID, counts: baseCounts.adding(result.counts), rowErrors: baseErrors + result.rowErrors,
                                  touched: Array((baseTouched + result.touched).suffix(RunLedger.touchedKept)), db: db)
             try ImportCheckpoint.advance(connection: connection, list: list, recordsApplied: recordIndex, runID: runID, at: now, db: db)
-            filter.filter = try store.finish()  // last: the filter's stamp covers everything this transaction wrote
+            filter.value = try store.finish()  // last: the filter's stamp covers everything this transaction wrote
             return result
         }
         let result: BatchResult
