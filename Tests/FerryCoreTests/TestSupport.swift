@@ -47,11 +47,11 @@ func keepImportExport(_ csv: String, in dir: TemporaryDirectory, database: AppDa
 
 /// Runs `goal` once over its kept export (nothing to download), in batches of `batchSize`; returns the run's recorder.
 func runKeptImport(_ goal: SailthruImportGoal, of connection: Connection, database: AppDatabase, in dir: TemporaryDirectory,
-                   batchSize: Int) async throws -> RunRecorder {
+                   batchSize: Int, segments: [SegmentDefinition] = []) async throws -> RunRecorder {
     let ledger = RunLedger(database: database)
     let runID = try ledger.start(connection: "c", goal: "import L", trigger: .manual, scheduledAt: nil)
     let recorder = RunRecorder(ledger: ledger, runID: runID)
-    let context = GoalContext(connection: connection, segments: [], database: database, recorder: recorder,
+    let context = GoalContext(connection: connection, segments: segments, database: database, recorder: recorder,
                               progress: SilentProgress(), logger: Logger(label: "test"))
     let executor = SailthruImportExecutor(goal: goal, api: SailthruImportResumeTests.NoExportAPI(), batchSize: batchSize,
                                           stateDirectory: URL(fileURLWithPath: dir.path + "/state"))

@@ -74,24 +74,32 @@ public struct ProfileStore: Sendable {
     /// A filter of the store's ids and identifiers for a load of the file at `path` (about `bytesPerRow` bytes a
     /// row), or nil when reading every key of the store would cost more than the lookups it saves.
     func keyFilter(forFile path: String, bytesPerRow: Int) throws -> StoreKeyFilter? {
-        try database.writer.writeWithoutTransaction { try Self.keyFilter(forFile: path, bytesPerRow: bytesPerRow, db: $0) }
+        let rows = Self.estimatedRows(inFile: path, bytesPerRow: bytesPerRow)
+        return try database.writer.writeWithoutTransaction { try Self.keyFilter(forRows: rows, db: $0) }
     }
 
-    /// `keyFilter(forFile:bytesPerRow:)` on `db`, the writing connection, outside a transaction.
-    static func keyFilter(forFile path: String, bytesPerRow: Int, db: Database) throws -> StoreKeyFilter? {
-        let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-        return try keyFilter(forRows: bytes / bytesPerRow, db: db)
+    /// About how many rows the file at `path` holds, at about `bytesPerRow` bytes a row (0 when it cannot be read).
+    static func estimatedRows(inFile path: String, bytesPerRow: Int) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0) / bytesPerRow
     }
 
-    /// `keyFilter(forFile:bytesPerRow:)` for about `rows` rows.
+    /// `keyFilter(forFile:bytesPerRow:)` for about `rows` rows, on `db`, the writing connection, outside a transaction.
     static func keyFilter(forRows rows: Int, db: Database) throws -> StoreKeyFilter? {
-        // max(pk) is read from the end of the table; a count would read all of it.
-        let stored = try Int.fetchOne(db, sql: "SELECT max(pk) FROM profile") ?? 0
+        guard keyFilterPays(storedPK: try largestPK(db), rows: rows) else { return nil }
+        return try StoreKeyFilter.build(db: db, expectedNewKeys: rows * 2)
+    }
+
+    /// Whether a key filter pays for a write of about `rows` rows into a store whose largest row key is `storedPK`.
+    static func keyFilterPays(storedPK: Int, rows: Int) -> Bool {
         // Measured at 1,000,000 profiles: reading the store's keys (an id and an email each) took 1.0-1.1 s, about
         // what skipping the lookups of 500,000 new rows' two keys saved. A store more than twice the file's rows
         // loses even when every row is new.
-        guard stored <= rows * 2 else { return nil }
-        return try StoreKeyFilter.build(db: db, expectedNewKeys: rows * 2)
+        storedPK <= rows * 2
+    }
+
+    /// The largest profile row key: about the store's size, read from the end of the table (a count reads all of it).
+    static func largestPK(_ db: Database) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT max(pk) FROM profile") ?? 0
     }
 
     /// Runs `body` (a load) with the writer set for bulk writes, then puts the usual settings back.

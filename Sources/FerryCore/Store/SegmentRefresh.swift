@@ -94,6 +94,15 @@ extension SegmentRule {
     }
 }
 
+extension SegmentDefinition {
+    /// Every property membership in `segments` follows: those their rules read, and the explicit `segments`.
+    static func membershipInputs(of segments: [SegmentDefinition]) -> Set<String> {
+        var inputs: Set<String> = [Profile.segmentsProperty]
+        for segment in segments { inputs.formUnion(segment.rule?.properties ?? []) }
+        return inputs
+    }
+}
+
 extension ProfileStore {
     /// Makes membership current for `segments` with as little work as possible.
     ///
@@ -144,8 +153,7 @@ extension ProfileStore {
     /// keys is held); the changes are applied once the cursors are done.
     static func evaluate(_ segments: [SegmentDefinition], now: Date, db: Database) throws {
         guard !segments.isEmpty else { return }
-        var keys: Set<String> = [Profile.segmentsProperty]
-        for segment in segments { keys.formUnion(segment.rule?.properties ?? []) }
+        let keys = SegmentDefinition.membershipInputs(of: segments)
         var entering: [[Int64]] = Array(repeating: [], count: segments.count)
         var leaving: [[Int64]] = Array(repeating: [], count: segments.count)
         do {

@@ -9,66 +9,67 @@ import GRDB
 /// "absent" for a key the store holds, so a writer that skips those lookups does exactly what it did before:
 ///
 /// - it is built from every `profile.id` and `identifier` row, and the writer adds each key it writes;
-/// - it is built on the writing connection, which it stamps at the end of every transaction that wrote through it
-///   with `PRAGMA data_version` (which changes when another connection commits) and `total_changes()` (rows this
-///   connection changed, through the filter or not: a daemon's goals share the connection); at the start of
-///   every batch, a changed stamp means someone else has written, and the writer goes back to looking everything up.
+/// - it carries the writing connection's ``WriterStamp`` from before it was read (on the writer, or on a reader while
+///   the writer is free) and from the end of every transaction that wrote through it since; at the start of every
+///   batch, a changed stamp means someone else has written, and the writer goes back to looking everything up.
 struct StoreKeyFilter: Sendable {
     /// Filters of growing size: when one holds its capacity the next takes the new keys, so the
     /// false-positive rate stays near 1 % however far the load outgrows its estimate.
     private var layers: [Layer]
     /// The writing connection's stamp when the filter was last known to hold every key of the store.
-    private var stamp: Stamp
-
-    /// What tells whether anyone but the filter's owner has written: the file's commits by other connections, and
-    /// rows changed by this one.
-    private struct Stamp: Equatable {
-        var dataVersion: Int64
-        var totalChanges: Int64
-
-        init(_ db: Database) throws {
-            dataVersion = try Int64.fetchOne(db, sql: "PRAGMA data_version") ?? 0
-            totalChanges = try Int64.fetchOne(db, sql: "SELECT total_changes()") ?? 0
-        }
-    }
+    private var stamp: WriterStamp
 
     /// Reads every id and identifier of the store (on `db`, the writing connection, inside a transaction),
     /// sized for about `expectedNewKeys` more.
     static func build(db: Database, expectedNewKeys: Int) throws -> StoreKeyFilter {
         var filter: StoreKeyFilter?
         try db.inSavepoint {
-            let stored = try Int.fetchOne(db, sql: "SELECT (SELECT count(*) FROM profile) + (SELECT count(*) FROM identifier)") ?? 0
-            var layer = Layer(capacity: max(stored + expectedNewKeys, 1 << 16))
-            let ids = try String.fetchCursor(db, sql: "SELECT id FROM profile")
-            while let id = try ids.next() { layer.insert(Self.hash(property: nil, value: id)) }
-            // One property at a time (each found with one seek: the key starts with it), so a row reads only its value.
-            var property = try String.fetchOne(db, sql: "SELECT min(property) FROM identifier")
-            while let current = property {
-                let values = try String.fetchCursor(db, sql: "SELECT value FROM identifier WHERE property = ?", arguments: [current])
-                while let value = try values.next() { layer.insert(Self.hash(property: current, value: value)) }
-                property = try String.fetchOne(db, sql: "SELECT min(property) FROM identifier WHERE property > ?", arguments: [current])
-            }
-            filter = StoreKeyFilter(layers: [layer], stamp: try Stamp(db))
+            filter = try read(db, expectedNewKeys: expectedNewKeys, stamp: WriterStamp(db))
             return .commit
         }
         return filter!
     }
 
-    private init(layers: [Layer], stamp: Stamp) {
+    /// Reads every id and identifier of the store on one of `writer`'s reading connections, so the writer stays
+    /// free (an import reads them while the platform prepares its export), sized for as many new keys as the store
+    /// holds. It is stamped with the writing connection as it was before the read began: anything written from
+    /// then on, by anyone, makes it stale at its first ``isCurrent(_:)``. Cancelling the task interrupts the read.
+    static func build(reading writer: any DatabaseWriter) async throws -> StoreKeyFilter {
+        let stamp = try await writer.writeWithoutTransaction { try WriterStamp($0) }
+        return try await writer.read { try read($0, expectedNewKeys: nil, stamp: stamp) }
+    }
+
+    /// The filter of every key `db` sees (`expectedNewKeys` nil: as many as it holds), stamped `stamp`.
+    private static func read(_ db: Database, expectedNewKeys: Int?, stamp: WriterStamp) throws -> StoreKeyFilter {
+        let stored = try Int.fetchOne(db, sql: "SELECT (SELECT count(*) FROM profile) + (SELECT count(*) FROM identifier)") ?? 0
+        var layer = Layer(capacity: max(stored + (expectedNewKeys ?? stored), 1 << 16))
+        let ids = try String.fetchCursor(db, sql: "SELECT id FROM profile")
+        while let id = try ids.next() { layer.insert(Self.hash(property: nil, value: id)) }
+        // One property at a time (each found with one seek: the key starts with it), so a row reads only its value.
+        var property = try String.fetchOne(db, sql: "SELECT min(property) FROM identifier")
+        while let current = property {
+            let values = try String.fetchCursor(db, sql: "SELECT value FROM identifier WHERE property = ?", arguments: [current])
+            while let value = try values.next() { layer.insert(Self.hash(property: current, value: value)) }
+            property = try String.fetchOne(db, sql: "SELECT min(property) FROM identifier WHERE property > ?", arguments: [current])
+        }
+        return StoreKeyFilter(layers: [layer], stamp: stamp)
+    }
+
+    private init(layers: [Layer], stamp: WriterStamp) {
         self.layers = layers
         self.stamp = stamp
     }
 
-    /// Whether nobody has written since the filter was last stamped (call on the connection that built it,
-    /// inside the write transaction that will trust it).
+    /// Whether nobody has written since the filter was last stamped (call on the writing connection, inside the
+    /// write transaction that will trust it).
     func isCurrent(_ db: Database) throws -> Bool {
-        try Stamp(db) == stamp
+        try WriterStamp(db) == stamp
     }
 
     /// Marks the filter as holding every key of the store: call at the end of a transaction whose new keys were
     /// all inserted into it.
     mutating func stamp(_ db: Database) throws {
-        stamp = try Stamp(db)
+        stamp = try WriterStamp(db)
     }
 
     /// Whether the store may hold a profile with this id.

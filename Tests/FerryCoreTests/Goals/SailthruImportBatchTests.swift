@@ -119,6 +119,78 @@ import Testing
         #expect(counts.updated == 201)
     }
 
+    /// On a store in a file, each batch's lookups are read on a reading connection while the batch before is written:
+    /// a member spread over two or three batches must be created once and summed once a row, whichever batch wrote last.
+    @Test(.timeLimit(.minutes(2)))
+    func membersSpreadOverConsecutiveBatchesAreCreatedOnceAndSummedOnceARowWithLookaheadReads() async throws {
+        let dir = TemporaryDirectory()
+        let (connection, goal) = try loadSailthruImportConnection(sumOrderTotalByEmail, in: dir)
+        let database = try AppDatabase.open(path: dir.path + "/store.sqlite")
+        let store = ProfileStore(database: database)
+        // Every fourth member is stored already, with 1000 spent.
+        _ = try store.upsert(stride(from: 0, to: 200, by: 4).map {
+            ProfileUpsert(id: "m\($0)", properties: ["email": [.string("m\($0)@x.com")], "lifetime_spend": [.number(1000)]])
+        }, segments: [])
+        // Three rows a member, in batches of four: most members straddle a batch boundary.
+        var lines = ["email,order_total"]
+        for row in 0..<600 { lines.append("M\(row / 3)@x.com,\(row % 3 + 1)") }
+        try keepImportExport(lines.joined(separator: "\n") + "\n", in: dir, database: database)
+        let recorder = try await runKeptImport(goal, of: connection, database: database, in: dir, batchSize: 4)
+
+        #expect(try store.count() == 200)
+        for member in 0..<200 {
+            let found = try #require(try store.find("m\(member)@x.com"), "m\(member)")
+            #expect(found.profile["lifetime_spend"] == [.number(member % 4 == 0 ? 1006 : 6)], "m\(member)")
+        }
+        let counts = await recorder.counts
+        #expect(counts.created == 150)
+        #expect(counts.updated == 450)
+        #expect(await recorder.rowErrors.isEmpty)
+    }
+
+    /// Membership follows the properties segments read: an import moves a profile in or out when it changes one of
+    /// them, and leaves it where it is when it changes only others.
+    @Test(.timeLimit(.minutes(2)))
+    func importedChangesToWhatSegmentsReadMoveProfilesInAndOutAndOtherChangesLeaveThemBe() async throws {
+        let dir = TemporaryDirectory()
+        let (connection, goal) = try loadSailthruImportConnection("""
+        lists: [L]
+        match: { email: email }
+        create_profiles: true
+        fields:
+          - { from: order_total, to: lifetime_spend, mode: sum }
+          - { from: tags, to: tags, mode: add }
+          - { from: city, to: city, mode: set }
+        """, in: dir)
+        let segments = [SegmentDefinition(name: "big", rule: .condition(property: "lifetime_spend", .gte(100))),
+                        SegmentDefinition(name: "tagged", rule: .condition(property: "tags", .exists(true)))]
+        let database = try AppDatabase.open(path: dir.path + "/store.sqlite")
+        let store = ProfileStore(database: database)
+        _ = try store.upsert([ProfileUpsert(id: "rises", properties: ["email": [.string("rises@x.com")], "lifetime_spend": [.number(50)]]),
+                              ProfileUpsert(id: "stays", properties: ["email": [.string("stays@x.com")], "lifetime_spend": [.number(150)]]),
+                              ProfileUpsert(id: "falls", properties: ["email": [.string("falls@x.com")], "lifetime_spend": [.number(200)]])],
+                             segments: segments)
+        try keepImportExport("""
+        email,order_total,tags,city
+        rises@x.com,60,,
+        stays@x.com,,gold,
+        falls@x.com,-150,,
+        new@x.com,500,,
+        stays@x.com,,,Oslo
+
+        """, in: dir, database: database)
+        _ = try await runKeptImport(goal, of: connection, database: database, in: dir, batchSize: 2, segments: segments)
+
+        func memberships(_ id: String) throws -> [String] {
+            try store.memberships(pk: try #require(try store.find(id)?.pk)).map(\.segment)
+        }
+        #expect(try memberships("rises") == ["big"])
+        #expect(try memberships("stays") == ["big", "tagged"])
+        #expect(try memberships("falls") == [])
+        #expect(try memberships("new@x.com") == ["big"])
+        #expect(try store.find("stays")?.profile["city"] == [.string("Oslo")])
+    }
+
     @Test func anImportBatchThroughAStaleKeyFilterFindsWhatAnotherConnectionWrote() throws {
         let dir = TemporaryDirectory()
         let path = dir.path + "/f.sqlite"

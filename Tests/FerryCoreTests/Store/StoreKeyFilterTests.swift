@@ -121,4 +121,30 @@ import Testing
         #expect(byID == [.updated(pk: 1, id: "b@x.com")])
         #expect(filter != nil)
     }
+
+    /// An import reads the store's keys on a reading connection while the platform prepares its export.
+    @Test func aFilterReadOnAReaderHoldsTheStoreAndIsStaleAfterAnyWriteSinceItBegan() async throws {
+        let dir = TemporaryDirectory()
+        let path = dir.path + "/f.sqlite"
+        let database = try AppDatabase.open(path: path)
+        let store = ProfileStore(database: database)
+        _ = try store.upsert((0..<300).map { ProfileUpsert(id: "p\($0)", properties: ["email": [.string("u\($0)@x.com")]]) }, segments: [])
+        func isCurrent(_ filter: StoreKeyFilter) throws -> Bool { try database.writer.writeWithoutTransaction { try filter.isCurrent($0) } }
+
+        let filter = try await StoreKeyFilter.build(reading: database.writer)
+        for i in 0..<300 {
+            #expect(filter.mayContain(id: "p\(i)"))
+            #expect(filter.mayContain(IdentifierKey(property: "email", value: "u\(i)@x.com")))
+        }
+        #expect(try isCurrent(filter))
+
+        // A write on the writer (another goal of the daemon) and one by another process each make a new build stale.
+        _ = try store.upsert([ProfileUpsert(id: "mine", properties: [:])], segments: [])
+        #expect(try !isCurrent(filter))
+        let second = try await StoreKeyFilter.build(reading: database.writer)
+        #expect(second.mayContain(id: "mine"))
+        #expect(try isCurrent(second))
+        _ = try ProfileStore(database: try AppDatabase.open(path: path)).upsert([ProfileUpsert(id: "theirs", properties: [:])], segments: [])
+        #expect(try !isCurrent(second))
+    }
 }

@@ -31,11 +31,16 @@ public struct ImportCheckpoint: Hashable, Sendable {
     /// Records a freshly kept export with nothing applied yet.
     static func begin(connection: String, list: String, file: String, digest: String, runID: Int64, at now: Date, db database: AppDatabase) throws {
         try database.writer.write { db in
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO import_checkpoint (connection, list, file, digest, records_applied, completed, run_id, started_at, updated_at)
-                VALUES (?, ?, ?, ?, 0, 0, ?, ?, ?)
-                """, arguments: [connection, list, file, digest, runID, now.timeIntervalSince1970, Date().timeIntervalSince1970])
+            try begin(connection: connection, list: list, file: file, digest: digest, runID: runID, at: now, db: db)
         }
+    }
+
+    /// `begin`, inside the caller's transaction.
+    static func begin(connection: String, list: String, file: String, digest: String, runID: Int64, at now: Date, db: Database) throws {
+        try db.execute(sql: """
+            INSERT OR REPLACE INTO import_checkpoint (connection, list, file, digest, records_applied, completed, run_id, started_at, updated_at)
+            VALUES (?, ?, ?, ?, 0, 0, ?, ?, ?)
+            """, arguments: [connection, list, file, digest, runID, now.timeIntervalSince1970, Date().timeIntervalSince1970])
     }
 
     /// Moves the checkpoint forward, inside the transaction that applied the records.

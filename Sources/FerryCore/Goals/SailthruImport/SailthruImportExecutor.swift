@@ -69,11 +69,16 @@ public struct SailthruImportExecutor: GoalExecutor {
     // MARK: - One list
 
     private func importList(_ list: String, context: GoalContext) async throws {
+        // The store's keys are read on a reading connection while Sailthru prepares the export (seconds to hours; the
+        // read takes about a second a million profiles), and kept only when the export is large enough to pay for them.
+        let filterBuild = Task { [writer = context.database.writer] in try await StoreKeyFilter.build(reading: writer) }
+        defer { filterBuild.cancel() }
         if context.isDryRun {
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-import-\(UUID().uuidString).csv")
             defer { try? FileManager.default.removeItem(at: file) }
             _ = try await api.exportList(list, vars: requestedVars, to: file)
-            try await apply(file: file, list: list, skipping: 0, checkpointed: false, context: context)
+            let filter = try await Self.keyFilter(filterBuild, forExport: file, context: context)
+            try await apply(file: file, list: list, skipping: 0, checkpointed: false, filter: filter, context: context)
             return
         }
 
@@ -98,7 +103,8 @@ public struct SailthruImportExecutor: GoalExecutor {
             context.logger.info("resuming interrupted import", metadata: [
                 "list": "\(list)", "records_applied": "\(checkpoint.recordsApplied)", "from_run": "\(checkpoint.runID.map(String.init) ?? "?")"])
             skipping = checkpoint.recordsApplied
-            try await apply(file: file, list: list, skipping: skipping, checkpointed: true, context: context)
+            let filter = try await Self.keyFilter(filterBuild, forExport: file, context: context)
+            try await apply(file: file, list: list, skipping: skipping, checkpointed: true, filter: filter, context: context)
             try finish(list: list, file: file, context: context)
             return
         }
@@ -110,9 +116,16 @@ public struct SailthruImportExecutor: GoalExecutor {
         _ = try await api.exportList(list, vars: requestedVars, to: partial)
         let digest = try Self.digest(of: partial)
         try FileManager.default.moveItem(at: partial, to: keptFile)
-        try ImportCheckpoint.begin(connection: connection, list: list, file: keptFile.path, digest: digest,
-                                   runID: context.recorder.runID, at: context.now, db: context.database)
-        try await apply(file: keptFile, list: list, skipping: 0, checkpointed: true, context: context)
+        let built = try await Self.keyFilter(filterBuild, forExport: keptFile, context: context)
+        let (runID, now) = (context.recorder.runID, context.now)
+        let filter = try await context.database.writer.write { db in
+            var filter = built
+            if let current = filter, try !current.isCurrent(db) { filter = nil }
+            try ImportCheckpoint.begin(connection: connection, list: list, file: keptFile.path, digest: digest, runID: runID, at: now, db: db)
+            try filter?.stamp(db)  // the checkpoint holds no id or identifier: the filter still holds every key of the store
+            return filter
+        }
+        try await apply(file: keptFile, list: list, skipping: 0, checkpointed: true, filter: filter, context: context)
         try finish(list: list, file: keptFile, context: context)
     }
 
@@ -178,11 +191,29 @@ public struct SailthruImportExecutor: GoalExecutor {
 
     // MARK: - Applying a file
 
-    private func apply(file: URL, list: String, skipping: Int, checkpointed: Bool, context: GoalContext) async throws {
+    /// The key filter `build` reads, when an export the size of `file` pays for it (``ProfileStore/keyFilterPays(storedPK:rows:)``);
+    /// otherwise nil, and the build is stopped.
+    private static func keyFilter(_ build: Task<StoreKeyFilter, any Error>, forExport file: URL,
+                                  context: GoalContext) async throws -> StoreKeyFilter? {
+        // A Sailthru export line is some tens of bytes to a couple of hundred; the estimate only decides whether
+        // the store's keys pay.
+        let rows = ProfileStore.estimatedRows(inFile: file.path, bytesPerRow: 100)
+        guard ProfileStore.keyFilterPays(storedPK: try await context.database.writer.read(ProfileStore.largestPK), rows: rows) else {
+            build.cancel()
+            return nil
+        }
+        return try await build.value
+    }
+
+    private func apply(file: URL, list: String, skipping: Int, checkpointed: Bool, filter: StoreKeyFilter?,
+                       context: GoalContext) async throws {
         let reader: CSVReader
         do { reader = try CSVReader(path: file.path) } catch { throw GoalFailure("list \(list): \(error.message)") }
         var header = try readHeader(reader, list: list, logger: context.logger)
         header.keys = ImportProfiles.keys(goal: goal, segments: context.segments)
+        if !context.segments.contains(where: { $0.rule?.dependsOnClock ?? false }) {
+            header.membershipInputs = SegmentDefinition.membershipInputs(of: context.segments)
+        }
         let plan = header
         // Only the matched and merged columns are read as text; the others are still checked (size, UTF-8).
         var used = [Bool](repeating: false, count: plan.width)
@@ -201,13 +232,8 @@ public struct SailthruImportExecutor: GoalExecutor {
         readingThread.start()
         let outcome: (skipped: Int, firstSkipped: Int?)
         do {
-            // Built while the reading thread reads the first batches. A Sailthru export line is some tens of bytes
-            // to a couple of hundred; the estimate only decides whether reading the store's keys pays.
-            let filter = HandedOver(try await context.database.writer.writeWithoutTransaction {
-                try ProfileStore.keyFilter(forFile: file.path, bytesPerRow: 100, db: $0)
-            })
-            outcome = try await commitBatches(from: channel, plan: plan, list: list, checkpointed: checkpointed, filter: filter,
-                                              context: context)
+            outcome = try await commitBatches(from: channel, plan: plan, list: list, checkpointed: checkpointed,
+                                              filter: HandedOver(filter), context: context)
         } catch {
             // The reading thread stops within a record or two; nothing of it outlives the list.
             await Self.stop(channel)
@@ -224,23 +250,70 @@ public struct SailthruImportExecutor: GoalExecutor {
     }
 
     /// Commits the reading thread's batches in order until it has read the whole file; the rows skipped for no match.
+    ///
+    /// While a batch is written, the next one's owners, profiles and ids are read on a reading connection (its
+    /// lookahead), which otherwise took a quarter of the transactions' thread. That read sees the store as the batch
+    /// before last left it: the batch being written may change what it read. So the next batch lays what the previous
+    /// one knew as it committed over its lookahead (``ImportLookups/overlay(_:)``), and trusts the result only when no
+    /// one else wrote from the lookahead's start to its own (``WriterStamp``); otherwise it reads everything again.
+    /// A dry run rolls every batch back, so it reads each batch on the writer as before.
     private func commitBatches(from channel: BatchChannel<ReadBatch>, plan: ColumnPlan, list: String, checkpointed: Bool,
                                filter: HandedOver<StoreKeyFilter>, context: GoalContext) async throws -> (skipped: Int, firstSkipped: Int?) {
         var skippedNoMatch = 0
         var firstSkipped: Int?
-        while true {
-            switch await Self.next(from: channel) {
-            case .item(let batch):
-                let skipped = try await commit(batch, plan: plan, list: list, checkpointed: checkpointed, filter: filter,
-                                               context: context)
-                skippedNoMatch += skipped.count
-                firstSkipped = firstSkipped ?? skipped.firstLine
-                if batch.records.count >= batchSize { try Task.checkCancellation() }
-            case .end(let result):
-                do { _ = try result.get() } catch let error as InputError { throw GoalFailure("list \(list): \(error.message)") }
-                return (skippedNoMatch, firstSkipped)
+        let carried = HandedOver<CarriedLookups>(nil)
+        defer { if let spent = carried.value.take() { ImportProfiles.release(spent.known) } }
+        var upcoming = await Self.next(from: channel)
+        var lookahead: Task<ImportLookups, any Error>?
+        defer { lookahead?.cancel() }
+        while case .item(let batch) = upcoming {
+            upcoming = await Self.next(from: channel)
+            // A lookahead that failed is only not used: the transaction reads everything itself, on the writer.
+            let ahead = HandedOver(await (try? lookahead?.value) ?? nil)
+            lookahead = nil
+            if checkpointed, Self.readsAhead, case .item(let following) = upcoming {
+                lookahead = startLookahead(following, plan: plan, filter: filter.value, context: context)
+            }
+            let skipped = try await commit(batch, plan: plan, list: list, checkpointed: checkpointed, filter: filter,
+                                           lookahead: ahead, carried: carried, context: context)
+            skippedNoMatch += skipped.count
+            firstSkipped = firstSkipped ?? skipped.firstLine
+            if batch.records.count >= batchSize { try Task.checkCancellation() }
+        }
+        guard case .end(let result) = upcoming else { return (skippedNoMatch, firstSkipped) }
+        do { _ = try result.get() } catch let error as InputError { throw GoalFailure("list \(list): \(error.message)") }
+        return (skippedNoMatch, firstSkipped)
+    }
+
+    /// Whether batches are read ahead: only a second core makes the lookahead pay (it costs about a sixth more CPU
+    /// in all, the writer's page cache no longer holding what the batch reads).
+    static var readsAhead: Bool { ProcessInfo.processInfo.activeProcessorCount > 1 }
+
+    /// Reads `batch`'s lookups on a reading connection: call after the batch before the one now written committed, with
+    /// the filter as that batch left it.
+    private func startLookahead(_ batch: ReadBatch, plan: ColumnPlan, filter: StoreKeyFilter?, context: GoalContext)
+        -> Task<ImportLookups, any Error> {
+        let writer = context.database.writer
+        let createProfiles = goal.createProfiles
+        // Emptied by the read, so the writer's next insert into its own filter need not copy the shared one.
+        let filter = HandedOver(filter)
+        return Task {
+            try await writer.read { db in
+                var known = ImportLookups()
+                try known.prefetch(rows: batch.keys, createProfiles: createProfiles, keys: plan.keys, filter: filter.value.take(), db: db)
+                return known
             }
         }
+    }
+
+    /// What one committed batch leaves for the next: its lookups, and whether anyone else wrote around it.
+    struct CarriedLookups: Sendable {
+        /// What the batch knew of the store as it committed (every key it wrote among them).
+        var known: ImportLookups
+        /// The writing connection's stamp as the batch committed.
+        var committed: WriterStamp
+        /// Whether the store was as the batch before left it when this batch began.
+        var beganUntouched: Bool
     }
 
     /// Tells the reading thread to stop and waits for it on a dispatch thread (a blocking wait, kept off the cooperative pool).
@@ -309,6 +382,8 @@ public struct SailthruImportExecutor: GoalExecutor {
         var fields: [(field: ImportField, index: Int)]
         /// The properties the import decodes (``ImportProfiles/keys(goal:segments:)``), worked out once per list.
         var keys: Set<String> = []
+        /// The properties segment membership follows, when it follows nothing else (nil when a segment reads the clock).
+        var membershipInputs: Set<String>?
     }
 
     private func readHeader(_ reader: CSVReader, list: String, logger: Logger) throws -> ColumnPlan {
@@ -354,8 +429,11 @@ public struct SailthruImportExecutor: GoalExecutor {
     }
 
     /// Applies one batch in one transaction with its checkpoint and run progress; returns the rows skipped for no match.
-    private func commit(_ batch: ReadBatch, plan: ColumnPlan, list: String,
-                        checkpointed: Bool, filter: HandedOver<StoreKeyFilter>, context: GoalContext) async throws -> (count: Int, firstLine: Int?) {
+    /// `lookahead` holds the batch's lookups read ahead (or nothing), `carried` what the previous batch left; the
+    /// transaction empties both and leaves its own in `carried`.
+    private func commit(_ batch: ReadBatch, plan: ColumnPlan, list: String, checkpointed: Bool, filter: HandedOver<StoreKeyFilter>,
+                        lookahead: HandedOver<ImportLookups>, carried: HandedOver<CarriedLookups>,
+                        context: GoalContext) async throws -> (count: Int, firstLine: Int?) {
         let recordIndex = batch.through
         let recorder = context.recorder
         let (baseCounts, baseErrors, baseTouched) = (await recorder.counts, await recorder.rowErrors, await recorder.touched)
@@ -365,9 +443,21 @@ public struct SailthruImportExecutor: GoalExecutor {
         let keys = plan.keys
         let body: @Sendable (Database) throws -> BatchResult = { db in
             var result = BatchResult()
-            var store = ImportProfiles(db: db, now: now, keys: keys, filter: filter.value.take())
-            // Each row's identifiers, read once; their owners and profiles come in a few queries for the whole batch.
-            try store.prefetch(rows: batch.keys, createProfiles: self.goal.createProfiles)
+            let began = try WriterStamp(db)
+            var previous = carried.value.take()
+            let untouched = previous.map { $0.committed == began } ?? false
+            var store: ImportProfiles
+            if var known = lookahead.value.take(), let before = previous, before.beganUntouched, untouched {
+                // Nobody else wrote since the lookahead began: it misses only what the previous batch wrote.
+                known.overlay(before.known)
+                store = ImportProfiles(db: db, now: now, keys: keys, filter: filter.value.take(), known: known)
+                try store.checkFilter()
+            } else {
+                store = ImportProfiles(db: db, now: now, keys: keys, filter: filter.value.take())
+                // Each row's identifiers, read once; their owners and profiles come in a few queries for the whole batch.
+                try store.prefetch(rows: batch.keys, createProfiles: self.goal.createProfiles)
+            }
+            if let spent = previous.take() { ImportProfiles.release(spent.known) }
             var changed: [Int64: ProfileBatchWriter.Touched] = [:]
             var exchanged: [Int64] = []
             exchanged.reserveCapacity(batch.records.count)
@@ -378,7 +468,9 @@ public struct SailthruImportExecutor: GoalExecutor {
             try store.flush()
             result.touched = Array(result.touched.suffix(RunLedger.touchedKept))
             guard checkpointed else {
-                filter.value = try store.finish()
+                let finished = try store.finish()
+                filter.value = finished.filter
+                ImportProfiles.release(finished.known)
                 return result
             }
             // The profiles hold only the properties segments read (ImportProfiles.keys): a rule reads no others.
@@ -388,7 +480,10 @@ public struct SailthruImportExecutor: GoalExecutor {
             try RunLedger.update(runID: runID, counts: baseCounts.adding(result.counts), rowErrors: baseErrors + result.rowErrors,
                                  touched: Array((baseTouched + result.touched).suffix(RunLedger.touchedKept)), db: db)
             try ImportCheckpoint.advance(connection: connection, list: list, recordsApplied: recordIndex, runID: runID, at: now, db: db)
-            filter.value = try store.finish()  // last: the filter's stamp covers everything this transaction wrote
+            // Last: the filter's stamp, and the one the next batch checks, cover everything this transaction wrote.
+            let finished = try store.finish()
+            filter.value = finished.filter
+            carried.value = CarriedLookups(known: finished.known, committed: try WriterStamp(db), beganUntouched: untouched)
             return result
         }
         let result: BatchResult
@@ -492,9 +587,16 @@ public struct SailthruImportExecutor: GoalExecutor {
             exchanged.append(stored.pk)
             if profile != old {
                 try store.update(stored, to: profile)
-                // Created earlier in this batch: still new, with no stored memberships to read back.
-                changed[stored.pk] = ProfileBatchWriter.Touched(pk: stored.pk, profile: profile, isNew: changed[stored.pk]?.isNew ?? false,
-                                                                row: 0)
+                // Membership follows its inputs alone (when no segment reads the clock). Unchanged inputs leave it as
+                // current as it was: kept up to date by every write with these definitions, or due for the full
+                // refresh that changed definitions already call for. Half a million updates of non-inputs then read
+                // and compare no memberships.
+                let inputsChanged = plan.membershipInputs.map { $0.contains { old[$0] != profile[$0] } } ?? true
+                if inputsChanged || changed[stored.pk] != nil {
+                    // Created earlier in this batch: still new, with no stored memberships to read back.
+                    changed[stored.pk] = ProfileBatchWriter.Touched(pk: stored.pk, profile: profile,
+                                                                    isNew: changed[stored.pk]?.isNew ?? false, row: 0)
+                }
                 result.counts.updated += 1
                 result.touched.append(TouchedProfile(profileID: profile.id, identifier: linkedBy, action: "updated"))
             } else {

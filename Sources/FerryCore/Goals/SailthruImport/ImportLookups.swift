@@ -1,0 +1,94 @@
+import Foundation
+import GRDB
+
+/// A profile as an import batch holds it: the properties the import reads or writes, and its stored text.
+struct ImportedProfile: Sendable {
+    var pk: Int64
+    /// The profile with only the properties in ``ImportProfiles/keys``.
+    var profile: Profile
+    /// The stored properties JSON as read or last written.
+    var stored: String
+}
+
+/// What an import batch knows of the store: identifier owners, profiles and ids it read or wrote.
+///
+/// Read up front for a whole batch with a few `IN (…)` queries (``prefetch(rows:createProfiles:keys:filter:db:)``),
+/// on the writing connection or, a batch ahead, on a reading one while the batch before is written. A lookahead read
+/// sees the store as the batch before last left it; ``overlay(_:)`` then lays over it what the previous batch knew
+/// when it committed, which holds every key that batch wrote.
+struct ImportLookups: Sendable {
+    /// Identifier owners: a pk, or nil when none owns it.
+    var owners: [IdentifierKey: Int64?] = [:]
+    var profiles: [Int64: ImportedProfile] = [:]
+    /// Profile ids: whether a profile has it.
+    var ids: [String: Bool] = [:]
+
+    /// Reads the owners of every row's identifiers and their profiles (decoding only `keys`); with `createProfiles`,
+    /// also whether the id a row without an owner would create (its first identifier's value) is taken. `filter`,
+    /// when given, must hold every key of the store `db` reads: keys it surely lacks are not looked up.
+    mutating func prefetch(rows: [[IdentifierKey]], createProfiles: Bool, keys: Set<String>, filter: StoreKeyFilter?,
+                           db: Database) throws {
+        // Sized once for the batch: growing these a row at a time rehashed every key several times over.
+        owners.reserveCapacity(rows.count * 2)
+        profiles.reserveCapacity(rows.count)
+        if createProfiles { ids.reserveCapacity(rows.count) }
+        var byProperty: [String: [String]] = [:]
+        for key in rows.joined() where owners[key] == nil {
+            owners[key] = .some(nil)
+            if filter?.mayContain(key) ?? true { byProperty[key.property, default: []].append(key.value) }
+        }
+        var pks: Set<Int64> = []  // a profile may own several of the batch's identifiers
+        for (property, values) in byProperty {
+            try InListQuery.forEachChunk(of: values) { chunk in
+                let rows = try Row.fetchCursor(try InListQuery.statement("SELECT value, profile_pk FROM identifier WHERE property = ? AND value IN", count: chunk.count, db: db),
+                                               arguments: StatementArguments([property] + chunk))
+                while let row = try rows.next() {
+                    let pk: Int64 = row[1]
+                    owners[IdentifierKey(property: property, value: row[0])] = pk
+                    if profiles[pk] == nil { pks.insert(pk) }
+                }
+            }
+        }
+        try InListQuery.forEachChunk(of: Array(pks)) { chunk in
+            let rows = try Row.fetchCursor(try InListQuery.statement("SELECT pk, id, properties FROM profile WHERE pk IN", count: chunk.count, db: db),
+                                           arguments: StatementArguments(chunk))
+            while let row = try rows.next() {
+                let profile = try Self.decode(row, keys: keys)
+                profiles[profile.pk] = profile
+            }
+        }
+        guard createProfiles else { return }
+        var unknown: [String] = []
+        for row in rows {
+            guard let first = row.first, ids[first.value] == nil, row.allSatisfy({ owners[$0] == .some(nil) }) else { continue }
+            ids[first.value] = false
+            if filter?.mayContain(id: first.value) ?? true { unknown.append(first.value) }
+        }
+        try InListQuery.forEachChunk(of: unknown) { chunk in
+            let rows = try String.fetchCursor(try InListQuery.statement("SELECT id FROM profile WHERE id IN", count: chunk.count, db: db),
+                                              arguments: StatementArguments(chunk))
+            while let id = try rows.next() { ids[id] = true }
+        }
+    }
+
+    /// Replaces what this holds with what `newer` holds of the same keys, and adds the profiles `newer` holds that
+    /// the replaced owners point to. `newer` is the previous batch's knowledge as it committed: everything here that
+    /// the batch wrote is then as it wrote it, and everything else was read from a store it did not change.
+    mutating func overlay(_ newer: ImportLookups) {
+        // Walking `newer` and writing into `self` (not walking `self` while writing it) copies no dictionary.
+        for (key, owner) in newer.owners where owners.index(forKey: key) != nil { owners[key] = owner }
+        for (pk, profile) in newer.profiles where profiles.index(forKey: pk) != nil { profiles[pk] = profile }
+        for case let (_, pk?) in owners where profiles.index(forKey: pk) == nil {
+            if let profile = newer.profiles[pk] { profiles[pk] = profile }
+        }
+        for (id, exists) in newer.ids where ids.index(forKey: id) != nil { ids[id] = exists }
+    }
+
+    /// A `pk, id, properties` row with only `keys`' properties decoded.
+    static func decode(_ row: Row, keys: Set<String>) throws -> ImportedProfile {
+        let stored: String = row[2]
+        var text = stored
+        let properties = try text.withUTF8 { bytes throws(PropertyCodecError) in try PropertyCodec.decode(utf8: bytes, keys: keys) }
+        return ImportedProfile(pk: row[0], profile: Profile(id: row[1], properties: properties), stored: stored)
+    }
+}
