@@ -25,10 +25,13 @@ enum Digest {
 
 /// OpenSSL's MD5 for many short texts in a row (an export's email hashes): the algorithm is fetched once and
 /// one context reused, where `Digest.md5Hex`'s one-shot `EVP_Digest(…, EVP_md5(), …)` looks MD5 up again for
-/// every text (about 600 ns a hash against 200 ns here). Not Sendable: one export's loop owns it.
+/// every text (about 600 ns a hash against 200 ns here). Not Sendable: each export thread has its own.
 final class MD5Hasher {
     private let algorithm: OpaquePointer
     private let context: OpaquePointer
+    /// After the first text the context keeps MD5 and is reinitialised without naming it: naming it again takes
+    /// a reference to the shared algorithm object, which two export threads then contend for.
+    private var isInitialized = false
 
     /// Nil when OpenSSL cannot provide MD5.
     init?() {
@@ -52,11 +55,12 @@ final class MD5Hasher {
         let ok = withUnsafeMutableBytes(of: &digest) { raw -> Bool in
             let digest = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
             var written: UInt32 = 0
-            return EVP_DigestInit_ex2(context, algorithm, nil) == 1
+            return EVP_DigestInit_ex2(context, isInitialized ? nil : algorithm, nil) == 1
                 && EVP_DigestUpdate(context, bytes.baseAddress, bytes.count) == 1
                 && EVP_DigestFinal_ex(context, digest, &written) == 1 && written == 16
         }
         guard ok else { return }
+        isInitialized = true
         withUnsafeBytes(of: &digest) { digest in
             for byte in digest {
                 out.append(Self.hexDigits[Int(byte >> 4)])
