@@ -51,7 +51,7 @@ struct APIError: Error {
 
 /// Everything that persists under `--state`.
 struct SandboxState: Codable, Sendable {
-    var users: [String: SandboxUser] = [:]
+    var users = UserTable()
     var lists: [String: SandboxList] = [:]
     var jobs: [String: SandboxJob] = [:]
     var nextID: Int = 1
@@ -182,7 +182,7 @@ actor SailthruStore {
             guard FileManager.default.fileExists(atPath: url.path) else { return nil }
             return try decoder.decode(T.self, from: Data(contentsOf: url))
         }
-        state.users = try read("users.json", [String: SandboxUser].self) ?? [:]
+        state.users = try read("users.json", UserTable.self) ?? UserTable()
         state.lists = try read("lists.json", [String: SandboxList].self) ?? [:]
         state.jobs = try read("jobs.json", [String: SandboxJob].self) ?? [:]
         state.nextID = try read("counter.json", Int.self) ?? (state.users.count + state.lists.count + state.jobs.count + 1)
@@ -246,7 +246,7 @@ actor SailthruStore {
     /// Removes a list and every membership in it (shared with journal replay).
     static func removeList(_ name: String, from state: inout SandboxState) {
         state.lists[name] = nil
-        for (id, user) in state.users where user.lists[name] != nil { state.users[id]?.lists[name] = nil }
+        state.users.removeMemberships(of: name)
     }
 
     private func newID() -> String {
@@ -468,10 +468,12 @@ actor SailthruStore {
     // MARK: - Lists
 
     private func memberCount(of list: SandboxList) -> Int {
-        state.users.values.reduce(0) { $0 + (signup(of: $1, in: list) == nil ? 0 : 1) }
+        state.users.withUsers { users in users.reduce(0) { $0 + (Self.signup(of: $1, in: list) == nil ? 0 : 1) } }
     }
 
-    private func signup(of user: borrowing SandboxUser, in list: SandboxList) -> Date? {
+    /// When `user` joined `list` (a smart list: when they joined its source list, else when they were created),
+    /// nil when they are not a member.
+    static func signup(of user: borrowing SandboxUser, in list: SandboxList) -> Date? {
         guard list.type == "smart" else { return user.lists[list.name] }
         let source = list.query?["source_list"]?.string
         if let source, user.lists[source] == nil { return nil }
@@ -734,9 +736,8 @@ actor SailthruStore {
         return counts
     }
 
-    /// Writes the export CSV in 1 MB pieces (a million-member list never sits in memory as one string),
-    /// to a temporary name renamed into place once complete. Rows are written as bytes: building
-    /// a String per cell and per line cost most of a million-row export's sandbox CPU.
+    /// Writes the export CSV (rows formatted by `ExportRowWriter`, a block at a time: a million-member list never
+    /// sits in memory as one string) to a temporary name renamed into place once complete.
     private func writeExportCSV(_ job: SandboxJob, to url: URL) throws {
         let temporary = url.appendingPathExtension("partial")
         _ = FileManager.default.createFile(atPath: temporary.path, contents: nil)
@@ -746,96 +747,12 @@ actor SailthruStore {
             try FileManager.default.moveItemReplacing(temporary, to: url)
             return
         }
-        let members = exportMembers(of: list)
-        let varNames: [String]
-        if let vars = job.vars {
-            varNames = vars
-        } else {
-            var names = Set<String>()
-            for member in members { names.formUnion(state.users.values[member.position].vars.keys) }
-            varNames = names.sorted()
+        let inIDOrder = state.users.isInIDOrder
+        try state.users.withUsers { users in
+            try ExportRowWriter(users: users, list: list, vars: job.vars, inIDOrder: inIDOrder).write(to: handle)
         }
-        var out = ExportCSVBytes()
-        out.line(["Profile Id", "Email", "Email Hash", "Engagement", "Lists",
-                  "Profile Created Date", "List Signup", "Optout Time"] + varNames)
-        var stamps = UTCStamps()
-        // A member is copied out of the dictionary only for its row (`Dictionary.Values`' subscript returns a copy).
-        for member in members {
-            Self.appendExportRow(state.users.values[member.position], signup: member.signup, varNames: varNames, stamps: &stamps, to: &out)
-            if out.bytes.count >= 1 << 20 {
-                try handle.write(contentsOf: out.bytes)
-                out.bytes.removeAll(keepingCapacity: true)
-            }
-        }
-        try handle.write(contentsOf: out.bytes)
         try handle.close()
         try FileManager.default.moveItemReplacing(temporary, to: url)
-    }
-
-    /// One member's export row.
-    private static func appendExportRow(_ user: borrowing SandboxUser, signup: Date, varNames: [String], stamps: inout UTCStamps,
-                                        to out: inout ExportCSVBytes) {
-        let email = user.keys["email"] ?? ""
-        out.cell(user.id)
-        out.comma()
-        out.cell(email)
-        out.comma()
-        if !email.isEmpty { out.md5Hex(of: email) }
-        out.comma()
-        out.raw("new")
-        out.comma()
-        if user.lists.count == 1, let only = user.lists.keys.first { out.cell(only) } else { out.cell(user.lists.keys.sorted().joined(separator: ",")) }
-        out.comma()
-        out.cell(stamps.string(user.created))
-        out.comma()
-        out.cell(stamps.string(signup))
-        out.comma()
-        if user.optout != "none" { out.cell(user.optout) }
-        for name in varNames {
-            out.comma()
-            if let value = user.vars[name] { out.cell(value.cell) }
-        }
-        out.endLine()
-    }
-
-    /// The list's members with their signup times, by profile id, for the export: their positions in `state.users`,
-    /// sorted on fixed-size keys instead of Strings. Users are not held in the array nor moved by the sort (that was
-    /// a third of a 1,000,000-member export; the copy each row still reads is an eighth).
-    private func exportMembers(of list: SandboxList)
-        -> [(key: (UInt64, UInt64, UInt64, UInt64), position: [String: SandboxUser].Index, signup: Date)] {
-        var matching: [(key: (UInt64, UInt64, UInt64, UInt64), position: [String: SandboxUser].Index, signup: Date)] = []
-        var allKeyed = true
-        for position in state.users.values.indices {
-            guard let signup = signup(of: state.users.values[position], in: list) else { continue }
-            let key = Self.exportSortKey(state.users.values[position].id)
-            if key == nil { allKeyed = false }
-            matching.append((key ?? (0, 0, 0, 0), position, signup))
-        }
-        if allKeyed {
-            matching.sort { $0.key < $1.key }
-        } else {
-            matching.sort { state.users.values[$0.position].id < state.users.values[$1.position].id }
-        }
-        return matching
-    }
-
-    /// An ASCII id of up to 32 bytes as four big-endian words, zero-padded: comparing keys orders ids as
-    /// String's `<` does (byte order for ASCII; no id holds a NUL). Nil for any other id.
-    static func exportSortKey(_ id: String) -> (UInt64, UInt64, UInt64, UInt64)? {
-        let utf8 = id.utf8
-        guard utf8.count <= 32 else { return nil }
-        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        for (i, byte) in utf8.enumerated() {
-            guard byte > 0, byte < 0x80 else { return nil }
-            let shifted = UInt64(byte) << UInt64((7 - i % 8) * 8)
-            switch i / 8 {
-            case 0: words.0 |= shifted
-            case 1: words.1 |= shifted
-            case 2: words.2 |= shifted
-            default: words.3 |= shifted
-            }
-        }
-        return words
     }
 
     /// Users and lists as the `dump` command prints them.
@@ -865,75 +782,6 @@ extension JSON: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral, Express
     init(stringLiteral value: String) { self = .string(value) }
     init(booleanLiteral value: Bool) { self = .bool(value) }
     init(dictionaryLiteral elements: (String, JSON)...) { self = .object(Dictionary(elements) { _, b in b }) }
-}
-
-/// One export CSV being written as UTF-8 bytes, quoted where needed (a comma, quote, CR or LF), quotes doubled.
-struct ExportCSVBytes {
-    var bytes: [UInt8] = []
-
-    init() { bytes.reserveCapacity((1 << 20) + 4096) }
-
-    mutating func line(_ cells: [String]) {
-        for (i, cell) in cells.enumerated() {
-            if i > 0 { comma() }
-            self.cell(cell)
-        }
-        endLine()
-    }
-
-    mutating func comma() { bytes.append(44) }
-    mutating func endLine() { bytes.append(13); bytes.append(10) }
-    mutating func raw(_ text: String) { bytes.append(contentsOf: text.utf8) }
-
-    /// A cell, quoted (inner quotes doubled) when it holds a comma, quote, CR or LF.
-    mutating func cell(_ text: String) {
-        var text = text
-        // On the contiguous bytes: the generic UTF8View scan was a tenth of a million-row export.
-        let plain = text.withUTF8 { utf8 -> Bool in
-            guard !utf8.contains(where: { $0 == 44 || $0 == 34 || $0 == 10 || $0 == 13 }) else { return false }
-            bytes.append(contentsOf: utf8)
-            return true
-        }
-        if plain { return }
-        let utf8 = text.utf8
-        bytes.append(34)
-        for byte in utf8 {
-            if byte == 34 { bytes.append(34) }
-            bytes.append(byte)
-        }
-        bytes.append(34)
-    }
-
-    /// `Digest.md5Hex(text)`, appended.
-    mutating func md5Hex(of text: String) {
-        bytes.append(contentsOf: Digest.md5Hex(text).utf8)
-    }
-}
-
-/// `yyyy-MM-dd HH:mm:ss` in UTC, without a DateFormatter per row; repeats of the last time are free.
-struct UTCStamps {
-    private var last: (Date, String)?
-
-    mutating func string(_ date: Date) -> String {
-        if let last, last.0 == date { return last.1 }
-        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
-        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let inDay = seconds - days * 86_400
-        // Howard Hinnant's civil_from_days.
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : String(n) }
-        let text = "\(year)-\(two(month))-\(two(day)) \(two(inDay / 3600)):\(two(inDay % 3600 / 60)):\(two(inDay % 60))"
-        last = (date, text)
-        return text
-    }
 }
 
 extension FileManager {
