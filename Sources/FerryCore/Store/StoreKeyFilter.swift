@@ -36,7 +36,7 @@ struct StoreKeyFilter: Sendable {
     /// then on, by anyone, makes it stale at its first ``isCurrent(_:)``. Cancelling the task interrupts the read.
     static func build(reading writer: any DatabaseWriter) async throws -> StoreKeyFilter {
         let stamp = try await writer.writeWithoutTransaction { try WriterStamp($0) }
-        return try await writer.read { try read($0, expectedNewKeys: nil, stamp: stamp) }
+        return try await writer.read { db in try db.withPageCache(kibibytes: 2048) { try read(db, expectedNewKeys: nil, stamp: stamp) } }
     }
 
     /// The filter of every key `db` sees (`expectedNewKeys` nil: as many as it holds), stamped `stamp`.

@@ -211,87 +211,86 @@ public struct MappExport: GoalExecutor {
         try await database.writer.read { db in
             // A page is read once: the pooled connection's cache (32 MiB in the store) would only hold
             // pages never read again, and with pages read concurrently each reader's cache adds to the RSS.
-            let cacheSize = try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? -2000
-            try db.execute(sql: "PRAGMA cache_size = -1024")
-            defer { try? db.execute(sql: "PRAGMA cache_size = \(cacheSize)") }
-            var page = Page()
-            let members = try Row.fetchCursor(db, sql: """
-                SELECT p.pk, p.id, p.properties FROM segment_member m JOIN profile p ON p.pk = m.profile_pk
-                WHERE m.segment = ? AND m.profile_pk BETWEEN ? AND ? ORDER BY m.profile_pk
-                """, arguments: [segment, first, last])
-            let memberships = try Row.fetchCursor(db, sql: """
-                SELECT profile_pk, segment FROM segment_member WHERE profile_pk BETWEEN ? AND ? ORDER BY profile_pk, segment
-                """, arguments: [first, last])
-            var membership = try memberships.next().map { ($0[0] as Int64, $0[1] as String) }
-            let keys = format.keys
-            page.bytes.reserveCapacity(limit * 96)
-            page.rowEnds.reserveCapacity(limit)
-            page.exported.reserveCapacity(limit)
-            var recent: [(id: String, identifier: String)] = []
-            // Without an objectives filter, fields are copied straight from the stored JSON; a row the
-            // direct writer is not sure of is decoded the general way.
-            let direct = format.objectives.isEmpty ? MappFieldWriter(columns: format.columns) : nil
-            while let row = try members.next() {
-                let pk: Int64 = row[0]
-                page.read += 1
-                while let current = membership, current.0 < pk { membership = try memberships.next().map { ($0[0], $0[1]) } }
-                let rowStart = page.bytes.count
-                var firstIdentifier: String?
-                if let direct {
-                    let written = try row.withUnsafeData(atIndex: 2) { data in
-                        (data ?? Data()).withUnsafeBytes { raw in direct.append(raw.bindMemory(to: UInt8.self), to: &page.bytes) }
+            try db.withPageCache(kibibytes: 1024) {
+                var page = Page()
+                let members = try Row.fetchCursor(db, sql: """
+                    SELECT p.pk, p.id, p.properties FROM segment_member m JOIN profile p ON p.pk = m.profile_pk
+                    WHERE m.segment = ? AND m.profile_pk BETWEEN ? AND ? ORDER BY m.profile_pk
+                    """, arguments: [segment, first, last])
+                let memberships = try Row.fetchCursor(db, sql: """
+                    SELECT profile_pk, segment FROM segment_member WHERE profile_pk BETWEEN ? AND ? ORDER BY profile_pk, segment
+                    """, arguments: [first, last])
+                var membership = try memberships.next().map { ($0[0] as Int64, $0[1] as String) }
+                let keys = format.keys
+                page.bytes.reserveCapacity(limit * 96)
+                page.rowEnds.reserveCapacity(limit)
+                page.exported.reserveCapacity(limit)
+                var recent: [(id: String, identifier: String)] = []
+                // Without an objectives filter, fields are copied straight from the stored JSON; a row the
+                // direct writer is not sure of is decoded the general way.
+                let direct = format.objectives.isEmpty ? MappFieldWriter(columns: format.columns) : nil
+                while let row = try members.next() {
+                    let pk: Int64 = row[0]
+                    page.read += 1
+                    while let current = membership, current.0 < pk { membership = try memberships.next().map { ($0[0], $0[1]) } }
+                    let rowStart = page.bytes.count
+                    var firstIdentifier: String?
+                    if let direct {
+                        let written = try row.withUnsafeData(atIndex: 2) { data in
+                            (data ?? Data()).withUnsafeBytes { raw in direct.append(raw.bindMemory(to: UInt8.self), to: &page.bytes) }
+                        }
+                        if let written {
+                            guard written.hasIdentifier else {
+                                page.bytes.removeSubrange(rowStart...)
+                                page.skipped += 1
+                                continue
+                            }
+                            firstIdentifier = written.firstIdentifier
+                        }
                     }
-                    if let written {
-                        guard written.hasIdentifier else {
-                            page.bytes.removeSubrange(rowStart...)
+                    if firstIdentifier == nil {
+                        let properties = try row.decodedProperties(atIndex: 2, keys: keys)
+                        if !format.objectives.isEmpty {
+                            let objectives = (properties[Profile.objectivesProperty] ?? []).map(\.description)
+                            if format.objectives.isDisjoint(with: objectives) {
+                                page.skipped += 1
+                                continue
+                            }
+                        }
+                        let identifiers = (properties[format.columns[0]] ?? []).map(\.description)
+                        guard identifiers.contains(where: { !$0.isEmpty }) else {
                             page.skipped += 1
                             continue
                         }
-                        firstIdentifier = written.firstIdentifier
-                    }
-                }
-                if firstIdentifier == nil {
-                    let properties = try row.decodedProperties(atIndex: 2, keys: keys)
-                    if !format.objectives.isEmpty {
-                        let objectives = (properties[Profile.objectivesProperty] ?? []).map(\.description)
-                        if format.objectives.isDisjoint(with: objectives) {
-                            page.skipped += 1
-                            continue
+                        for (index, column) in format.columns.enumerated() {
+                            if index > 0 { page.bytes.append(UInt8(ascii: ",")) }
+                            if index == 0 {
+                                appendField(identifiers, to: &page.bytes)
+                            } else {
+                                appendField((properties[column] ?? []).map(\.description), to: &page.bytes)
+                            }
                         }
+                        firstIdentifier = identifiers.first ?? ""
                     }
-                    let identifiers = (properties[format.columns[0]] ?? []).map(\.description)
-                    guard identifiers.contains(where: { !$0.isEmpty }) else {
-                        page.skipped += 1
-                        continue
+                    page.bytes.append(UInt8(ascii: ","))
+                    var names: [String] = []
+                    while let current = membership, current.0 == pk {
+                        names.append(current.1)
+                        membership = try memberships.next().map { ($0[0], $0[1]) }
                     }
-                    for (index, column) in format.columns.enumerated() {
-                        if index > 0 { page.bytes.append(UInt8(ascii: ",")) }
-                        if index == 0 {
-                            appendField(identifiers, to: &page.bytes)
-                        } else {
-                            appendField((properties[column] ?? []).map(\.description), to: &page.bytes)
-                        }
-                    }
-                    firstIdentifier = identifiers.first ?? ""
+                    appendField(names, to: &page.bytes)
+                    page.bytes.append(0x0D)
+                    page.bytes.append(0x0A)
+                    page.rowEnds.append(page.bytes.count)
+                    page.exported.append(pk)
+                    recent.append((row[1], firstIdentifier ?? ""))
+                    if recent.count > 2 * RunLedger.touchedKept { recent.removeFirst(recent.count - RunLedger.touchedKept) }
                 }
-                page.bytes.append(UInt8(ascii: ","))
-                var names: [String] = []
-                while let current = membership, current.0 == pk {
-                    names.append(current.1)
-                    membership = try memberships.next().map { ($0[0], $0[1]) }
+                page.touched = recent.suffix(RunLedger.touchedKept).map {
+                    TouchedProfile(profileID: $0.id, identifier: $0.identifier, action: "exported")
                 }
-                appendField(names, to: &page.bytes)
-                page.bytes.append(0x0D)
-                page.bytes.append(0x0A)
-                page.rowEnds.append(page.bytes.count)
-                page.exported.append(pk)
-                recent.append((row[1], firstIdentifier ?? ""))
-                if recent.count > 2 * RunLedger.touchedKept { recent.removeFirst(recent.count - RunLedger.touchedKept) }
+                return page
             }
-            page.touched = recent.suffix(RunLedger.touchedKept).map {
-                TouchedProfile(profileID: $0.id, identifier: $0.identifier, action: "exported")
-            }
-            return page
         }
     }
 

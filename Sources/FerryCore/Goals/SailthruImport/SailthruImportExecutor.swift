@@ -299,9 +299,11 @@ public struct SailthruImportExecutor: GoalExecutor {
         let filter = HandedOver(filter)
         return Task {
             try await writer.read { db in
-                var known = ImportLookups()
-                try known.prefetch(rows: batch.keys, createProfiles: createProfiles, keys: plan.keys, filter: filter.value.take(), db: db)
-                return known
+                try db.withPageCache(kibibytes: 2048) {
+                    var known = ImportLookups()
+                    try known.prefetch(rows: batch.keys, createProfiles: createProfiles, keys: plan.keys, filter: filter.value.take(), db: db)
+                    return known
+                }
             }
         }
     }
