@@ -271,7 +271,9 @@ public struct SailthruImportExecutor: GoalExecutor {
             // A lookahead that failed is only not used: the transaction reads everything itself, on the writer.
             let ahead = HandedOver(await (try? lookahead?.value) ?? nil)
             lookahead = nil
-            if checkpointed, Self.readsAhead, case .item(let following) = upcoming {
+            // Not behind the first batch: with no batch before it to compare stamps with, the first cannot vouch
+            // that nobody else wrote while the second's lookahead read, so that lookahead would only be thrown away.
+            if checkpointed, Self.readsAhead, carried.value != nil, case .item(let following) = upcoming {
                 lookahead = startLookahead(following, plan: plan, filter: filter.value, context: context)
             }
             let skipped = try await commit(batch, plan: plan, list: list, checkpointed: checkpointed, filter: filter,
