@@ -46,15 +46,46 @@ func keepImportExport(_ csv: String, in dir: TemporaryDirectory, database: AppDa
 }
 
 /// Runs `goal` once over its kept export (nothing to download), in batches of `batchSize`; returns the run's recorder.
+/// `log`, when given, keeps what the run logs.
 func runKeptImport(_ goal: SailthruImportGoal, of connection: Connection, database: AppDatabase, in dir: TemporaryDirectory,
-                   batchSize: Int, segments: [SegmentDefinition] = []) async throws -> RunRecorder {
+                   batchSize: Int, segments: [SegmentDefinition] = [], log: CapturedLog? = nil) async throws -> RunRecorder {
     let ledger = RunLedger(database: database)
     let runID = try ledger.start(connection: "c", goal: "import L", trigger: .manual, scheduledAt: nil)
     let recorder = RunRecorder(ledger: ledger, runID: runID)
+    let logger = log.map { log in Logger(label: "test") { _ in CapturedLog.Handler(sink: log) } } ?? Logger(label: "test")
     let context = GoalContext(connection: connection, segments: segments, database: database, recorder: recorder,
-                              progress: SilentProgress(), logger: Logger(label: "test"))
+                              progress: SilentProgress(), logger: logger)
     let executor = SailthruImportExecutor(goal: goal, api: SailthruImportResumeTests.NoExportAPI(), batchSize: batchSize,
                                           stateDirectory: URL(fileURLWithPath: dir.path + "/state"))
     try await executor.run(in: context)
     return recorder
+}
+
+/// What a run logged, every level, message and metadata (a lock guards `entries`).
+final class CapturedLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var kept: [(message: String, metadata: [String: String])] = []
+
+    var entries: [(message: String, metadata: [String: String])] { lock.withLock { kept } }
+
+    /// The metadata of the first entry saying `message`.
+    func metadata(of message: String) -> [String: String]? { entries.first { $0.message == message }?.metadata }
+
+    /// Hands every entry, at every level, to a `CapturedLog`.
+    struct Handler: LogHandler {
+        let sink: CapturedLog
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
+                 function: String, line: UInt) {
+            let merged = self.metadata.merging(metadata ?? [:]) { $1 }.mapValues { "\($0)" }
+            sink.lock.withLock { sink.kept.append((message.description, merged)) }
+        }
+    }
 }

@@ -13,21 +13,22 @@ struct ImportedProfile: Sendable {
 /// What an import batch knows of the store: identifier owners, profiles and ids it read or wrote.
 ///
 /// Read up front for a whole batch with a few `IN (…)` queries (``prefetch(rows:createProfiles:keys:filter:db:)``),
-/// on the writing connection or, a batch ahead, on a reading one while the batch before is written. A lookahead read
-/// sees the store as the batch before last left it; ``overlay(_:)`` then lays over it what the previous batch knew
-/// when it committed, which holds every key that batch wrote.
+/// on the writing connection or, for a batch planned ahead (``ImportPlan``), on a reading one.
 struct ImportLookups: Sendable {
     /// Identifier owners: a pk, or nil when none owns it.
     var owners: [IdentifierKey: Int64?] = [:]
     var profiles: [Int64: ImportedProfile] = [:]
     /// Profile ids: whether a profile has it.
     var ids: [String: Bool] = [:]
+    /// Profiles read but not decoded yet (``prefetch(rows:createProfiles:keys:filter:db:decoding:)``), as stored.
+    private var undecoded: [(pk: Int64, id: String, stored: String)] = []
 
     /// Reads the owners of every row's identifiers and their profiles (decoding only `keys`); with `createProfiles`,
     /// also whether the id a row without an owner would create (its first identifier's value) is taken. `filter`,
-    /// when given, must hold every key of the store `db` reads: keys it surely lacks are not looked up.
+    /// when given, must hold every key of the store `db` reads: keys it surely lacks are not looked up. Without
+    /// `decoding`, the profiles are kept as stored until ``decodeProfiles(keys:)``, which another thread can run.
     mutating func prefetch(rows: [[IdentifierKey]], createProfiles: Bool, keys: Set<String>, filter: StoreKeyFilter?,
-                           db: Database) throws {
+                           db: Database, decoding: Bool = true) throws {
         // Sized once for the batch: growing these a row at a time rehashed every key several times over.
         owners.reserveCapacity(rows.count * 2)
         profiles.reserveCapacity(rows.count)
@@ -53,8 +54,12 @@ struct ImportLookups: Sendable {
             let rows = try Row.fetchCursor(try InListQuery.statement("SELECT pk, id, properties FROM profile WHERE pk IN", count: chunk.count, db: db),
                                            arguments: StatementArguments(chunk))
             while let row = try rows.next() {
-                let profile = try Self.decode(row, keys: keys)
-                profiles[profile.pk] = profile
+                if decoding {
+                    let profile = try Self.decode(row, keys: keys)
+                    profiles[profile.pk] = profile
+                } else {
+                    undecoded.append((row[0], row[1], row[2]))
+                }
             }
         }
         guard createProfiles else { return }
@@ -71,24 +76,20 @@ struct ImportLookups: Sendable {
         }
     }
 
-    /// Replaces what this holds with what `newer` holds of the same keys, and adds the profiles `newer` holds that
-    /// the replaced owners point to. `newer` is the previous batch's knowledge as it committed: everything here that
-    /// the batch wrote is then as it wrote it, and everything else was read from a store it did not change.
-    mutating func overlay(_ newer: ImportLookups) {
-        // Walking `newer` and writing into `self` (not walking `self` while writing it) copies no dictionary.
-        for (key, owner) in newer.owners where owners.index(forKey: key) != nil { owners[key] = owner }
-        for (pk, profile) in newer.profiles where profiles.index(forKey: pk) != nil { profiles[pk] = profile }
-        for case let (_, pk?) in owners where profiles.index(forKey: pk) == nil {
-            if let profile = newer.profiles[pk] { profiles[pk] = profile }
-        }
-        for (id, exists) in newer.ids where ids.index(forKey: id) != nil { ids[id] = exists }
+    /// Decodes the profiles ``prefetch(rows:createProfiles:keys:filter:db:decoding:)`` read without decoding.
+    mutating func decodeProfiles(keys: Set<String>) throws {
+        for (pk, id, stored) in undecoded { profiles[pk] = try Self.decode(pk: pk, id: id, stored: stored, keys: keys) }
+        undecoded = []
     }
 
     /// A `pk, id, properties` row with only `keys`' properties decoded.
     static func decode(_ row: Row, keys: Set<String>) throws -> ImportedProfile {
-        let stored: String = row[2]
+        try decode(pk: row[0], id: row[1], stored: row[2], keys: keys)
+    }
+
+    static func decode(pk: Int64, id: String, stored: String, keys: Set<String>) throws -> ImportedProfile {
         var text = stored
         let properties = try text.withUTF8 { bytes throws(PropertyCodecError) in try PropertyCodec.decode(utf8: bytes, keys: keys) }
-        return ImportedProfile(pk: row[0], profile: Profile(id: row[1], properties: properties), stored: stored)
+        return ImportedProfile(pk: pk, profile: Profile(id: id, properties: properties), stored: stored)
     }
 }

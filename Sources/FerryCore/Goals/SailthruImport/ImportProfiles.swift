@@ -24,15 +24,30 @@ struct ImportProfiles {
     private var newRows = NewProfileRows()
     /// The store's keys, when the import keeps them: ids and identifiers it surely lacks are not looked up.
     private var filter: StoreKeyFilter?
+    /// Whether writes are only noted down (``planned``), on a reading connection, for the writer to make later.
+    private let isPlanning: Bool
+    /// The writes noted down while planning, in order.
+    private(set) var planned: [PlannedWrite] = []
+    /// The row key the next profile created while planning gets, and the first one's.
+    private var nextPlannedPK: Int64?
+    private var firstPlannedPK: Int64?
+    /// What this batch wrote, for a batch planned ahead of it to be checked against (``ImportPlan/conflicts(with:)``).
+    private(set) var wrote = WrittenKeys()
 
-    /// `known` (read up front, on this connection or a reading one) must be the store as `db` sees it now.
-    init(db: Database, now: Date, keys: Set<String>, filter: StoreKeyFilter? = nil, known: ImportLookups = ImportLookups()) {
+    /// `known` (read up front, on this connection or a reading one) must be the store as `db` sees it now. With
+    /// `planning`, `db` may be a reading connection: nothing is written, writes are noted down in ``planned``.
+    init(db: Database, now: Date, keys: Set<String>, filter: StoreKeyFilter? = nil, known: ImportLookups = ImportLookups(),
+         planning: Bool = false) {
         self.db = db
         self.now = now
         self.keys = keys
         self.filter = filter
         self.known = known
+        self.isPlanning = planning
     }
+
+    /// The row key of the batch's first new profile, if it created one: keys from there on are the batch's own.
+    private var firstNewPK: Int64? { isPlanning ? firstPlannedPK : newRows.firstPK }
 
     /// Ends the batch, last in its transaction: hands over the filter (``takeFilter()``) and what the batch knew of
     /// the store as it commits (the next batch's lookahead is laid under it: ``ImportLookups/overlay(_:)``).
@@ -41,6 +56,15 @@ struct ImportProfiles {
         let known = self.known
         self = ImportProfiles(db: db, now: now, keys: [])  // the caller holds the only copy of `known`
         return (kept, known)
+    }
+
+    /// Ends a batch planned on a reading connection: its writes, what it read and wrote, and its first new row key.
+    mutating func finishPlan(result: SailthruImportExecutor.BatchResult, changed: [Int64: ProfileBatchWriter.Touched],
+                             exchanged: [Int64]) -> ImportPlan {
+        let plan = ImportPlan(result: result, writes: planned, changed: changed, exchanged: exchanged, known: known,
+                              wrote: wrote, firstNewPK: firstPlannedPK)
+        self = ImportProfiles(db: db, now: now, keys: [])  // the plan holds the only copy of what it carries
+        return plan
     }
 
     /// Frees a batch's lookups on another thread: freeing their dictionaries took 4 % of the transactions' thread,
@@ -80,6 +104,14 @@ struct ImportProfiles {
     mutating func prefetch(rows: [[IdentifierKey]], createProfiles: Bool) throws {
         try checkFilter()
         try known.prefetch(rows: rows, createProfiles: createProfiles, keys: keys, filter: filter, db: db)
+    }
+
+    /// Reads what `rows`, the next batch's, need, leaving the profiles undecoded: call before this batch writes, so the
+    /// next batch can be planned from it on another thread while this one writes (``ImportPlan``).
+    func prefetchAhead(rows: [[IdentifierKey]], createProfiles: Bool) throws -> ImportLookups {
+        var ahead = ImportLookups()
+        try ahead.prefetch(rows: rows, createProfiles: createProfiles, keys: keys, filter: filter, db: db, decoding: false)
+        return ahead
     }
 
     /// The profile whose identifier `property` is `value` (already normalized).
@@ -134,14 +166,20 @@ struct ImportProfiles {
             for (key, values) in changes { full[key] = values.isEmpty ? nil : values }
             text = PropertyCodec.encode(full)
         }
-        if let firstNewPK = newRows.firstPK, old.pk >= firstNewPK { try flush() }
-        try db.cachedStatement(sql: "UPDATE profile SET properties = ?, updated_at = ? WHERE pk = ?")
-            .execute(arguments: [text, now.timeIntervalSince1970, old.pk])
         let changedIdentifiers = changes.map(\.key).filter(Identifiers.isIdentifier)
+        if firstNewPK.map({ old.pk < $0 }) ?? true { wrote.pks.insert(old.pk) }
+        if isPlanning {
+            // Re-indexing reads and writes the identifier table as it goes: only the writer can.
+            guard changedIdentifiers.isEmpty else { throw ImportPlanAbandoned() }
+            planned.append(.update(pk: old.pk, stored: text))
+        } else {
+            try write(pk: old.pk, stored: text)
+        }
         if !changedIdentifiers.isEmpty {
             try flush()  // the identifier table sees its writes in row order
             var given: [IdentifierKey] = []
             try ProfileStore.reindexIdentifiers(pk: old.pk, old: old.profile, new: new, properties: changedIdentifiers, db: db) { key, owner in
+                wrote.owners.insert(key)
                 if let owner { known.owners[key] = owner } else { given.append(key) }
             }
             // An identifier given up is known afresh even when the batch never looked it up: the next batch's
@@ -169,12 +207,53 @@ struct ImportProfiles {
         }
         let text = PropertyCodec.encode(profile.properties)
         let time = now.timeIntervalSince1970
-        // Held back and written with the batch's other new rows (`flush`); this copy answers for them meanwhile.
-        let pk = try newRows.add(id: profile.id, stored: text, identifiers: identifiers, at: time, db: db)
-        for (property, value) in identifiers { known.owners[IdentifierKey(property: property, value: value)] = pk }
+        let pk: Int64
+        if isPlanning {
+            // The key the reading connection's store would give it; the writer shifts it to where its store ends.
+            pk = try nextPlannedPK ?? (Int64.fetchOne(db.cachedStatement(sql: "SELECT max(pk) FROM profile")) ?? 0) + 1
+            nextPlannedPK = pk + 1
+            firstPlannedPK = firstPlannedPK ?? pk
+            planned.append(.create(pk: pk, id: profile.id, stored: text, identifiers: identifiers))
+        } else {
+            // Held back and written with the batch's other new rows (`flush`); this copy answers for them meanwhile.
+            pk = try newRows.add(id: profile.id, stored: text, identifiers: identifiers, at: time, db: db)
+        }
+        for (property, value) in identifiers {
+            let key = IdentifierKey(property: property, value: value)
+            known.owners[key] = pk
+            wrote.owners.insert(key)
+        }
         known.ids[profile.id] = true
+        wrote.ids.insert(profile.id)
         known.profiles[pk] = ImportedProfile(pk: pk, profile: profile, stored: text)
         return .success(pk)
+    }
+
+    /// Writes a profile's new stored text, after the new rows held back when it is one of them.
+    private mutating func write(pk: Int64, stored text: String) throws {
+        if let firstNewPK = newRows.firstPK, pk >= firstNewPK { try flush() }
+        try db.cachedStatement(sql: "UPDATE profile SET properties = ?, updated_at = ? WHERE pk = ?")
+            .execute(arguments: [text, now.timeIntervalSince1970, pk])
+    }
+
+    /// Makes the writes of `plan`, worked out on another thread, with its new profiles' row keys shifted to where this
+    /// store ends; returns the shift (``ImportPlan/shifted(_:by:)``). What the batch knows is then the plan's lookups
+    /// (their row keys unshifted: only their keys go on, into the filter).
+    mutating func replay(_ plan: ImportPlan) throws -> Int64 {
+        known = plan.known
+        var shift: Int64 = 0
+        let time = now.timeIntervalSince1970
+        for planned in plan.writes {
+            switch planned {
+            case .update(let pk, let stored):
+                try write(pk: plan.shifted(pk, by: shift), stored: stored)
+            case .create(let pk, let id, let stored, let identifiers):
+                let written = try newRows.add(id: id, stored: stored, identifiers: identifiers, at: time, db: db)
+                if pk == plan.firstNewPK { shift = written - pk }
+            }
+        }
+        wrote = plan.wrote
+        return shift
     }
 
     /// Writes the new profiles and identifiers held back so far, profiles first (identifiers reference them).

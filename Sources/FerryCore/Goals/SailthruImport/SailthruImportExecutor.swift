@@ -251,73 +251,67 @@ public struct SailthruImportExecutor: GoalExecutor {
 
     /// Commits the reading thread's batches in order until it has read the whole file; the rows skipped for no match.
     ///
-    /// While a batch is written, the next one's owners, profiles and ids are read on a reading connection (its
-    /// lookahead), which otherwise took a quarter of the transactions' thread. That read sees the store as the batch
-    /// before last left it: the batch being written may change what it read. So the next batch lays what the previous
-    /// one knew as it committed over its lookahead (``ImportLookups/overlay(_:)``), and trusts the result only when no
-    /// one else wrote from the lookahead's start to its own (``WriterStamp``); otherwise it reads everything again.
-    /// A dry run rolls every batch back, so it reads each batch on the writer as before.
+    /// Each batch's transaction first reads what the next batch needs, then that batch is worked out on another
+    /// thread (its plan: ``ImportPlan``) while this one writes, so the transactions' thread, which otherwise spent
+    /// more than half its time merging rows, only reads and writes. The plan sees the store as it was before this
+    /// batch wrote, so it is used only when this batch wrote nothing it read and no one else wrote before the next
+    /// batch began (``WriterStamp``); otherwise that batch is worked out again on the writer. A dry run rolls every
+    /// batch back, so it works each out on the writer.
     private func commitBatches(from channel: BatchChannel<ReadBatch>, plan: ColumnPlan, list: String, checkpointed: Bool,
                                filter: HandedOver<StoreKeyFilter>, context: GoalContext) async throws -> (skipped: Int, firstSkipped: Int?) {
         var skippedNoMatch = 0
         var firstSkipped: Int?
-        let carried = HandedOver<CarriedLookups>(nil)
-        defer { if let spent = carried.value.take() { ImportProfiles.release(spent.known) } }
+        var (batches, plannedAhead) = (0, 0)
+        let carried = HandedOver<CarriedWrites>(nil)
+        let planning = HandedOver<Task<ImportPlan?, Never>>(nil)
+        defer { planning.value?.cancel() }
         var upcoming = await Self.next(from: channel)
-        var lookahead: Task<ImportLookups, any Error>?
-        defer { lookahead?.cancel() }
         while case .item(let batch) = upcoming {
             upcoming = await Self.next(from: channel)
-            // A lookahead that failed is only not used: the transaction reads everything itself, on the writer.
-            let ahead = HandedOver(await (try? lookahead?.value) ?? nil)
-            lookahead = nil
-            // Not behind the first batch: with no batch before it to compare stamps with, the first cannot vouch
-            // that nobody else wrote while the second's lookahead read, so that lookahead would only be thrown away.
-            if checkpointed, Self.readsAhead, carried.value != nil, case .item(let following) = upcoming {
-                lookahead = startLookahead(following, plan: plan, filter: filter.value, context: context)
-            }
-            let skipped = try await commit(batch, plan: plan, list: list, checkpointed: checkpointed, filter: filter,
-                                           lookahead: ahead, carried: carried, context: context)
-            skippedNoMatch += skipped.count
-            firstSkipped = firstSkipped ?? skipped.firstLine
+            let ahead = HandedOver(await planning.value.take()?.value ?? nil)
+            var following: ReadBatch?
+            if checkpointed, Self.readsAhead, case .item(let next) = upcoming { following = next }
+            let committed = try await commit(batch, plan: plan, list: list, checkpointed: checkpointed, filter: filter,
+                                             ahead: ahead, following: following, planning: planning, carried: carried, context: context)
+            skippedNoMatch += committed.skipped
+            firstSkipped = firstSkipped ?? committed.firstSkippedLine
+            (batches, plannedAhead) = (batches + 1, plannedAhead + (committed.plannedAhead ? 1 : 0))
             if batch.records.count >= batchSize { try Task.checkCancellation() }
         }
+        // How many plans held says whether the second core helped (a list repeating members batch after batch, or
+        // another process writing, makes the writer work batches out again).
+        context.logger.debug("list applied", metadata: ["list": "\(list)", "batches": "\(batches)", "planned_ahead": "\(plannedAhead)"])
         guard case .end(let result) = upcoming else { return (skippedNoMatch, firstSkipped) }
         do { _ = try result.get() } catch let error as InputError { throw GoalFailure("list \(list): \(error.message)") }
         return (skippedNoMatch, firstSkipped)
     }
 
-    /// Whether batches are read ahead: only a second core makes the lookahead pay (it costs about a sixth more CPU
-    /// in all, the writer's page cache no longer holding what the batch reads).
+    /// Whether batches are planned ahead: only a second core makes it pay.
     static var readsAhead: Bool { ProcessInfo.processInfo.activeProcessorCount > 1 }
 
-    /// Reads `batch`'s lookups on a reading connection: call after the batch before the one now written committed, with
-    /// the filter as that batch left it.
-    private func startLookahead(_ batch: ReadBatch, plan: ColumnPlan, filter: StoreKeyFilter?, context: GoalContext)
-        -> Task<ImportLookups, any Error> {
+    /// Works `batch` out from `known` (read for it by the transaction before, undecoded) on a reading connection, which
+    /// answers what `known` lacks. A plan that cannot be made (a row changes identifiers, a read fails) is only not
+    /// used: the writer works the batch out itself, and a real error surfaces there.
+    private func startPlan(_ batch: ReadBatch, known: ImportLookups, plan: ColumnPlan, list: String, context: GoalContext)
+        -> Task<ImportPlan?, Never> {
         let writer = context.database.writer
-        let createProfiles = goal.createProfiles
-        // Emptied by the read, so the writer's next insert into its own filter need not copy the shared one.
-        let filter = HandedOver(filter)
+        let now = context.now
+        let known = HandedOver(known)
         return Task {
-            try await writer.read { db in
-                try db.withPageCache(kibibytes: 2048) {
-                    var known = ImportLookups()
-                    try known.prefetch(rows: batch.keys, createProfiles: createProfiles, keys: plan.keys, filter: filter.value.take(), db: db)
-                    return known
-                }
+            try? await writer.read { db in
+                var lookups = known.value.take() ?? ImportLookups()
+                try lookups.decodeProfiles(keys: plan.keys)
+                var store = ImportProfiles(db: db, now: now, keys: plan.keys, known: lookups, planning: true)
+                let rows = try self.applyRows(of: batch, plan: plan, list: list, store: &store)
+                return store.finishPlan(result: rows.result, changed: rows.changed, exchanged: rows.exchanged)
             }
         }
     }
 
-    /// What one committed batch leaves for the next: its lookups, and whether anyone else wrote around it.
-    struct CarriedLookups: Sendable {
-        /// What the batch knew of the store as it committed (every key it wrote among them).
-        var known: ImportLookups
-        /// The writing connection's stamp as the batch committed.
+    /// What one committed batch leaves for the next: what it wrote, and the writer's stamp as it committed.
+    struct CarriedWrites: Sendable {
+        var wrote: WrittenKeys
         var committed: WriterStamp
-        /// Whether the store was as the batch before left it when this batch began.
-        var beganUntouched: Bool
     }
 
     /// Tells the reading thread to stop and waits for it on a dispatch thread (a blocking wait, kept off the cooperative pool).
@@ -432,12 +426,14 @@ public struct SailthruImportExecutor: GoalExecutor {
         var firstSkippedLine: Int?
     }
 
-    /// Applies one batch in one transaction with its checkpoint and run progress; returns the rows skipped for no match.
-    /// `lookahead` holds the batch's lookups read ahead (or nothing), `carried` what the previous batch left; the
-    /// transaction empties both and leaves its own in `carried`.
+    /// Applies one batch in one transaction with its checkpoint and run progress; returns the rows skipped for no match,
+    /// and whether the batch's plan held. `ahead` holds the batch's plan (or nothing), `carried` what the previous batch
+    /// left; the transaction empties both and leaves its own in `carried`. With `following`, it starts that batch's plan
+    /// in `planning`.
     private func commit(_ batch: ReadBatch, plan: ColumnPlan, list: String, checkpointed: Bool, filter: HandedOver<StoreKeyFilter>,
-                        lookahead: HandedOver<ImportLookups>, carried: HandedOver<CarriedLookups>,
-                        context: GoalContext) async throws -> (count: Int, firstLine: Int?) {
+                        ahead: HandedOver<ImportPlan>, following: ReadBatch?, planning: HandedOver<Task<ImportPlan?, Never>>,
+                        carried: HandedOver<CarriedWrites>,
+                        context: GoalContext) async throws -> (skipped: Int, firstSkippedLine: Int?, plannedAhead: Bool) {
         let recordIndex = batch.through
         let recorder = context.recorder
         let (baseCounts, baseErrors, baseTouched) = (await recorder.counts, await recorder.rowErrors, await recorder.touched)
@@ -445,58 +441,61 @@ public struct SailthruImportExecutor: GoalExecutor {
         let now = context.now
         let runID = recorder.runID
         let keys = plan.keys
-        let body: @Sendable (Database) throws -> BatchResult = { db in
-            var result = BatchResult()
+        let body: @Sendable (Database) throws -> (BatchResult, plannedAhead: Bool) = { db in
             let began = try WriterStamp(db)
-            var previous = carried.value.take()
-            let untouched = previous.map { $0.committed == began } ?? false
-            var store: ImportProfiles
-            if var known = lookahead.value.take(), let before = previous, before.beganUntouched, untouched {
-                // Nobody else wrote since the lookahead began: it misses only what the previous batch wrote.
-                known.overlay(before.known)
-                store = ImportProfiles(db: db, now: now, keys: keys, filter: filter.value.take(), known: known)
-                try store.checkFilter()
+            let previous = carried.value.take()
+            var store = ImportProfiles(db: db, now: now, keys: keys, filter: filter.value.take())
+            try store.checkFilter()
+            if let following {
+                // Read before this batch writes: the plan sees the store as the batch before left it.
+                let known = try store.prefetchAhead(rows: following.keys, createProfiles: self.goal.createProfiles)
+                planning.value = self.startPlan(following, known: known, plan: plan, list: list, context: context)
+            }
+            var rows: (result: BatchResult, changed: [ProfileBatchWriter.Touched], exchanged: [Int64])
+            var plannedAhead = false
+            let planned = ahead.value.take()
+            if let planned, let before = previous, before.committed == began, !planned.conflicts(with: before.wrote) {
+                // Nobody else wrote since the plan's reads, and the batch before wrote nothing it read.
+                let shift = try store.replay(planned)
+                rows = (planned.result, planned.changed.values.map { var touched = $0; touched.pk = planned.shifted(touched.pk, by: shift); return touched },
+                        planned.exchanged.map { planned.shifted($0, by: shift) })
+                plannedAhead = true
             } else {
-                store = ImportProfiles(db: db, now: now, keys: keys, filter: filter.value.take())
+                if let planned { ImportProfiles.release(planned.known) }
                 // Each row's identifiers, read once; their owners and profiles come in a few queries for the whole batch.
                 try store.prefetch(rows: batch.keys, createProfiles: self.goal.createProfiles)
-            }
-            if let spent = previous.take() { ImportProfiles.release(spent.known) }
-            var changed: [Int64: ProfileBatchWriter.Touched] = [:]
-            var exchanged: [Int64] = []
-            exchanged.reserveCapacity(batch.records.count)
-            for index in batch.records.indices {
-                try self.apply(batch.records[index], identifiers: batch.keys[index], cells: batch.cells[index], plan: plan,
-                               list: list, store: &store, result: &result, changed: &changed, exchanged: &exchanged)
+                let applied = try self.applyRows(of: batch, plan: plan, list: list, store: &store)
+                rows = (applied.result, Array(applied.changed.values), applied.exchanged)
             }
             try store.flush()
-            result.touched = Array(result.touched.suffix(RunLedger.touchedKept))
             guard checkpointed else {
                 let finished = try store.finish()
                 filter.value = finished.filter
                 ImportProfiles.release(finished.known)
-                return result
+                return (rows.result, plannedAhead)
             }
             // The profiles hold only the properties segments read (ImportProfiles.keys): a rule reads no others.
-            try ProfileStore.refreshMembership(of: changed.sorted { $0.key < $1.key }.map(\.value),
-                                               segments: context.segments, db: db, now: now, prepared: nil)
-            try DataExchange.record(connection: connection, profiles: exchanged, at: now, db: db)
-            try RunLedger.update(runID: runID, counts: baseCounts.adding(result.counts), rowErrors: baseErrors + result.rowErrors,
-                                 touched: Array((baseTouched + result.touched).suffix(RunLedger.touchedKept)), db: db)
+            try ProfileStore.refreshMembership(of: rows.changed.sorted { $0.pk < $1.pk }, segments: context.segments, db: db, now: now,
+                                               prepared: nil)
+            try DataExchange.record(connection: connection, profiles: rows.exchanged, at: now, db: db)
+            try RunLedger.update(runID: runID, counts: baseCounts.adding(rows.result.counts), rowErrors: baseErrors + rows.result.rowErrors,
+                                 touched: Array((baseTouched + rows.result.touched).suffix(RunLedger.touchedKept)), db: db)
             try ImportCheckpoint.advance(connection: connection, list: list, recordsApplied: recordIndex, runID: runID, at: now, db: db)
             // Last: the filter's stamp, and the one the next batch checks, cover everything this transaction wrote.
+            let wrote = store.wrote
             let finished = try store.finish()
             filter.value = finished.filter
-            carried.value = CarriedLookups(known: finished.known, committed: try WriterStamp(db), beganUntouched: untouched)
-            return result
+            ImportProfiles.release(finished.known)
+            carried.value = CarriedWrites(wrote: wrote, committed: try WriterStamp(db))
+            return (rows.result, plannedAhead)
         }
-        let result: BatchResult
+        let (result, plannedAhead): (BatchResult, Bool)
         if checkpointed {
-            result = try await context.database.writer.write(body)
+            (result, plannedAhead) = try await context.database.writer.write(body)
         } else {
             // Dry run: the same work, rolled back.
-            result = try await context.database.writer.writeWithoutTransaction { db in
-                var captured = BatchResult()
+            (result, plannedAhead) = try await context.database.writer.writeWithoutTransaction { db in
+                var captured = (BatchResult(), plannedAhead: false)
                 try db.inTransaction {
                     captured = try body(db)
                     return .rollback
@@ -509,7 +508,22 @@ public struct SailthruImportExecutor: GoalExecutor {
         for error in result.rowErrors { await recorder.fail(error) }
         for touched in result.touched { await recorder.touch(touched) }
         await context.progress.progress(label: "import \(list)", done: recordIndex, total: nil)
-        return (result.skippedNoMatch, result.firstSkippedLine)
+        return (result.skippedNoMatch, result.firstSkippedLine, plannedAhead)
+    }
+
+    /// Works out every row of `batch` through `store`, which writes them or, planning, notes them down.
+    private func applyRows(of batch: ReadBatch, plan: ColumnPlan, list: String, store: inout ImportProfiles) throws
+        -> (result: BatchResult, changed: [Int64: ProfileBatchWriter.Touched], exchanged: [Int64]) {
+        var result = BatchResult()
+        var changed: [Int64: ProfileBatchWriter.Touched] = [:]
+        var exchanged: [Int64] = []
+        exchanged.reserveCapacity(batch.records.count)
+        for index in batch.records.indices {
+            try apply(batch.records[index], identifiers: batch.keys[index], cells: batch.cells[index], plan: plan,
+                      list: list, store: &store, result: &result, changed: &changed, exchanged: &exchanged)
+        }
+        result.touched = Array(result.touched.suffix(RunLedger.touchedKept))
+        return (result, changed, exchanged)
     }
 
     // MARK: - One row
