@@ -161,6 +161,17 @@ public actor RunRecorder {
         self.runID = runID
     }
 
+    /// The counters, row errors and touched profiles as they stand, in one call.
+    public var progress: (counts: RunCounts, rowErrors: [RunRowError], touched: [TouchedProfile]) { (counts, rowErrors, touched) }
+
+    /// Adds what a batch did in one call (a goal writing thousands of batches crossed to the actor for each part):
+    /// `counts` but its `failed`, which `failures` count, as ``fail(_:)`` does, and the profiles it touched.
+    public func add(_ counts: RunCounts, failures: [RunRowError], touched profiles: [TouchedProfile]) {
+        self.counts = self.counts.adding(counts, includingFailed: false)
+        for error in failures { fail(error) }
+        for profile in profiles { touch(profile) }
+    }
+
     /// Changes the counters.
     public func count(_ change: @Sendable (inout RunCounts) -> Void) {
         change(&counts)

@@ -144,7 +144,7 @@ extension AppDatabase {
 
 extension Database {
     /// Runs `body` with a page cache of at most `kibibytes`, then gives the connection its own size back. For reads
-    /// on a reading connection that touch each page about once (an import's key filter and lookahead, a Mapp
+    /// on a reading connection that touch each page about once (an import's key filter, a Mapp
     /// page): they would fill its 32 MiB cache, which it drops at the next commit anyway (peak RSS of a
     /// 1,000,000-row import: 180-186 MB with full caches, 141-152 MB with 2 MiB).
     func withPageCache<T>(kibibytes: Int, _ body: () throws -> T) throws -> T {

@@ -20,15 +20,15 @@ struct ImportLookups: Sendable {
     var profiles: [Int64: ImportedProfile] = [:]
     /// Profile ids: whether a profile has it.
     var ids: [String: Bool] = [:]
-    /// Profiles read but not decoded yet (``prefetch(rows:createProfiles:keys:filter:db:decoding:)``), as stored.
-    private var undecoded: [(pk: Int64, id: String, stored: String)] = []
+    /// Row keys of owners whose profiles are not read yet (``prefetch(rows:createProfiles:keys:filter:db:readingProfiles:)``).
+    private var unreadProfiles: [Int64] = []
 
     /// Reads the owners of every row's identifiers and their profiles (decoding only `keys`); with `createProfiles`,
     /// also whether the id a row without an owner would create (its first identifier's value) is taken. `filter`,
     /// when given, must hold every key of the store `db` reads: keys it surely lacks are not looked up. Without
-    /// `decoding`, the profiles are kept as stored until ``decodeProfiles(keys:)``, which another thread can run.
+    /// `readingProfiles`, the profiles are left for ``readProfiles(keys:db:)``, on another connection or thread.
     mutating func prefetch(rows: [[IdentifierKey]], createProfiles: Bool, keys: Set<String>, filter: StoreKeyFilter?,
-                           db: Database, decoding: Bool = true) throws {
+                           db: Database, readingProfiles: Bool = true) throws {
         // Sized once for the batch: growing these a row at a time rehashed every key several times over.
         owners.reserveCapacity(rows.count * 2)
         profiles.reserveCapacity(rows.count)
@@ -50,18 +50,8 @@ struct ImportLookups: Sendable {
                 }
             }
         }
-        try InListQuery.forEachChunk(of: Array(pks)) { chunk in
-            let rows = try Row.fetchCursor(try InListQuery.statement("SELECT pk, id, properties FROM profile WHERE pk IN", count: chunk.count, db: db),
-                                           arguments: StatementArguments(chunk))
-            while let row = try rows.next() {
-                if decoding {
-                    let profile = try Self.decode(row, keys: keys)
-                    profiles[profile.pk] = profile
-                } else {
-                    undecoded.append((row[0], row[1], row[2]))
-                }
-            }
-        }
+        unreadProfiles = Array(pks)
+        if readingProfiles { try readProfiles(keys: keys, db: db) }
         guard createProfiles else { return }
         var unknown: [String] = []
         for row in rows {
@@ -76,20 +66,24 @@ struct ImportLookups: Sendable {
         }
     }
 
-    /// Decodes the profiles ``prefetch(rows:createProfiles:keys:filter:db:decoding:)`` read without decoding.
-    mutating func decodeProfiles(keys: Set<String>) throws {
-        for (pk, id, stored) in undecoded { profiles[pk] = try Self.decode(pk: pk, id: id, stored: stored, keys: keys) }
-        undecoded = []
+    /// Reads the owners' profiles ``prefetch(rows:createProfiles:keys:filter:db:readingProfiles:)`` left unread.
+    mutating func readProfiles(keys: Set<String>, db: Database) throws {
+        try InListQuery.forEachChunk(of: unreadProfiles) { chunk in
+            let rows = try Row.fetchCursor(try InListQuery.statement("SELECT pk, id, properties FROM profile WHERE pk IN", count: chunk.count, db: db),
+                                           arguments: StatementArguments(chunk))
+            while let row = try rows.next() {
+                let profile = try Self.decode(row, keys: keys)
+                profiles[profile.pk] = profile
+            }
+        }
+        unreadProfiles = []
     }
 
     /// A `pk, id, properties` row with only `keys`' properties decoded.
     static func decode(_ row: Row, keys: Set<String>) throws -> ImportedProfile {
-        try decode(pk: row[0], id: row[1], stored: row[2], keys: keys)
-    }
-
-    static func decode(pk: Int64, id: String, stored: String, keys: Set<String>) throws -> ImportedProfile {
+        let stored: String = row[2]
         var text = stored
         let properties = try text.withUTF8 { bytes throws(PropertyCodecError) in try PropertyCodec.decode(utf8: bytes, keys: keys) }
-        return ImportedProfile(pk: pk, profile: Profile(id: id, properties: properties), stored: stored)
+        return ImportedProfile(pk: row[0], profile: Profile(id: row[1], properties: properties), stored: stored)
     }
 }

@@ -1,8 +1,8 @@
 import Foundation
 import GRDB
 
-/// The store as one import batch sees it, read with a few `IN (…)` queries (``ImportLookups``, read here or a
-/// batch ahead on a reading connection) and written through.
+/// The store as one import batch sees it, read with a few `IN (…)` queries (``ImportLookups``, read here or, for a
+/// batch planned ahead, by the transaction before: ``ImportPlan``) and written through, or, planning, noted down.
 ///
 /// Writes go into this copy and to the database inside the batch's transaction, so a later row of
 /// the batch sees what earlier rows created or changed. Updates are written at once; new profiles
@@ -50,7 +50,7 @@ struct ImportProfiles {
     private var firstNewPK: Int64? { isPlanning ? firstPlannedPK : newRows.firstPK }
 
     /// Ends the batch, last in its transaction: hands over the filter (``takeFilter()``) and what the batch knew of
-    /// the store as it commits (the next batch's lookahead is laid under it: ``ImportLookups/overlay(_:)``).
+    /// the store as it commits, for the caller to free (``release(_:)``).
     mutating func finish() throws -> (filter: StoreKeyFilter?, known: ImportLookups) {
         let kept = try takeFilter()
         let known = self.known
@@ -76,12 +76,12 @@ struct ImportProfiles {
 
     private static let releaseQueue = DispatchQueue(label: "ferry.import.release", qos: .utility)
 
-    /// Hands over the filter with every id and identifier the batch found or wrote added, stamped: call last in
-    /// the transaction.
+    /// Hands over the filter with every id and identifier the batch wrote added, stamped: call last in the
+    /// transaction. (What it found was in the filter already: a filter holds every key of the store it is current with.)
     mutating func takeFilter() throws -> StoreKeyFilter? {
         guard var kept = filter.take() else { return nil }
-        for case let (key, _?) in known.owners { kept.insert(key) }
-        for (id, exists) in known.ids where exists { kept.insert(id: id) }
+        for key in wrote.owners { kept.insert(key) }
+        for id in wrote.ids { kept.insert(id: id) }
         try kept.stamp(db)
         return kept
     }
@@ -106,11 +106,11 @@ struct ImportProfiles {
         try known.prefetch(rows: rows, createProfiles: createProfiles, keys: keys, filter: filter, db: db)
     }
 
-    /// Reads what `rows`, the next batch's, need, leaving the profiles undecoded: call before this batch writes, so the
-    /// next batch can be planned from it on another thread while this one writes (``ImportPlan``).
+    /// Reads the owners and ids `rows`, the next batch's, need, leaving their profiles to read: call before this batch
+    /// writes, so the next batch can be planned from it on another thread while this one writes (``ImportPlan``).
     func prefetchAhead(rows: [[IdentifierKey]], createProfiles: Bool) throws -> ImportLookups {
         var ahead = ImportLookups()
-        try ahead.prefetch(rows: rows, createProfiles: createProfiles, keys: keys, filter: filter, db: db, decoding: false)
+        try ahead.prefetch(rows: rows, createProfiles: createProfiles, keys: keys, filter: filter, db: db, readingProfiles: false)
         return ahead
     }
 
@@ -182,16 +182,7 @@ struct ImportProfiles {
                 wrote.owners.insert(key)
                 if let owner { known.owners[key] = owner } else { given.append(key) }
             }
-            // An identifier given up is known afresh even when the batch never looked it up: the next batch's
-            // lookahead may have read it before this write (``ImportLookups/overlay(_:)``).
-            for key in given where known.owners[key] != .some(nil) {
-                if known.owners[key] == .some(old.pk) {
-                    known.owners[key] = .some(nil)
-                } else if known.owners.index(forKey: key) == nil {
-                    known.owners[key] = .some(try Int64.fetchOne(db.cachedStatement(sql: "SELECT profile_pk FROM identifier WHERE property = ? AND value = ?"),
-                                                                  arguments: [key.property, key.value]))
-                }
-            }
+            for key in given where known.owners[key] == .some(old.pk) { known.owners[key] = .some(nil) }
         }
         known.profiles[old.pk] = ImportedProfile(pk: old.pk, profile: new, stored: text)
     }

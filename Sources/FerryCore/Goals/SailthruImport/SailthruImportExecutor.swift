@@ -289,8 +289,9 @@ public struct SailthruImportExecutor: GoalExecutor {
     /// Whether batches are planned ahead: only a second core makes it pay.
     static var readsAhead: Bool { ProcessInfo.processInfo.activeProcessorCount > 1 }
 
-    /// Works `batch` out from `known` (read for it by the transaction before, undecoded) on a reading connection, which
-    /// answers what `known` lacks. A plan that cannot be made (a row changes identifiers, a read fails) is only not
+    /// Works `batch` out from `known` (owners and ids read for it by the transaction before) on a reading connection,
+    /// which reads the owners' profiles and answers what else `known` lacks. A profile read there may already hold
+    /// what the transaction before wrote: that plan is then refused like any other that read what that batch wrote. A plan that cannot be made (a row changes identifiers, a read fails) is only not
     /// used: the writer works the batch out itself, and a real error surfaces there.
     private func startPlan(_ batch: ReadBatch, known: ImportLookups, plan: ColumnPlan, list: String, context: GoalContext)
         -> Task<ImportPlan?, Never> {
@@ -300,7 +301,7 @@ public struct SailthruImportExecutor: GoalExecutor {
         return Task {
             try? await writer.read { db in
                 var lookups = known.value.take() ?? ImportLookups()
-                try lookups.decodeProfiles(keys: plan.keys)
+                try lookups.readProfiles(keys: plan.keys, db: db)
                 var store = ImportProfiles(db: db, now: now, keys: plan.keys, known: lookups, planning: true)
                 let rows = try self.applyRows(of: batch, plan: plan, list: list, store: &store)
                 return store.finishPlan(result: rows.result, changed: rows.changed, exchanged: rows.exchanged)
@@ -436,7 +437,7 @@ public struct SailthruImportExecutor: GoalExecutor {
                         context: GoalContext) async throws -> (skipped: Int, firstSkippedLine: Int?, plannedAhead: Bool) {
         let recordIndex = batch.through
         let recorder = context.recorder
-        let (baseCounts, baseErrors, baseTouched) = (await recorder.counts, await recorder.rowErrors, await recorder.touched)
+        let (baseCounts, baseErrors, baseTouched) = await recorder.progress
         let connection = context.connection.name
         let now = context.now
         let runID = recorder.runID
@@ -503,10 +504,7 @@ public struct SailthruImportExecutor: GoalExecutor {
                 return captured
             }
         }
-        let delta = result.counts
-        await recorder.count { $0 = $0.adding(delta, includingFailed: false) }
-        for error in result.rowErrors { await recorder.fail(error) }
-        for touched in result.touched { await recorder.touch(touched) }
+        await recorder.add(result.counts, failures: result.rowErrors, touched: result.touched)
         await context.progress.progress(label: "import \(list)", done: recordIndex, total: nil)
         return (result.skippedNoMatch, result.firstSkippedLine, plannedAhead)
     }
