@@ -78,6 +78,14 @@ import Testing
         #expect(try store.count() == 6)
     }
 
+    @Test func aPlanMadeWithoutAConnectionGivesUpOnWhatWasNotReadForIt() throws {
+        var known = ImportLookups()
+        known.owners[Self.email("a@x.com")] = .some(nil)
+        var store = ImportProfiles(db: nil, now: Date(), keys: Self.keys, known: known, planning: true)
+        #expect(try store.owner(property: "email", value: "a@x.com") == nil, "read for it")
+        #expect(throws: ImportPlanNeedsStore.self) { try store.owner(property: "email", value: "b@x.com") }
+    }
+
     @Test func aRowThatChangesIdentifiersCannotBePlanned() async throws {
         let dir = TemporaryDirectory()
         let database = try AppDatabase.open(path: dir.path + "/store.sqlite")

@@ -194,6 +194,38 @@ import Testing
         if SailthruImportExecutor.readsAhead { #expect(applied["planned_ahead"] == "29") }
     }
 
+    /// A row that gives a stored profile another identifier re-indexes it, reading and writing the identifier table row
+    /// by row, which a plan made ahead cannot: such batches are worked out on the writer, the others still planned.
+    @Test(.timeLimit(.minutes(2)))
+    func batchesThatGiveProfilesNewIdentifiersAreWorkedOutOnTheWriter() async throws {
+        let dir = TemporaryDirectory()
+        let (connection, goal) = try loadSailthruImportConnection("""
+        lists: [L]
+        match: { email: email, shop: shopify_id }
+        create_profiles: true
+        fields:
+          - { from: order_total, to: lifetime_spend, mode: sum }
+        """, in: dir)
+        let database = try AppDatabase.open(path: dir.path + "/store.sqlite")
+        let store = ProfileStore(database: database)
+        _ = try store.upsert((0..<20).map { ProfileUpsert(id: "m\($0)", properties: ["email": [.string("m\($0)@x.com")]]) }, segments: [])
+        // The first two batches give stored members a shop id; the last four create members with both.
+        var lines = ["email,shop,order_total"]
+        for member in 0..<60 { lines.append("m\(member)@x.com,S\(member),\(member)") }
+        try keepImportExport(lines.joined(separator: "\n") + "\n", in: dir, database: database)
+        let log = CapturedLog()
+        let recorder = try await runKeptImport(goal, of: connection, database: database, in: dir, batchSize: 10, log: log)
+
+        for member in 0..<60 {
+            let found = try #require(try store.find("S\(member)"), "S\(member)")
+            #expect(found.profile["email"] == [.string("m\(member)@x.com")])
+            #expect(found.profile["lifetime_spend"] == [.number(Double(member))])
+        }
+        #expect(await recorder.counts.created == 40)
+        #expect(await recorder.counts.updated == 20)
+        if SailthruImportExecutor.readsAhead { #expect(log.metadata(of: "list applied")?["planned_ahead"] == "4") }
+    }
+
     /// Membership follows the properties segments read: an import moves a profile in or out when it changes one of
     /// them, and leaves it where it is when it changes only others.
     @Test(.timeLimit(.minutes(2)))

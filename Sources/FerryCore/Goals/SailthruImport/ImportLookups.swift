@@ -20,6 +20,8 @@ struct ImportLookups: Sendable {
     var profiles: [Int64: ImportedProfile] = [:]
     /// Profile ids: whether a profile has it.
     var ids: [String: Bool] = [:]
+    /// The row key the store would give a new profile, when read with the owners ahead of a plan (``ImportPlan``).
+    var firstNewPK: Int64?
     /// Row keys of owners whose profiles are not read yet (``prefetch(rows:createProfiles:keys:filter:db:readingProfiles:)``).
     private var unreadProfiles: [Int64] = []
 

@@ -54,3 +54,7 @@ struct WrittenKeys: Sendable {
 /// Thrown while planning a row that changes a profile's identifiers: re-indexing them reads and writes the
 /// identifier table row by row, which only the writer can do, so the batch is worked out on the writer.
 struct ImportPlanAbandoned: Error {}
+
+/// Thrown while planning without a connection when a row needs what was not read for the batch (an identifier a
+/// merged field sets): the batch is worked out on the writer.
+struct ImportPlanNeedsStore: Error {}

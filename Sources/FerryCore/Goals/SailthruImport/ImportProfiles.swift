@@ -15,7 +15,8 @@ import GRDB
 /// going through `ProfileBatchWriter`, which holds whole profiles; the pieces they share
 /// (`PendingRows`, `InListQuery`, identifier values and re-indexing in `ProfileStore`) are called, not copied.
 struct ImportProfiles {
-    let db: Database
+    /// The batch's connection; nil for a plan made from what was read for it alone (``ImportPlanNeedsStore``).
+    private let connection: Database?
     let now: Date
     let keys: Set<String>
     /// Owners, profiles and ids looked up or written: a later row of the batch reads what an earlier one wrote.
@@ -36,14 +37,22 @@ struct ImportProfiles {
 
     /// `known` (read up front, on this connection or a reading one) must be the store as `db` sees it now. With
     /// `planning`, `db` may be a reading connection: nothing is written, writes are noted down in ``planned``.
-    init(db: Database, now: Date, keys: Set<String>, filter: StoreKeyFilter? = nil, known: ImportLookups = ImportLookups(),
+    init(db: Database?, now: Date, keys: Set<String>, filter: StoreKeyFilter? = nil, known: ImportLookups = ImportLookups(),
          planning: Bool = false) {
-        self.db = db
+        self.connection = db
         self.now = now
         self.keys = keys
         self.filter = filter
         self.known = known
         self.isPlanning = planning
+    }
+
+    /// The connection, which a plan made without one does not have: it needs one, so it is given up.
+    private var db: Database {
+        get throws {
+            guard let connection else { throw ImportPlanNeedsStore() }
+            return connection
+        }
     }
 
     /// The row key of the batch's first new profile, if it created one: keys from there on are the batch's own.
@@ -54,7 +63,7 @@ struct ImportProfiles {
     mutating func finish() throws -> (filter: StoreKeyFilter?, known: ImportLookups) {
         let kept = try takeFilter()
         let known = self.known
-        self = ImportProfiles(db: db, now: now, keys: [])  // the caller holds the only copy of `known`
+        self = ImportProfiles(db: connection, now: now, keys: [])  // the caller holds the only copy of `known`
         return (kept, known)
     }
 
@@ -63,7 +72,7 @@ struct ImportProfiles {
                              exchanged: [Int64]) -> ImportPlan {
         let plan = ImportPlan(result: result, writes: planned, changed: changed, exchanged: exchanged, known: known,
                               wrote: wrote, firstNewPK: firstPlannedPK)
-        self = ImportProfiles(db: db, now: now, keys: [])  // the plan holds the only copy of what it carries
+        self = ImportProfiles(db: connection, now: now, keys: [])  // the plan holds the only copy of what it carries
         return plan
     }
 
@@ -110,7 +119,9 @@ struct ImportProfiles {
     /// writes, so the next batch can be planned from it on another thread while this one writes (``ImportPlan``).
     func prefetchAhead(rows: [[IdentifierKey]], createProfiles: Bool) throws -> ImportLookups {
         var ahead = ImportLookups()
+        let db = try db
         try ahead.prefetch(rows: rows, createProfiles: createProfiles, keys: keys, filter: filter, db: db, readingProfiles: false)
+        if createProfiles { ahead.firstNewPK = (try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(pk) FROM profile")) ?? 0) + 1 }
         return ahead
     }
 
@@ -201,7 +212,7 @@ struct ImportProfiles {
         let pk: Int64
         if isPlanning {
             // The key the reading connection's store would give it; the writer shifts it to where its store ends.
-            pk = try nextPlannedPK ?? (Int64.fetchOne(db.cachedStatement(sql: "SELECT max(pk) FROM profile")) ?? 0) + 1
+            pk = try nextPlannedPK ?? known.firstNewPK ?? (Int64.fetchOne(db.cachedStatement(sql: "SELECT max(pk) FROM profile")) ?? 0) + 1
             nextPlannedPK = pk + 1
             firstPlannedPK = firstPlannedPK ?? pk
             planned.append(.create(pk: pk, id: profile.id, stored: text, identifiers: identifiers))

@@ -289,22 +289,31 @@ public struct SailthruImportExecutor: GoalExecutor {
     /// Whether batches are planned ahead: only a second core makes it pay.
     static var readsAhead: Bool { ProcessInfo.processInfo.activeProcessorCount > 1 }
 
-    /// Works `batch` out from `known` (owners and ids read for it by the transaction before) on a reading connection,
-    /// which reads the owners' profiles and answers what else `known` lacks. A profile read there may already hold
-    /// what the transaction before wrote: that plan is then refused like any other that read what that batch wrote. A plan that cannot be made (a row changes identifiers, a read fails) is only not
-    /// used: the writer works the batch out itself, and a real error surfaces there.
+    /// Works `batch` out from `known` (owners and ids read for it by the transaction before) and the owners' profiles,
+    /// read on a reading connection. The rows are then merged with no transaction open, which would keep the writer's
+    /// checkpoints from finishing and its log from starting over. A profile read there may already hold what the
+    /// transaction before wrote: that plan is then refused like any other that read what that batch wrote. A plan that
+    /// cannot be made (a row changes or sets identifiers, a read fails) is only not used: the writer works the batch
+    /// out itself, and a real error surfaces there.
     private func startPlan(_ batch: ReadBatch, known: ImportLookups, plan: ColumnPlan, list: String, context: GoalContext)
         -> Task<ImportPlan?, Never> {
         let writer = context.database.writer
         let now = context.now
         let known = HandedOver(known)
         return Task {
-            try? await writer.read { db in
-                var lookups = known.value.take() ?? ImportLookups()
-                try lookups.readProfiles(keys: plan.keys, db: db)
-                var store = ImportProfiles(db: db, now: now, keys: plan.keys, known: lookups, planning: true)
-                let rows = try self.applyRows(of: batch, plan: plan, list: list, store: &store)
-                return store.finishPlan(result: rows.result, changed: rows.changed, exchanged: rows.exchanged)
+            do {
+                try await writer.read { db in try known.value?.readProfiles(keys: plan.keys, db: db) }
+            } catch {
+                return nil
+            }
+            // On a dispatch thread: merging a batch takes milliseconds, which would hold up one of the two threads that
+            // run the import's own tasks.
+            return await withCheckedContinuation { continuation in
+                DispatchQueue.global().async {
+                    var store = ImportProfiles(db: nil, now: now, keys: plan.keys, known: known.value.take() ?? ImportLookups(), planning: true)
+                    let rows = try? self.applyRows(of: batch, plan: plan, list: list, store: &store)
+                    continuation.resume(returning: rows.map { store.finishPlan(result: $0.result, changed: $0.changed, exchanged: $0.exchanged) })
+                }
             }
         }
     }
