@@ -598,8 +598,11 @@ public struct SailthruImportExecutor: GoalExecutor {
             profile[key.property] = profile[key.property] + [.string(key.value)]
         }
         for ((field, _), cell) in zip(plan.fields, incoming) {
-            switch ImportMerge.merge(profile[field.to], cell) {
-            case .success(let values): profile[field.to] = values
+            let current = profile[field.to]
+            switch ImportMerge.merge(current, cell) {
+            case .success(let values):
+                // Only a change is written back: the first write copies the profile's properties, and each hashes the name.
+                if values != current { profile[field.to] = values }
             case .failure(let error): return fail("\(field.from) → \(field.to) (\(field.mode.rawValue)): \(error.message)")
             }
         }
