@@ -13,7 +13,8 @@ struct ImportedProfile: Sendable {
 /// What an import batch knows of the store: identifier owners, profiles and ids it read or wrote.
 ///
 /// Read up front for a whole batch with a few `IN (…)` queries (``prefetch(rows:createProfiles:keys:filter:db:)``),
-/// on the writing connection or, for a batch planned ahead (``ImportPlan``), on a reading one.
+/// on the writing connection; for a batch planned ahead (``ImportPlan``), the owners and ids on the writing connection
+/// and the profiles on a reading one.
 struct ImportLookups: Sendable {
     /// Identifier owners: a pk, or nil when none owns it.
     var owners: [IdentifierKey: Int64?] = [:]

@@ -1,13 +1,14 @@
 import Foundation
 import GRDB
 
-/// One import batch worked out a batch ahead, on a reading connection, while the batch before it is written: what
-/// each row does, and the writes that makes, for the transactions' thread only to make.
+/// One import batch worked out a batch ahead, while the batch before it is written: what each row does, and the
+/// writes that makes, for the transactions' thread only to make.
 ///
-/// The plan is made against the store as the batch before last left it. It holds when the batch in between wrote
+/// The plan is made against the store as the batch before last left it: its owners and ids are read by the next
+/// transaction before it writes, its profiles on a reading connection. It holds when the batch in between wrote
 /// nothing it read (``conflicts(with:)``) and nobody else wrote meanwhile (the caller's ``WriterStamp``s); otherwise
-/// the batch is worked out again on the writer. Row keys of profiles the plan creates are the ones the reading
-/// connection would give them, from ``firstNewPK``: the writer shifts them to where its store ends.
+/// the batch is worked out again on the writer. Row keys of profiles the plan creates are the ones the store would
+/// have given them when the owners were read, from ``firstNewPK``: the writer shifts them to where its store ends.
 struct ImportPlan: Sendable {
     /// Counts, row errors, touched profiles and skips, as the writer would have found them.
     var result: SailthruImportExecutor.BatchResult
@@ -55,6 +56,6 @@ struct WrittenKeys: Sendable {
 /// identifier table row by row, which only the writer can do, so the batch is worked out on the writer.
 struct ImportPlanAbandoned: Error {}
 
-/// Thrown while planning without a connection when a row needs what was not read for the batch (an identifier a
-/// merged field sets): the batch is worked out on the writer.
+/// Thrown while planning without a connection when a row needs an owner, profile or id that was not read for the
+/// batch: the batch is worked out on the writer.
 struct ImportPlanNeedsStore: Error {}

@@ -25,7 +25,7 @@ struct ImportProfiles {
     private var newRows = NewProfileRows()
     /// The store's keys, when the import keeps them: ids and identifiers it surely lacks are not looked up.
     private var filter: StoreKeyFilter?
-    /// Whether writes are only noted down (``planned``), on a reading connection, for the writer to make later.
+    /// Whether writes are only noted down (``planned``) for the writer to make later.
     private let isPlanning: Bool
     /// The writes noted down while planning, in order.
     private(set) var planned: [PlannedWrite] = []
@@ -36,7 +36,8 @@ struct ImportProfiles {
     private(set) var wrote = WrittenKeys()
 
     /// `known` (read up front, on this connection or a reading one) must be the store as `db` sees it now. With
-    /// `planning`, `db` may be a reading connection: nothing is written, writes are noted down in ``planned``.
+    /// `planning`, nothing is written (writes are noted down in ``planned``), and `db` may be a reading connection or
+    /// none: what `known` lacks is then not looked up, and the plan is given up.
     init(db: Database?, now: Date, keys: Set<String>, filter: StoreKeyFilter? = nil, known: ImportLookups = ImportLookups(),
          planning: Bool = false) {
         self.connection = db
@@ -211,7 +212,7 @@ struct ImportProfiles {
         let time = now.timeIntervalSince1970
         let pk: Int64
         if isPlanning {
-            // The key the reading connection's store would give it; the writer shifts it to where its store ends.
+            // The key the store would have given it when the owners were read; the writer shifts it to where its store ends.
             pk = try nextPlannedPK ?? known.firstNewPK ?? (Int64.fetchOne(db.cachedStatement(sql: "SELECT max(pk) FROM profile")) ?? 0) + 1
             nextPlannedPK = pk + 1
             firstPlannedPK = firstPlannedPK ?? pk
@@ -239,8 +240,8 @@ struct ImportProfiles {
     }
 
     /// Makes the writes of `plan`, worked out on another thread, with its new profiles' row keys shifted to where this
-    /// store ends; returns the shift (``ImportPlan/shifted(_:by:)``). What the batch knows is then the plan's lookups
-    /// (their row keys unshifted: only their keys go on, into the filter).
+    /// store ends; returns the shift (``ImportPlan/shifted(_:by:)``). The plan's lookups (row keys unshifted) and what
+    /// it wrote become this batch's, for ``finish()`` to hand over and the filter to take.
     mutating func replay(_ plan: ImportPlan) throws -> Int64 {
         known = plan.known
         var shift: Int64 = 0
