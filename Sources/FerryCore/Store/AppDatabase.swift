@@ -144,9 +144,8 @@ extension AppDatabase {
 
 extension Database {
     /// Runs `body` with a page cache of at most `kibibytes`, then gives the connection its own size back. For reads
-    /// on a reading connection that touch each page about once (an import's key filter, a Mapp
-    /// page): they would fill its 32 MiB cache, which it drops at the next commit anyway (peak RSS of a
-    /// 1,000,000-row import: 180-186 MB with full caches, 141-152 MB with 2 MiB).
+    /// on a reading connection that touch each page about once (an import's key filter, a Mapp page): they would
+    /// fill its 32 MiB cache, which it drops at the next commit by another connection anyway.
     func withPageCache<T>(kibibytes: Int, _ body: () throws -> T) throws -> T {
         let usual = try Int.fetchOne(self, sql: "PRAGMA cache_size") ?? -2000
         try execute(sql: "PRAGMA cache_size = \(-kibibytes)")

@@ -63,13 +63,23 @@ struct StoreKeyFilter: Sendable {
     /// Whether nobody has written since the filter was last stamped (call on the writing connection, inside the
     /// write transaction that will trust it).
     func isCurrent(_ db: Database) throws -> Bool {
-        try WriterStamp(db) == stamp
+        isCurrent(at: try WriterStamp(db))
+    }
+
+    /// ``isCurrent(_:)`` for the writing connection's stamp `current`, read in the same transaction.
+    func isCurrent(at current: WriterStamp) -> Bool {
+        current == stamp
     }
 
     /// Marks the filter as holding every key of the store: call at the end of a transaction whose new keys were
     /// all inserted into it.
     mutating func stamp(_ db: Database) throws {
-        stamp = try WriterStamp(db)
+        stamp(at: try WriterStamp(db))
+    }
+
+    /// ``stamp(_:)`` with the writing connection's stamp `current`, read after the transaction's last write.
+    mutating func stamp(at current: WriterStamp) {
+        stamp = current
     }
 
     /// Whether the store may hold a profile with this id.

@@ -93,7 +93,7 @@ struct ExportRowWriter: @unchecked Sendable {
 
     /// A natural list's date is read in place: handing the user to `SailthruStore.signup(of:in:)` copies it.
     private static func signup(_ users: UnsafeBufferPointer<SandboxUser>, at position: Int, in list: SandboxList) -> Date? {
-        list.type == "smart" ? SailthruStore.signup(of: users[position], in: list) : users[position].lists[list.name]
+        SailthruStore.signup(of: users[position], in: list)
     }
 
     /// Reads a word of each user's id, keys, vars and lists storage, one user after the other: the memory reads

@@ -148,7 +148,7 @@ import Testing
         #expect(counts.updated == 450)
         #expect(await recorder.rowErrors.isEmpty)
         // A batch that starts on a new member holds its plan; one that goes on with the last batch's member does not.
-        if SailthruImportExecutor.readsAhead { #expect(log.metadata(of: "list applied")?["planned_ahead"] == "49") }
+        if SailthruImportExecutor.plansAhead { #expect(log.metadata(of: "list applied")?["planned_ahead"] == "49") }
     }
 
     /// On a store in a file, each batch after the first is worked out on another thread while the batch before is
@@ -191,7 +191,7 @@ import Testing
         let applied = try #require(log.metadata(of: "list applied"))
         #expect(applied["batches"] == "30")
         // All but the first, which no batch before it read for.
-        if SailthruImportExecutor.readsAhead { #expect(applied["planned_ahead"] == "29") }
+        if SailthruImportExecutor.plansAhead { #expect(applied["planned_ahead"] == "29") }
     }
 
     /// A row that gives a stored profile another identifier re-indexes it, reading and writing the identifier table row
@@ -223,7 +223,7 @@ import Testing
         }
         #expect(await recorder.counts.created == 40)
         #expect(await recorder.counts.updated == 20)
-        if SailthruImportExecutor.readsAhead { #expect(log.metadata(of: "list applied")?["planned_ahead"] == "4") }
+        if SailthruImportExecutor.plansAhead { #expect(log.metadata(of: "list applied")?["planned_ahead"] == "4") }
     }
 
     /// Membership follows the properties segments read: an import moves a profile in or out when it changes one of

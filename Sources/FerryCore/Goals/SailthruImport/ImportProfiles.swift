@@ -59,13 +59,13 @@ struct ImportProfiles {
     /// The row key of the batch's first new profile, if it created one: keys from there on are the batch's own.
     private var firstNewPK: Int64? { isPlanning ? firstPlannedPK : newRows.firstPK }
 
-    /// Ends the batch, last in its transaction: hands over the filter (``takeFilter()``) and what the batch knew of
-    /// the store as it commits, for the caller to free (``release(_:)``).
-    mutating func finish() throws -> (filter: StoreKeyFilter?, known: ImportLookups) {
-        let kept = try takeFilter()
-        let known = self.known
-        self = ImportProfiles(db: connection, now: now, keys: [])  // the caller holds the only copy of `known`
-        return (kept, known)
+    /// Ends the batch, last in its transaction: hands over the filter (``takeFilter(at:)``, stamped `current` when given)
+    /// and frees what the batch knew of the store (``release(_:)``).
+    mutating func finish(at current: WriterStamp? = nil) throws -> StoreKeyFilter? {
+        let kept = try takeFilter(at: current)
+        Self.release(known)
+        self = ImportProfiles(db: connection, now: now, keys: [])  // the release queue holds the only copy of `known`
+        return kept
     }
 
     /// Ends a batch planned on a reading connection: its writes, what it read and wrote, and its first new row key.
@@ -78,7 +78,7 @@ struct ImportProfiles {
     }
 
     /// Frees a batch's lookups on another thread: freeing their dictionaries took 4 % of the transactions' thread,
-    /// and an import's reading thread leaves the second core mostly idle.
+    /// the one every batch waits for.
     static func release(_ known: ImportLookups) {
         let spent = HandedOver(known)
         releaseQueue.async { spent.value = nil }
@@ -86,13 +86,14 @@ struct ImportProfiles {
 
     private static let releaseQueue = DispatchQueue(label: "ferry.import.release", qos: .utility)
 
-    /// Hands over the filter with every id and identifier the batch wrote added, stamped: call last in the
-    /// transaction. (What it found was in the filter already: a filter holds every key of the store it is current with.)
-    mutating func takeFilter() throws -> StoreKeyFilter? {
+    /// Hands over the filter with every id and identifier the batch wrote added, stamped with `current` (the writing
+    /// connection's stamp after the transaction's last write) or the stamp read now: call last in the transaction.
+    /// (What it found was in the filter already: a filter holds every key of the store it is current with.)
+    mutating func takeFilter(at current: WriterStamp? = nil) throws -> StoreKeyFilter? {
         guard var kept = filter.take() else { return nil }
         for key in wrote.owners { kept.insert(key) }
         for id in wrote.ids { kept.insert(id: id) }
-        try kept.stamp(db)
+        kept.stamp(at: try current ?? WriterStamp(db))
         return kept
     }
 
@@ -105,14 +106,17 @@ struct ImportProfiles {
 
     // MARK: - Reading
 
-    /// Drops the filter when someone else has written since it was stamped: call first in the batch's transaction.
-    mutating func checkFilter() throws {
-        if let current = filter, try !current.isCurrent(db) { filter = nil }  // someone else wrote: look everything up
+    /// Drops the filter when someone else has written since it was stamped: call first in the batch's transaction,
+    /// with the writing connection's stamp when the transaction has read it already.
+    mutating func checkFilter(at current: WriterStamp? = nil) throws {
+        guard let kept = filter else { return }
+        if !kept.isCurrent(at: try current ?? WriterStamp(db)) { filter = nil }  // someone else wrote: look everything up
     }
 
-    /// Reads what the batch's rows need up front (``ImportLookups/prefetch(rows:createProfiles:keys:filter:db:)``).
-    mutating func prefetch(rows: [[IdentifierKey]], createProfiles: Bool) throws {
-        try checkFilter()
+    /// Reads what the batch's rows need up front (``ImportLookups/prefetch(rows:createProfiles:keys:filter:db:readingProfiles:)``),
+    /// after checking the filter (``checkFilter(at:)``).
+    mutating func prefetch(rows: [[IdentifierKey]], createProfiles: Bool, at current: WriterStamp? = nil) throws {
+        try checkFilter(at: current)
         try known.prefetch(rows: rows, createProfiles: createProfiles, keys: keys, filter: filter, db: db)
     }
 
@@ -241,7 +245,7 @@ struct ImportProfiles {
 
     /// Makes the writes of `plan`, worked out on another thread, with its new profiles' row keys shifted to where this
     /// store ends; returns the shift (``ImportPlan/shifted(_:by:)``). The plan's lookups (row keys unshifted) and what
-    /// it wrote become this batch's, for ``finish()`` to hand over and the filter to take.
+    /// it wrote become this batch's, for ``finish(at:)`` to free and the filter to take.
     mutating func replay(_ plan: ImportPlan) throws -> Int64 {
         known = plan.known
         var shift: Int64 = 0

@@ -69,6 +69,13 @@ public struct SailthruImportExecutor: GoalExecutor {
     // MARK: - One list
 
     private func importList(_ list: String, context: GoalContext) async throws {
+        let connection = context.connection.name
+        let checkpoint = context.isDryRun ? nil : try ImportCheckpoint.load(connection: connection, list: list, db: context.database)
+        if let checkpoint, checkpoint.isCompleted {
+            context.logger.info("list already imported by the interrupted run; not imported again", metadata: [
+                "list": "\(list)", "from_run": "\(checkpoint.runID.map(String.init) ?? "?")"])
+            return
+        }
         // The store's keys are read on a reading connection while Sailthru prepares the export (seconds to hours; the
         // read takes about a second a million profiles), and kept only when the export is large enough to pay for them.
         let filterBuild = Task { [writer = context.database.writer] in try await StoreKeyFilter.build(reading: writer) }
@@ -82,17 +89,11 @@ public struct SailthruImportExecutor: GoalExecutor {
             return
         }
 
-        let connection = context.connection.name
         let folder = try folder(for: context)
         let base = Self.fileStem(list)
         let keptFile = folder.appendingPathComponent(base + ".csv")
         var skipping = 0
-        if let checkpoint = try ImportCheckpoint.load(connection: connection, list: list, db: context.database) {
-            if checkpoint.isCompleted {
-                context.logger.info("list already imported by the interrupted run; not imported again", metadata: [
-                    "list": "\(list)", "from_run": "\(checkpoint.runID.map(String.init) ?? "?")"])
-                return
-            }
+        if let checkpoint {
             let file = URL(fileURLWithPath: checkpoint.file)
             guard FileManager.default.fileExists(atPath: file.path), try Self.digest(of: file) == checkpoint.digest else {
                 try ImportCheckpoint.delete(connection: connection, list: list, db: context.database)
@@ -270,7 +271,7 @@ public struct SailthruImportExecutor: GoalExecutor {
             upcoming = await Self.next(from: channel)
             let ahead = HandedOver(await planning.value.take()?.value ?? nil)
             var following: ReadBatch?
-            if checkpointed, Self.readsAhead, case .item(let next) = upcoming { following = next }
+            if checkpointed, Self.plansAhead, case .item(let next) = upcoming { following = next }
             let committed = try await commit(batch, plan: plan, list: list, checkpointed: checkpointed, filter: filter,
                                              ahead: ahead, following: following, planning: planning, carried: carried, context: context)
             skippedNoMatch += committed.skipped
@@ -287,7 +288,7 @@ public struct SailthruImportExecutor: GoalExecutor {
     }
 
     /// Whether batches are planned ahead: only a second core makes it pay.
-    static var readsAhead: Bool { ProcessInfo.processInfo.activeProcessorCount > 1 }
+    static var plansAhead: Bool { ProcessInfo.processInfo.activeProcessorCount > 1 }
 
     /// Works `batch` out from `known` (owners and ids read for it by the transaction before) and the owners' profiles,
     /// read on a reading connection. The rows are then merged with no transaction open, which would keep the writer's
@@ -455,33 +456,38 @@ public struct SailthruImportExecutor: GoalExecutor {
             let began = try WriterStamp(db)
             let previous = carried.value.take()
             var store = ImportProfiles(db: db, now: now, keys: keys, filter: filter.value.take())
-            try store.checkFilter()
+            var held: ImportPlan?
+            if let planned = ahead.value.take() {
+                if let before = previous, before.committed == began, !planned.conflicts(with: before.wrote) {
+                    held = planned  // nobody else wrote since the plan's reads, and the batch before wrote nothing it read
+                } else {
+                    ImportProfiles.release(planned.known)
+                }
+            }
+            if held == nil {
+                // Each row's identifiers, read once; their owners and profiles come in a few queries for the whole batch.
+                try store.prefetch(rows: batch.keys, createProfiles: self.goal.createProfiles, at: began)
+            } else {
+                try store.checkFilter(at: began)
+            }
             if let following {
                 // Read before this batch writes: the plan sees the store as the batch before left it.
                 let known = try store.prefetchAhead(rows: following.keys, createProfiles: self.goal.createProfiles)
                 planning.value = self.startPlan(following, known: known, plan: plan, list: list, context: context)
             }
-            var rows: (result: BatchResult, changed: [ProfileBatchWriter.Touched], exchanged: [Int64])
-            var plannedAhead = false
-            let planned = ahead.value.take()
-            if let planned, let before = previous, before.committed == began, !planned.conflicts(with: before.wrote) {
-                // Nobody else wrote since the plan's reads, and the batch before wrote nothing it read.
+            let rows: (result: BatchResult, changed: [ProfileBatchWriter.Touched], exchanged: [Int64])
+            if let planned = held {
                 let shift = try store.replay(planned)
                 rows = (planned.result, planned.changed.values.map { var touched = $0; touched.pk = planned.shifted(touched.pk, by: shift); return touched },
                         planned.exchanged.map { planned.shifted($0, by: shift) })
-                plannedAhead = true
             } else {
-                if let planned { ImportProfiles.release(planned.known) }
-                // Each row's identifiers, read once; their owners and profiles come in a few queries for the whole batch.
-                try store.prefetch(rows: batch.keys, createProfiles: self.goal.createProfiles)
                 let applied = try self.applyRows(of: batch, plan: plan, list: list, store: &store)
                 rows = (applied.result, Array(applied.changed.values), applied.exchanged)
             }
+            let plannedAhead = held != nil
             try store.flush()
             guard checkpointed else {
-                let finished = try store.finish()
-                filter.value = finished.filter
-                ImportProfiles.release(finished.known)
+                filter.value = try store.finish()
                 return (rows.result, plannedAhead)
             }
             // The profiles hold only the properties segments read (ImportProfiles.keys): a rule reads no others.
@@ -492,11 +498,10 @@ public struct SailthruImportExecutor: GoalExecutor {
                                  touched: Array((baseTouched + rows.result.touched).suffix(RunLedger.touchedKept)), db: db)
             try ImportCheckpoint.advance(connection: connection, list: list, recordsApplied: recordIndex, runID: runID, at: now, db: db)
             // Last: the filter's stamp, and the one the next batch checks, cover everything this transaction wrote.
+            let committed = try WriterStamp(db)
             let wrote = store.wrote
-            let finished = try store.finish()
-            filter.value = finished.filter
-            ImportProfiles.release(finished.known)
-            carried.value = CarriedWrites(wrote: wrote, committed: try WriterStamp(db))
+            filter.value = try store.finish(at: committed)
+            carried.value = CarriedWrites(wrote: wrote, committed: committed)
             return (rows.result, plannedAhead)
         }
         let (result, plannedAhead): (BatchResult, Bool)
