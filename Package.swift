@@ -62,7 +62,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: swiftSettings),
+            swiftSettings: swiftSettings,
+            // jemalloc in place of glibc's malloc (libjemalloc-dev, which the Makefile installs): an import of a million
+            // rows allocates and frees across threads, where glibc's arenas spent 8 % of its CPU (BENCHMARKS.md).
+            linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]),
         .executableTarget(
             name: "ferry-sandbox",
             dependencies: [

@@ -3,7 +3,7 @@
 # Runs apt-get update at most once; works as root, uses sudo otherwise.
 set -euo pipefail
 
-packages=(libsqlite3-dev libcurl4-openssl-dev libssh2-1-dev libssl-dev pkg-config
+packages=(libsqlite3-dev libcurl4-openssl-dev libssh2-1-dev libssl-dev libjemalloc-dev pkg-config
           openssh-server openssh-client sqlite3 curl)
 
 missing=()

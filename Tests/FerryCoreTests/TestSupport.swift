@@ -48,13 +48,14 @@ func keepImportExport(_ csv: String, in dir: TemporaryDirectory, database: AppDa
 /// Runs `goal` once over its kept export (nothing to download), in batches of `batchSize`; returns the run's recorder.
 /// `log`, when given, keeps what the run logs.
 func runKeptImport(_ goal: SailthruImportGoal, of connection: Connection, database: AppDatabase, in dir: TemporaryDirectory,
-                   batchSize: Int, segments: [SegmentDefinition] = [], log: CapturedLog? = nil) async throws -> RunRecorder {
+                   batchSize: Int, segments: [SegmentDefinition] = [], log: CapturedLog? = nil,
+                   progress: any ProgressSink = SilentProgress()) async throws -> RunRecorder {
     let ledger = RunLedger(database: database)
     let runID = try ledger.start(connection: "c", goal: "import L", trigger: .manual, scheduledAt: nil)
     let recorder = RunRecorder(ledger: ledger, runID: runID)
     let logger = log.map { log in Logger(label: "test") { _ in CapturedLog.Handler(sink: log) } } ?? Logger(label: "test")
     let context = GoalContext(connection: connection, segments: segments, database: database, recorder: recorder,
-                              progress: SilentProgress(), logger: logger)
+                              progress: progress, logger: logger)
     let executor = SailthruImportExecutor(goal: goal, api: SailthruImportResumeTests.NoExportAPI(), batchSize: batchSize,
                                           stateDirectory: URL(fileURLWithPath: dir.path + "/state"))
     try await executor.run(in: context)

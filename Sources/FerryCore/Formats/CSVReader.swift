@@ -45,6 +45,15 @@ public final class CSVReader {
     /// Works on the stream's buffer a run of bytes at a time (a field's plain bytes are copied in
     /// one go), not byte by byte: an import reads a million rows through here.
     public func nextRecord() throws(InputError) -> CSVRecord? {
+        // The reader's state in locals for the call: the closures below touch them per byte run, and a class's
+        // stored properties there would be checked for exclusive access at run time on every touch.
+        var field: [UInt8] = []
+        swap(&field, &self.field)
+        var line = self.line
+        defer {
+            swap(&field, &self.field)
+            self.line = line
+        }
         var fields: [String] = []
         fields.reserveCapacity(lastWidth)
         field.removeAll(keepingCapacity: true)

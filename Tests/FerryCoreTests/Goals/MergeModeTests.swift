@@ -7,6 +7,16 @@ import Testing
         try? ImportMerge.merge(current, cell: cell, mode: mode).get()
     }
 
+    /// A column merged into several properties is read once for the row: each merge must still get what reading the
+    /// cell for its own mode gives (commas split only for `add`, JSON arrays for every mode, numbers and dates typed).
+    @Test(arguments: ["Jun", "a, b, a", #"["golf","wine"]"#, "42", "2024-01-15T10:30:00Z", "  ", "x,", "12.5"])
+    func aColumnMergedSeveralWaysIsReadAsEachModeReadsIt(cell: String) {
+        let merges: [(mode: MergeMode, column: Int)] = [(.setIfEmpty, 1), (.set, 1), (.add, 1), (.sum, 0), (.add, 1), (.sum, 1)]
+        let cells = ["3", cell]
+        let one = ImportMerge.incoming(cells, merges: merges)
+        #expect(one == merges.map { ImportMerge.incoming(cells[$0.column], mode: $0.mode) })
+    }
+
     @Test func setReplacesTheValues() {
         #expect(merge([.string("a"), .string("b")], "c", .set) == [.string("c")])
         #expect(merge([], "42", .set) == [.number(42)])

@@ -194,6 +194,61 @@ import Testing
         if SailthruImportExecutor.plansAhead { #expect(applied["planned_ahead"] == "29") }
     }
 
+    /// A batch's plan is worked out from owners read as the batch two before it ended. Another connection's write
+    /// after that batch commits changes the store the batch in between begins on: both plans made before it must be
+    /// refused (the second one although the batch in between wrote nothing it read), or a row creates a profile that
+    /// the other connection has created meanwhile.
+    @Test(.timeLimit(.minutes(2)))
+    func aWriteByAnotherConnectionBetweenBatchesRefusesThePlansReadBeforeIt() async throws {
+        let dir = TemporaryDirectory()
+        let (connection, goal) = try loadSailthruImportConnection(sumOrderTotalByEmail, in: dir)
+        let database = try AppDatabase.open(path: dir.path + "/store.sqlite")
+        let store = ProfileStore(database: database)
+        // Six batches of ten rows; the third adds 5 to y, whom another connection creates after the first batch.
+        var lines = ["email,order_total"]
+        for member in 0..<60 { lines.append(member == 25 ? "y@x.com,5" : "m\(member)@x.com,1") }
+        try keepImportExport(lines.joined(separator: "\n") + "\n", in: dir, database: database)
+        let other = try AppDatabase.open(path: dir.path + "/store.sqlite")
+        let writeAfterFirstBatch = WriteWhenDone(rows: 10) {
+            _ = try ProfileStore(database: other).upsert([ProfileUpsert(id: "y", properties: ["email": [.string("y@x.com")],
+                                                                                              "lifetime_spend": [.number(2000)]])],
+                                                         segments: [])
+        }
+        let log = CapturedLog()
+        let recorder = try await runKeptImport(goal, of: connection, database: database, in: dir, batchSize: 10, log: log,
+                                               progress: writeAfterFirstBatch)
+
+        #expect(writeAfterFirstBatch.wrote)
+        #expect(await recorder.rowErrors.isEmpty)
+        #expect(try store.find("y")?.profile["lifetime_spend"] == [.number(2005)], "the row is summed into the profile created meanwhile")
+        #expect(try store.count() == 60)
+        #expect(await recorder.counts.created == 59)
+        // The second batch's plan (read as the first began) and the third's (read as the first ended) are refused.
+        if SailthruImportExecutor.plansAhead { #expect(log.metadata(of: "list applied")?["planned_ahead"] == "3") }
+    }
+
+    /// A progress sink that makes one write, through its own connection, when a run reports `rows` done.
+    final class WriteWhenDone: ProgressSink, @unchecked Sendable {
+        // `done` is only touched with `lock` held.
+        private let lock = NSLock()
+        private var done = false
+        private let rows: Int
+        private let write: @Sendable () throws -> Void
+
+        init(rows: Int, write: @escaping @Sendable () throws -> Void) {
+            self.rows = rows
+            self.write = write
+        }
+
+        var wrote: Bool { lock.withLock { done } }
+
+        func progress(label: String, done rowsDone: Int, total: Int?) async {
+            guard rowsDone == rows else { return }
+            try? write()
+            lock.withLock { done = true }
+        }
+    }
+
     /// A row that gives a stored profile another identifier re-indexes it, reading and writing the identifier table row
     /// by row, which a plan made ahead cannot: such batches are worked out on the writer, the others still planned.
     @Test(.timeLimit(.minutes(2)))

@@ -33,13 +33,41 @@ public enum ImportMerge {
 
     /// What `cell` brings to a merge with `mode`.
     public static func incoming(_ cell: String, mode: MergeMode) -> Incoming {
-        let text = cell.trimmedCell(newlines: true)
-        guard !text.isEmpty else { return .empty }
-        switch mode {
-        case .set: return .set(ImportCell.values(text, splittingCommas: false))
-        case .setIfEmpty: return .setIfEmpty(ImportCell.values(text, splittingCommas: false))
-        case .add: return .add(ImportCell.values(text, splittingCommas: true))
-        case .sum: return ImportCell.number(text).map { .sum($0, text: text) } ?? .notANumber(text: text)
+        var read = ReadCells()
+        return read.incoming(cell, column: 0, mode: mode)
+    }
+
+    /// What each of a row's `cells` brings to its merge, for merges given as (mode, column index) in order.
+    ///
+    /// A column merged into several properties (`first_name` into a name, a nickname and aliases) is read into values
+    /// once: typing a cell, and deciding it is no date, is most of the reading.
+    public static func incoming(_ cells: [String], merges: [(mode: MergeMode, column: Int)]) -> [Incoming] {
+        var read = ReadCells()
+        return merges.map { read.incoming(cells[$0.column], column: $0.column, mode: $0.mode) }
+    }
+
+    /// The values read from one row's cells so far, by column and whether commas split them.
+    private struct ReadCells {
+        private var read: [(column: Int, splitting: Bool, values: [PropertyValue])] = []
+
+        mutating func incoming(_ cell: String, column: Int, mode: MergeMode) -> Incoming {
+            let text = cell.trimmedCell(newlines: true)
+            guard !text.isEmpty else { return .empty }
+            switch mode {
+            case .set: return .set(values(text, column: column, splittingCommas: false))
+            case .setIfEmpty: return .setIfEmpty(values(text, column: column, splittingCommas: false))
+            case .add: return .add(values(text, column: column, splittingCommas: true))
+            case .sum: return ImportCell.number(text).map { .sum($0, text: text) } ?? .notANumber(text: text)
+            }
+        }
+
+        /// ``ImportCell/values(_:splittingCommas:)``, which splits nothing in a cell without a comma.
+        private mutating func values(_ text: String, column: Int, splittingCommas: Bool) -> [PropertyValue] {
+            let splitting = splittingCommas && text.utf8.contains(UInt8(ascii: ","))
+            if let earlier = read.first(where: { $0.column == column && $0.splitting == splitting }) { return earlier.values }
+            let values = ImportCell.values(text, splittingCommas: splitting)
+            read.append((column, splitting, values))
+            return values
         }
     }
 
@@ -98,7 +126,7 @@ public enum ImportCell {
             }
             return result
         }
-        guard splittingCommas, trimmed.contains(",") else { return [typed(trimmed)] }
+        guard splittingCommas, trimmed.utf8.contains(UInt8(ascii: ",")) else { return [typed(trimmed)] }
         var result: [PropertyValue] = []
         for part in trimmed.split(separator: ",") {
             let p = String(part).trimmedCell(newlines: false)

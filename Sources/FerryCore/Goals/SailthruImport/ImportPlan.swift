@@ -4,11 +4,12 @@ import GRDB
 /// One import batch worked out a batch ahead, while the batch before it is written: what each row does, and the
 /// writes that makes, for the transactions' thread only to make.
 ///
-/// The plan is made against the store as the batch before last left it: its owners and ids are read by the next
-/// transaction before it writes, its profiles on a reading connection. It holds when the batch in between wrote
-/// nothing it read (``conflicts(with:)``) and nobody else wrote meanwhile (the caller's ``WriterStamp``s); otherwise
-/// the batch is worked out again on the writer. Row keys of profiles the plan creates are the ones the store would
-/// have given them when the owners were read, from ``firstNewPK``: the writer shifts them to where its store ends.
+/// The plan is made against the store as the batch before last left it: its owners and ids are read on the writer, at
+/// the end of the transaction before last (``readAsTheBatchBeforeLastEnded``) or at the start of the one in between,
+/// its profiles on a reading connection. It holds when the batch in between wrote nothing it read (``conflicts(with:)``)
+/// and nobody else wrote meanwhile (the caller's ``WriterStamp``s); otherwise the batch is worked out again on the
+/// writer. Row keys of profiles the plan creates are the ones the store would have given them when the owners were
+/// read, from ``firstNewPK``: the writer shifts them to where its store ends.
 struct ImportPlan: Sendable {
     /// Counts, row errors, touched profiles and skips, as the writer would have found them.
     var result: SailthruImportExecutor.BatchResult
@@ -23,6 +24,9 @@ struct ImportPlan: Sendable {
     var wrote: WrittenKeys
     /// The row key the plan gave its first new profile (every later one follows it); nil when it creates none.
     var firstNewPK: Int64?
+    /// Whether the owners and ids were read at the end of the transaction before the one before the batch, not at
+    /// the start of the one before: they are then the store the batch before began on only when nobody wrote between.
+    var readAsTheBatchBeforeLastEnded = false
 
     /// Whether `wrote`, what the batch before wrote, changes anything this plan read.
     func conflicts(with wrote: WrittenKeys) -> Bool {

@@ -252,52 +252,80 @@ public struct SailthruImportExecutor: GoalExecutor {
 
     /// Commits the reading thread's batches in order until it has read the whole file; the rows skipped for no match.
     ///
-    /// Each batch's transaction first reads what the next batch needs, then that batch is worked out on another
-    /// thread (its plan: ``ImportPlan``) while this one writes, so the transactions' thread, which otherwise spent
-    /// more than half its time merging rows, only reads and writes. The plan sees the store as it was before this
-    /// batch wrote, so it is used only when this batch wrote nothing it read and no one else wrote before the next
-    /// batch began (``WriterStamp``); otherwise that batch is worked out again on the writer. A dry run rolls every
-    /// batch back, so it works each out on the writer.
+    /// Each batch is worked out on another thread (its plan: ``ImportPlan``) while the batch before it is written, so
+    /// the transactions' thread, which otherwise spent more than half its time merging rows, only reads and writes.
+    /// The owners and ids a plan needs are read on the writer at the end of the transaction two batches before, and
+    /// the plan starts as that transaction commits, so it has the whole of the next transaction to be made in (the
+    /// second batch, with no transaction two before it, is read for at the start of the first). The plan sees the
+    /// store as it was before the batch in between wrote, so it is used only when that batch wrote nothing it read and
+    /// no one else wrote before either batch began (``WriterStamp``); otherwise the batch is worked out again on the
+    /// writer. A dry run rolls every batch back, so it works each out on the writer.
     private func commitBatches(from channel: BatchChannel<ReadBatch>, plan: ColumnPlan, list: String, checkpointed: Bool,
                                filter: HandedOver<StoreKeyFilter>, context: GoalContext) async throws -> (skipped: Int, firstSkipped: Int?) {
         var skippedNoMatch = 0
         var firstSkipped: Int?
         var (batches, plannedAhead) = (0, 0)
         let carried = HandedOver<CarriedWrites>(nil)
-        let planning = HandedOver<Task<ImportPlan?, Never>>(nil)
-        defer { planning.value?.cancel() }
-        var upcoming = await Self.next(from: channel)
-        while case .item(let batch) = upcoming {
-            upcoming = await Self.next(from: channel)
-            let ahead = HandedOver(await planning.value.take()?.value ?? nil)
+        // Plans under way, by the batch's last record index.
+        var plans: [Int: Task<ImportPlan?, Never>] = [:]
+        defer { for task in plans.values { task.cancel() } }
+        let planning = checkpointed && Self.plansAhead
+        var current = await Self.next(from: channel)
+        var upcoming = await Self.next(after: current, from: channel)
+        while case .item(let batch) = current {
+            let later = await Self.next(after: upcoming, from: channel)
+            let ahead = HandedOver(await plans.removeValue(forKey: batch.through)?.value ?? nil)
             var following: ReadBatch?
-            if checkpointed, Self.plansAhead, case .item(let next) = upcoming { following = next }
+            var afterFollowing: ReadBatch?
+            if planning, case .item(let next) = upcoming {
+                if plans[next.through] == nil { following = next }
+                if case .item(let after) = later { afterFollowing = after }
+            }
+            let startedNow = HandedOver<Task<ImportPlan?, Never>>(nil)
+            defer { startedNow.value?.cancel() }  // left only when the transaction failed
+            let readForLater = HandedOver<ImportLookups>(nil)
             let committed = try await commit(batch, plan: plan, list: list, checkpointed: checkpointed, filter: filter,
-                                             ahead: ahead, following: following, planning: planning, carried: carried, context: context)
+                                             ahead: ahead, following: following, planning: startedNow, afterFollowing: afterFollowing,
+                                             readAhead: readForLater, carried: carried, context: context)
+            if let following, let task = startedNow.value.take() { plans[following.through] = task }
+            if let afterFollowing, let known = readForLater.value.take() {
+                // Committed: the plan's own reads now see at least what this transaction wrote.
+                plans[afterFollowing.through] = startPlan(afterFollowing, known: known, readAsTheBatchBeforeLastEnded: true, plan: plan,
+                                                          list: list, context: context)
+            }
             skippedNoMatch += committed.skipped
             firstSkipped = firstSkipped ?? committed.firstSkippedLine
             (batches, plannedAhead) = (batches + 1, plannedAhead + (committed.plannedAhead ? 1 : 0))
             if batch.records.count >= batchSize { try Task.checkCancellation() }
+            (current, upcoming) = (upcoming, later)
         }
         // How many plans held says whether the second core helped (a list repeating members batch after batch, or
         // another process writing, makes the writer work batches out again).
         context.logger.debug("list applied", metadata: ["list": "\(list)", "batches": "\(batches)", "planned_ahead": "\(plannedAhead)"])
-        guard case .end(let result) = upcoming else { return (skippedNoMatch, firstSkipped) }
+        guard case .end(let result) = current else { return (skippedNoMatch, firstSkipped) }
         do { _ = try result.get() } catch let error as InputError { throw GoalFailure("list \(list): \(error.message)") }
         return (skippedNoMatch, firstSkipped)
+    }
+
+    /// The batch after `previous`: the channel's next one, or `previous` again once the channel has ended.
+    private static func next(after previous: BatchChannel<ReadBatch>.Next, from channel: BatchChannel<ReadBatch>) async
+        -> BatchChannel<ReadBatch>.Next {
+        guard case .item = previous else { return previous }
+        return await next(from: channel)
     }
 
     /// Whether batches are planned ahead: only a second core makes it pay.
     static var plansAhead: Bool { ProcessInfo.processInfo.activeProcessorCount > 1 }
 
-    /// Works `batch` out from `known` (owners and ids read for it by the transaction before) and the owners' profiles,
-    /// read on a reading connection. The rows are then merged with no transaction open, which would keep the writer's
-    /// checkpoints from finishing and its log from starting over. A profile read there may already hold what the
-    /// transaction before wrote: that plan is then refused like any other that read what that batch wrote. A plan that
-    /// cannot be made (a row changes or sets identifiers, a read fails) is only not used: the writer works the batch
-    /// out itself, and a real error surfaces there.
-    private func startPlan(_ batch: ReadBatch, known: ImportLookups, plan: ColumnPlan, list: String, context: GoalContext)
-        -> Task<ImportPlan?, Never> {
+    /// Works `batch` out from `known` (owners and ids read for it on the writer: at the start of the transaction before
+    /// it, or, `readAsTheBatchBeforeLastEnded`, at the end of the one before that) and the owners' profiles, read on a
+    /// reading connection once what `known` was read from is committed. The rows are then merged with no transaction
+    /// open, which would keep the writer's checkpoints from finishing and its log from starting over. A profile read
+    /// there may already hold what the transaction before wrote: that plan is then refused like any other that read
+    /// what that batch wrote. A plan that cannot be made (a row changes or sets identifiers, a read fails) is only not
+    /// used: the writer works the batch out itself, and a real error surfaces there.
+    private func startPlan(_ batch: ReadBatch, known: ImportLookups, readAsTheBatchBeforeLastEnded: Bool = false, plan: ColumnPlan,
+                           list: String, context: GoalContext) -> Task<ImportPlan?, Never> {
         let writer = context.database.writer
         let now = context.now
         let known = HandedOver(known)
@@ -313,7 +341,11 @@ public struct SailthruImportExecutor: GoalExecutor {
                 DispatchQueue.global().async {
                     var store = ImportProfiles(db: nil, now: now, keys: plan.keys, known: known.value.take() ?? ImportLookups(), planning: true)
                     let rows = try? self.applyRows(of: batch, plan: plan, list: list, store: &store)
-                    continuation.resume(returning: rows.map { store.finishPlan(result: $0.result, changed: $0.changed, exchanged: $0.exchanged) })
+                    continuation.resume(returning: rows.map {
+                        var made = store.finishPlan(result: $0.result, changed: $0.changed, exchanged: $0.exchanged)
+                        made.readAsTheBatchBeforeLastEnded = readAsTheBatchBeforeLastEnded
+                        return made
+                    })
                 }
             }
         }
@@ -323,6 +355,9 @@ public struct SailthruImportExecutor: GoalExecutor {
     struct CarriedWrites: Sendable {
         var wrote: WrittenKeys
         var committed: WriterStamp
+        /// Whether nobody wrote between the commit of the batch before and this batch's start: then this batch began
+        /// on the store that batch's transaction ended with.
+        var beganAsTheBatchBeforeEnded: Bool
     }
 
     /// Tells the reading thread to stop and waits for it on a dispatch thread (a blocking wait, kept off the cooperative pool).
@@ -367,7 +402,7 @@ public struct SailthruImportExecutor: GoalExecutor {
             batch.records.append(record)
             batch.keys.append(identifiers(of: record, plan: plan))
             if case .success(let cells) = record.result, cells.count == plan.width {
-                batch.cells.append(plan.fields.map { ImportMerge.incoming(cells[$0.index], mode: $0.field.mode) })
+                batch.cells.append(ImportMerge.incoming(cells, merges: plan.merges))
             } else {
                 batch.cells.append([])
             }
@@ -389,6 +424,8 @@ public struct SailthruImportExecutor: GoalExecutor {
         var width: Int
         var match: [(link: IdentifierLink, index: Int)]
         var fields: [(field: ImportField, index: Int)]
+        /// Each field's mode and column, in `fields` order.
+        var merges: [(mode: MergeMode, column: Int)] = []
         /// The properties the import decodes (``ImportProfiles/keys(goal:segments:)``), worked out once per list.
         var keys: Set<String> = []
         /// The properties segment membership follows, when it follows nothing else (nil when a segment reads the clock).
@@ -425,7 +462,7 @@ public struct SailthruImportExecutor: GoalExecutor {
                 logger.warning("export has no column for field; nothing to merge", metadata: ["list": "\(list)", "column": "\(field.from)"])
             }
         }
-        return ColumnPlan(width: header.count, match: match, fields: fields)
+        return ColumnPlan(width: header.count, match: match, fields: fields, merges: fields.map { ($0.mode, $1) })
     }
 
     /// What one batch did, gathered inside its transaction and handed to the recorder after commit.
@@ -440,10 +477,10 @@ public struct SailthruImportExecutor: GoalExecutor {
     /// Applies one batch in one transaction with its checkpoint and run progress; returns the rows skipped for no match,
     /// and whether the batch's plan held. `ahead` holds the batch's plan (or nothing), `carried` what the previous batch
     /// left; the transaction empties both and leaves its own in `carried`. With `following`, it starts that batch's plan
-    /// in `planning`.
+    /// in `planning`; with `afterFollowing`, it reads the owners and ids that batch needs, last, into `readAhead`.
     private func commit(_ batch: ReadBatch, plan: ColumnPlan, list: String, checkpointed: Bool, filter: HandedOver<StoreKeyFilter>,
                         ahead: HandedOver<ImportPlan>, following: ReadBatch?, planning: HandedOver<Task<ImportPlan?, Never>>,
-                        carried: HandedOver<CarriedWrites>,
+                        afterFollowing: ReadBatch?, readAhead: HandedOver<ImportLookups>, carried: HandedOver<CarriedWrites>,
                         context: GoalContext) async throws -> (skipped: Int, firstSkippedLine: Int?, plannedAhead: Bool) {
         let recordIndex = batch.through
         let recorder = context.recorder
@@ -458,7 +495,8 @@ public struct SailthruImportExecutor: GoalExecutor {
             var store = ImportProfiles(db: db, now: now, keys: keys, filter: filter.value.take())
             var held: ImportPlan?
             if let planned = ahead.value.take() {
-                if let before = previous, before.committed == began, !planned.conflicts(with: before.wrote) {
+                if let before = previous, before.committed == began, !planned.conflicts(with: before.wrote),
+                   before.beganAsTheBatchBeforeEnded || !planned.readAsTheBatchBeforeLastEnded {
                     held = planned  // nobody else wrote since the plan's reads, and the batch before wrote nothing it read
                 } else {
                     ImportProfiles.release(planned.known)
@@ -501,8 +539,16 @@ public struct SailthruImportExecutor: GoalExecutor {
             let committed = try WriterStamp(db)
             let wrote = store.wrote
             filter.value = try store.finish(at: committed)
-            carried.value = CarriedWrites(wrote: wrote, committed: committed)
-            return (rows.result, plannedAhead)
+            carried.value = CarriedWrites(wrote: wrote, committed: committed, beganAsTheBatchBeforeEnded: previous?.committed == began)
+            if let afterFollowing {
+                // Read after every write, so the plan sees the store as this transaction ends, which is the one the next
+                // batch begins on when nobody writes in between.
+                let reading = ImportProfiles(db: db, now: now, keys: keys, filter: filter.value)
+                readAhead.value = try reading.prefetchAhead(rows: afterFollowing.keys, createProfiles: self.goal.createProfiles)
+            }
+            let result = rows.result
+            ImportProfiles.release((held.take(), rows))
+            return (result, plannedAhead)
         }
         let (result, plannedAhead): (BatchResult, Bool)
         if checkpointed {
