@@ -131,7 +131,8 @@ struct LiveGoalFactory: GoalExecutorFactory {
         switch (goal, connection.destination) {
         case (.sailthruImport(let importGoal), .sailthru(let destination)):
             // FERRY_IMPORT_BATCH_SIZE: rows per transaction and checkpoint (tests make it small to land a kill mid-list).
-            let batchSize = ProcessInfo.processInfo.environment["FERRY_IMPORT_BATCH_SIZE"].flatMap(Int.init) ?? 2000
+            let batchSize = ProcessInfo.processInfo.environment["FERRY_IMPORT_BATCH_SIZE"].flatMap(Int.init)
+                ?? SailthruImportExecutor.defaultBatchSize
             return SailthruImportExecutor(goal: importGoal, api: sailthruClient(destination), batchSize: batchSize)
         case (.sailthruExport(let export), .sailthru(let destination)):
             return SailthruExportExecutor(goal: export, api: sailthruClient(destination))
