@@ -69,6 +69,17 @@ struct ImportLookups: Sendable {
         }
     }
 
+    /// The owners and ids `rows` need, their profiles left to read (``readProfiles(keys:db:)``), and the row key the
+    /// store would give a new profile: what a batch planned ahead (``ImportPlan``) is worked out from, read on the
+    /// writing connection with the filter current there (or none).
+    static func ahead(rows: [[IdentifierKey]], createProfiles: Bool, keys: Set<String>, filter: StoreKeyFilter?,
+                      db: Database) throws -> ImportLookups {
+        var ahead = ImportLookups()
+        try ahead.prefetch(rows: rows, createProfiles: createProfiles, keys: keys, filter: filter, db: db, readingProfiles: false)
+        if createProfiles { ahead.firstNewPK = (try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(pk) FROM profile")) ?? 0) + 1 }
+        return ahead
+    }
+
     /// Reads the owners' profiles ``prefetch(rows:createProfiles:keys:filter:db:readingProfiles:)`` left unread.
     mutating func readProfiles(keys: Set<String>, db: Database) throws {
         try InListQuery.forEachChunk(of: unreadProfiles) { chunk in

@@ -70,9 +70,9 @@ struct ImportProfiles {
 
     /// Ends a batch planned on a reading connection: its writes, what it read and wrote, and its first new row key.
     mutating func finishPlan(result: SailthruImportExecutor.BatchResult, changed: [Int64: ProfileBatchWriter.Touched],
-                             exchanged: [Int64]) -> ImportPlan {
+                             exchanged: [Int64], readAsTheBatchBeforeLastEnded: Bool = false) -> ImportPlan {
         let plan = ImportPlan(result: result, writes: planned, changed: changed, exchanged: exchanged, known: known,
-                              wrote: wrote, firstNewPK: firstPlannedPK)
+                              wrote: wrote, firstNewPK: firstPlannedPK, readAsTheBatchBeforeLastEnded: readAsTheBatchBeforeLastEnded)
         self = ImportProfiles(db: connection, now: now, keys: [])  // the plan holds the only copy of what it carries
         return plan
     }
@@ -125,11 +125,7 @@ struct ImportProfiles {
     /// planned from it on another thread while the one before it writes (``ImportPlan``): call before this batch writes
     /// (for the next batch) or after its last write (for the batch after that).
     func prefetchAhead(rows: [[IdentifierKey]], createProfiles: Bool) throws -> ImportLookups {
-        var ahead = ImportLookups()
-        let db = try db
-        try ahead.prefetch(rows: rows, createProfiles: createProfiles, keys: keys, filter: filter, db: db, readingProfiles: false)
-        if createProfiles { ahead.firstNewPK = (try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(pk) FROM profile")) ?? 0) + 1 }
-        return ahead
+        try ImportLookups.ahead(rows: rows, createProfiles: createProfiles, keys: keys, filter: filter, db: db)
     }
 
     /// The profile whose identifier `property` is `value` (already normalized).

@@ -346,9 +346,8 @@ public struct SailthruImportExecutor: GoalExecutor {
                     var store = ImportProfiles(db: nil, now: now, keys: plan.keys, known: known.value.take() ?? ImportLookups(), planning: true)
                     let rows = try? self.applyRows(of: batch, plan: plan, list: list, store: &store)
                     continuation.resume(returning: rows.map {
-                        var made = store.finishPlan(result: $0.result, changed: $0.changed, exchanged: $0.exchanged)
-                        made.readAsTheBatchBeforeLastEnded = readAsTheBatchBeforeLastEnded
-                        return made
+                        store.finishPlan(result: $0.result, changed: $0.changed, exchanged: $0.exchanged,
+                                         readAsTheBatchBeforeLastEnded: readAsTheBatchBeforeLastEnded)
                     })
                 }
             }
@@ -512,9 +511,10 @@ public struct SailthruImportExecutor: GoalExecutor {
             } else {
                 try store.checkFilter(at: began)
             }
-            if let following {
+            // Reads for a plan ahead are optional: one that fails only leaves that batch to be worked out on the writer,
+            // where a real error surfaces; it must not fail this batch.
+            if let following, let known = try? store.prefetchAhead(rows: following.keys, createProfiles: self.goal.createProfiles) {
                 // Read before this batch writes: the plan sees the store as the batch before left it.
-                let known = try store.prefetchAhead(rows: following.keys, createProfiles: self.goal.createProfiles)
                 planning.value = self.startPlan(following, known: known, plan: plan, list: list, context: context)
             }
             let rows: (result: BatchResult, changed: [ProfileBatchWriter.Touched], exchanged: [Int64])
@@ -547,8 +547,8 @@ public struct SailthruImportExecutor: GoalExecutor {
             if let afterFollowing {
                 // Read after every write, so the plan sees the store as this transaction ends, which is the one the next
                 // batch begins on when nobody writes in between.
-                let reading = ImportProfiles(db: db, now: now, keys: keys, filter: filter.value)
-                readAhead.value = try reading.prefetchAhead(rows: afterFollowing.keys, createProfiles: self.goal.createProfiles)
+                readAhead.value = try? ImportLookups.ahead(rows: afterFollowing.keys, createProfiles: self.goal.createProfiles, keys: keys,
+                                                           filter: filter.value, db: db)
             }
             let result = rows.result
             ImportProfiles.release((held.take(), rows))
