@@ -32,7 +32,8 @@ let package = Package(
         .systemLibrary(
             name: "CSSH2", pkgConfig: "libssh2",
             providers: [.apt(["libssh2-1-dev"])]),
-        // Only ferry-sandbox links it: its MD5 must not share code with FerryCore's.
+        // The sandbox's MD5 (signature checks) comes from here so it shares no code with FerryCore's; FerryCore uses it
+        // only for SHA-256 of kept exports.
         .systemLibrary(
             name: "COpenSSL", pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]),
@@ -42,6 +43,7 @@ let package = Package(
             dependencies: [
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Yams", package: "Yams"),
+                "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

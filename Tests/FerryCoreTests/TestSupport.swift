@@ -40,7 +40,7 @@ struct NoImportGoal: Error {}
 @discardableResult
 func keepImportExport(_ csv: String, in dir: TemporaryDirectory, database: AppDatabase) throws -> String {
     let kept = dir.write("kept.csv", csv)
-    try ImportCheckpoint.begin(connection: "c", list: "L", file: kept, digest: SailthruImportExecutor.digest(of: URL(fileURLWithPath: kept)),
+    try ImportCheckpoint.begin(connection: "c", list: "L", file: kept, digest: KeptExportDigest.of(URL(fileURLWithPath: kept)),
                                runID: 0, at: Date(), db: database)
     return kept
 }

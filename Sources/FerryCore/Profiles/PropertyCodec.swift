@@ -92,11 +92,14 @@ public enum PropertyCodec {
     /// Appends `s` as a JSON string literal.
     static func appendString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        let utf8 = s.utf8
-        // Most values need no escaping: append them whole.
-        if !utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
-            out.append(contentsOf: utf8)
-        } else {
+        // Through the contiguous bytes: scanning the UTF-8 view byte by byte was half of encoding a profile.
+        var s = s
+        s.withUTF8 { utf8 in
+            // Most values need no escaping: append them whole.
+            guard utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) else {
+                out.append(contentsOf: utf8)
+                return
+            }
             let hex = Array("0123456789abcdef".utf8)
             for c in utf8 {
                 switch c {

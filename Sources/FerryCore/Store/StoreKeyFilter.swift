@@ -16,6 +16,9 @@ struct StoreKeyFilter: Sendable {
     /// Filters of growing size: when one holds its capacity the next takes the new keys, so the
     /// false-positive rate stays near 1 % however far the load outgrows its estimate.
     private var layers: [Layer]
+    /// The identifiers with their owners, instead of their bits in `layers`, for a filter built for an import
+    /// (``build(reading:)``): a key it holds names the profile to read, so the key need not be looked up.
+    private var owners: OwnerTable?
     /// The writing connection's stamp when the filter was last known to hold every key of the store.
     private var stamp: WriterStamp
 
@@ -32,31 +35,47 @@ struct StoreKeyFilter: Sendable {
 
     /// Reads every id and identifier of the store on one of `writer`'s reading connections, so the writer stays
     /// free (an import reads them while the platform prepares its export), sized for as many new keys as the store
-    /// holds. It is stamped with the writing connection as it was before the read began: anything written from
-    /// then on, by anyone, makes it stale at its first ``isCurrent(_:)``. Cancelling the task interrupts the read.
+    /// holds; the identifiers are kept with their owners (``owner(of:)``). It is stamped with the writing connection
+    /// as it was before the read began: anything written from then on, by anyone, makes it stale at its first
+    /// ``isCurrent(_:)``. Cancelling the task interrupts the read.
     static func build(reading writer: any DatabaseWriter) async throws -> StoreKeyFilter {
         let stamp = try await writer.writeWithoutTransaction { try WriterStamp($0) }
-        return try await writer.read { db in try db.withPageCache(kibibytes: 2048) { try read(db, expectedNewKeys: nil, stamp: stamp) } }
+        return try await writer.read { db in
+            try db.withPageCache(kibibytes: 2048) { try read(db, expectedNewKeys: nil, keepingOwners: true, stamp: stamp) }
+        }
     }
 
     /// The filter of every key `db` sees (`expectedNewKeys` nil: as many as it holds), stamped `stamp`.
-    private static func read(_ db: Database, expectedNewKeys: Int?, stamp: WriterStamp) throws -> StoreKeyFilter {
-        let stored = try Int.fetchOne(db, sql: "SELECT (SELECT count(*) FROM profile) + (SELECT count(*) FROM identifier)") ?? 0
-        var layer = Layer(capacity: max(stored + (expectedNewKeys ?? stored), 1 << 16))
+    private static func read(_ db: Database, expectedNewKeys: Int?, keepingOwners: Bool = false, stamp: WriterStamp) throws -> StoreKeyFilter {
+        let profiles = try Int.fetchOne(db, sql: "SELECT count(*) FROM profile") ?? 0
+        let identifiers = try Int.fetchOne(db, sql: "SELECT count(*) FROM identifier") ?? 0
+        let bloomKeys = keepingOwners ? profiles : profiles + identifiers
+        var layer = Layer(capacity: max(bloomKeys + (expectedNewKeys ?? bloomKeys), 1 << 16))
+        var owners = keepingOwners ? OwnerTable(capacity: 2 * identifiers) : nil
         let ids = try String.fetchCursor(db, sql: "SELECT id FROM profile")
         while let id = try ids.next() { layer.insert(Self.hash(property: nil, value: id)) }
         // One property at a time (each found with one seek: the key starts with it), so a row reads only its value.
         var property = try String.fetchOne(db, sql: "SELECT min(property) FROM identifier")
         while let current = property {
-            let values = try String.fetchCursor(db, sql: "SELECT value FROM identifier WHERE property = ?", arguments: [current])
-            while let value = try values.next() { layer.insert(Self.hash(property: current, value: value)) }
+            if owners != nil {
+                let rows = try Row.fetchCursor(db, sql: "SELECT value, profile_pk FROM identifier WHERE property = ?", arguments: [current])
+                while let row = try rows.next() {
+                    var value: String = row[0]
+                    let hash = value.withUTF8 { Self.hash(property: current, bytes: UnsafeRawBufferPointer($0)) }
+                    owners!.insert(hash, owner: row[1])
+                }
+            } else {
+                let values = try String.fetchCursor(db, sql: "SELECT value FROM identifier WHERE property = ?", arguments: [current])
+                while let value = try values.next() { layer.insert(Self.hash(property: current, value: value)) }
+            }
             property = try String.fetchOne(db, sql: "SELECT min(property) FROM identifier WHERE property > ?", arguments: [current])
         }
-        return StoreKeyFilter(layers: [layer], stamp: stamp)
+        return StoreKeyFilter(layers: [layer], owners: owners, stamp: stamp)
     }
 
-    private init(layers: [Layer], stamp: WriterStamp) {
+    private init(layers: [Layer], owners: OwnerTable?, stamp: WriterStamp) {
         self.layers = layers
+        self.owners = owners
         self.stamp = stamp
     }
 
@@ -89,7 +108,17 @@ struct StoreKeyFilter: Sendable {
 
     /// Whether the store may hold this identifier.
     func mayContain(_ key: IdentifierKey) -> Bool {
-        mayContain(Self.hash(property: key.property, value: key.value))
+        if owners != nil { return owner(of: key) != .absent }
+        return mayContain(Self.hash(property: key.property, value: key.value))
+    }
+
+    /// What the filter knows of an identifier's owner. With owners kept, a key the store holds is always a
+    /// ``OwnerHint/candidate(_:)`` or ``OwnerHint/unknown``, never ``OwnerHint/absent``; without, it is only ever
+    /// absent or unknown.
+    func owner(of key: IdentifierKey) -> OwnerHint {
+        let hash = Self.hash(property: key.property, value: key.value)
+        if let owners { return owners.owner(of: hash) }
+        return mayContain(hash) ? .unknown : .absent
     }
 
     /// Records a profile id the writer wrote.
@@ -97,9 +126,10 @@ struct StoreKeyFilter: Sendable {
         insert(Self.hash(property: nil, value: id))
     }
 
-    /// Records an identifier the writer wrote.
-    mutating func insert(_ key: IdentifierKey) {
-        insert(Self.hash(property: key.property, value: key.value))
+    /// Records an identifier the writer wrote, with the profile that now owns it (nil: none, or not known).
+    mutating func insert(_ key: IdentifierKey, owner: Int64? = nil) {
+        let hash = Self.hash(property: key.property, value: key.value)
+        if owners != nil { owners!.insert(hash, owner: owner) } else { insert(hash) }
     }
 
     private func mayContain(_ hash: UInt64) -> Bool {
@@ -135,6 +165,87 @@ struct StoreKeyFilter: Sendable {
         h = h &* 0xc4ce_b9fe_1a85_ec53
         h ^= h >> 33
         return h
+    }
+
+    // MARK: - Owners
+
+    /// What ``owner(of:)`` says of an identifier.
+    enum OwnerHint: Equatable {
+        /// The store surely does not hold it.
+        case absent
+        /// The store holds it, or another key that hashes alike: trust it only once the profile holds the value.
+        case candidate(Int64)
+        /// The store may hold it: look it up.
+        case unknown
+    }
+
+    /// Identifier owners by the top 32 bits of the key's hash, in an open-addressed table of 8-byte slots (the hash
+    /// bits, then the owner's row key): 16 MB for a million identifiers and room for as many again. An answer is a
+    /// candidate, not the owner: another key may share the 32 bits, and an owner may since have given the key up.
+    /// Two keys meeting in one slot with different owners, and an owner not known or beyond 32 bits, leave it
+    /// `unknown`, looked up as without the table; a key is never dropped, so `absent` stays exact.
+    struct OwnerTable {
+        private var slots: [UInt64]
+        private(set) var count = 0
+        /// The row-key half of a slot whose owner is not known.
+        private static let unknownOwner = UInt64(UInt32.max)
+
+        init(capacity: Int) {
+            slots = [UInt64](repeating: 0, count: max(1024, capacity))
+        }
+
+        func owner(of hash: UInt64) -> OwnerHint {
+            let bits = hash >> 32
+            var i = home(bits)
+            return slots.withUnsafeBufferPointer { slots in
+                while true {
+                    let slot = slots[i]
+                    if slot == 0 { return .absent }
+                    if slot >> 32 == bits {
+                        let owner = slot & 0xFFFF_FFFF
+                        return owner == Self.unknownOwner ? .unknown : .candidate(Int64(owner))
+                    }
+                    i = i + 1 == slots.count ? 0 : i + 1
+                }
+            }
+        }
+
+        /// Records that the key hashing to `hash` belongs to `owner`. A slot's owner half is never 0 (row keys
+        /// kept start at 1), so 0 marks an empty slot.
+        mutating func insert(_ hash: UInt64, owner: Int64?) {
+            if (count + 1) * 5 > slots.count * 4 { grow() }
+            let bits = hash >> 32
+            let ownerHalf = owner.flatMap { $0 > 0 && $0 < Int64(Self.unknownOwner) ? UInt64($0) : nil } ?? Self.unknownOwner
+            var i = home(bits)
+            while true {
+                let slot = slots[i]
+                if slot == 0 {
+                    slots[i] = bits << 32 | ownerHalf
+                    count += 1
+                    return
+                }
+                if slot >> 32 == bits {
+                    if slot & 0xFFFF_FFFF != ownerHalf { slots[i] = bits << 32 | Self.unknownOwner }
+                    return
+                }
+                i = i + 1 == slots.count ? 0 : i + 1
+            }
+        }
+
+        /// The slot a key's probe starts at: its 32 bits scaled to the table, so the table can grow from them alone.
+        private func home(_ bits: UInt64) -> Int {
+            Int(truncatingIfNeeded: (bits &* UInt64(slots.count)) >> 32)
+        }
+
+        private mutating func grow() {
+            let old = slots
+            slots = [UInt64](repeating: 0, count: old.count * 2)
+            for slot in old where slot != 0 {
+                var i = home(slot >> 32)
+                while slots[i] != 0 { i = i + 1 == slots.count ? 0 : i + 1 }
+                slots[i] = slot
+            }
+        }
     }
 
     // MARK: - One filter

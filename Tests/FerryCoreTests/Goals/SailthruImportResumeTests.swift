@@ -57,6 +57,38 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: kept))
     }
 
+    /// A new checkpoint keeps the export's SHA-256; one an older ferry left keeps an MD5 of its own making, and the run
+    /// after an upgrade must still resume from it, or refuse a changed file, as before.
+    @Test func aCheckpointWithTheOlderMD5DigestStillResumesAndStillRefusesAChangedFile() async throws {
+        let csv = "Email,order_total\na@x.com,1\nb@x.com,2\nc@x.com,3\nd@x.com,4\n"
+        let dir = TemporaryDirectory()
+        let (connection, goal, database, kept) = try keptSumImport(csv, in: dir)
+        let keptURL = URL(fileURLWithPath: kept)
+        // `printf '…' | sha256sum`; and what ferry stored before (the hex MD5 of the file's MD5).
+        #expect(try ImportCheckpoint.load(connection: "c", list: "L", db: database)?.digest
+            == "sha256:9e9ecf8347a0363ec1e18992399cb77bf8bf40fbb7982a658fed3894c238c943")
+        #expect(try KeptExportDigest.md5(of: keptURL) == "de097f7fbb934647462f5b755c800c30")
+        try ImportCheckpoint.begin(connection: "c", list: "L", file: kept, digest: "de097f7fbb934647462f5b755c800c30", runID: 0,
+                                   at: Date(), db: database)
+        try await database.writer.write { db in
+            try ImportCheckpoint.advance(connection: "c", list: "L", recordsApplied: 3, runID: 0, at: Date(), db: db)
+        }
+        _ = try await runKeptImport(goal, of: connection, database: database, in: dir, batchSize: 2)
+        let store = ProfileStore(database: database)
+        #expect(try store.count() == 1)
+        #expect(try store.find("d@x.com")?.profile["lifetime_spend"] == [.number(4)])
+
+        // The same checkpoint over a file changed since: nothing applied, the checkpoint cleared.
+        let changed = dir.write("kept.csv", csv.replacingOccurrences(of: "d@x.com,4", with: "d@x.com,5"))
+        try ImportCheckpoint.begin(connection: "c", list: "L", file: changed, digest: "de097f7fbb934647462f5b755c800c30", runID: 0,
+                                   at: Date(), db: database)
+        await #expect(throws: GoalFailure.self) {
+            try await runKeptImport(goal, of: connection, database: database, in: dir, batchSize: 2)
+        }
+        #expect(try store.find("d@x.com")?.profile["lifetime_spend"] == [.number(4)])
+        #expect(try ImportCheckpoint.load(connection: "c", list: "L", db: database) == nil)
+    }
+
     /// Cancels the task that reports progress once `after` records are committed (a shutdown mid-list).
     struct CancellingProgress: ProgressSink {
         let after: Int

@@ -147,4 +147,48 @@ import Testing
         _ = try ProfileStore(database: try AppDatabase.open(path: path)).upsert([ProfileUpsert(id: "theirs", properties: [:])], segments: [])
         #expect(try !isCurrent(second))
     }
+
+    /// An import's filter keeps each identifier with its owner, so a key it holds needs no lookup, only a check
+    /// against the profile it names (``ImportLookups``).
+    @Test func anImportsFilterNamesEachIdentifiersOwnerBeforeAndAfterItGrows() async throws {
+        let dir = TemporaryDirectory()
+        let database = try AppDatabase.open(path: dir.path + "/f.sqlite")
+        let store = ProfileStore(database: database)
+        let outcomes = try store.upsert((0..<300).map { ProfileUpsert(id: "p\($0)", properties: ["email": [.string("U\($0)@x.com")]]) },
+                                        segments: [])
+        var filter = try await StoreKeyFilter.build(reading: database.writer)
+        for (i, outcome) in outcomes.enumerated() {
+            guard case .created(let pk, _) = outcome else { Issue.record("\(outcome)"); continue }
+            #expect(filter.owner(of: IdentifierKey(property: "email", value: "u\(i)@x.com")) == .candidate(pk))
+            #expect(filter.mayContain(id: "p\(i)"))
+        }
+        // The table starts at 1,024 slots for 300 keys; 5,000 more make it grow three times.
+        for i in 0..<5_000 { filter.insert(IdentifierKey(property: "customer_id", value: "C\(i)"), owner: Int64(10_000 + i)) }
+        filter.insert(IdentifierKey(property: "customer_id", value: "unowned"), owner: nil)
+        for i in 0..<5_000 { #expect(filter.owner(of: IdentifierKey(property: "customer_id", value: "C\(i)")) == .candidate(Int64(10_000 + i))) }
+        #expect(filter.owner(of: IdentifierKey(property: "email", value: "u7@x.com")) == .candidate(8))
+        #expect(filter.owner(of: IdentifierKey(property: "customer_id", value: "unowned")) == .unknown)
+        let absent = (0..<10_000).filter { filter.owner(of: IdentifierKey(property: "email", value: "absent\($0)@x.com")) != .absent }
+        #expect(absent.count < 10, "only keys sharing a stored key's 32 hash bits are not surely absent: \(absent.count)")
+    }
+
+    /// Keys are kept by 32 bits of their hash: two that share them, or one key whose owner changes, must never turn
+    /// into an answer that a stored key is absent.
+    @Test func twoOwnersMeetingInOneSlotLeaveItToALookupNeverAbsent() {
+        var table = StoreKeyFilter.OwnerTable(capacity: 16)
+        let shared: UInt64 = 0xDEAD_BEEF_0000_0001
+        let sameTopBits: UInt64 = 0xDEAD_BEEF_0000_0002
+        table.insert(shared, owner: 5)
+        #expect(table.owner(of: shared) == .candidate(5))
+        #expect(table.owner(of: sameTopBits) == .candidate(5), "the other key is checked against profile 5, and fails there")
+        table.insert(shared, owner: 5)
+        #expect(table.owner(of: shared) == .candidate(5), "the same owner again changes nothing")
+        table.insert(sameTopBits, owner: 6)
+        #expect(table.owner(of: shared) == .unknown)
+        #expect(table.owner(of: sameTopBits) == .unknown)
+        table.insert(0x1234_5678_0000_0000, owner: Int64(UInt32.max) + 1)
+        #expect(table.owner(of: 0x1234_5678_0000_0000) == .unknown, "a row key beyond 32 bits is looked up")
+        #expect(table.owner(of: 0x0BAD_F00D_0000_0000) == .absent)
+        #expect(table.count == 2)
+    }
 }

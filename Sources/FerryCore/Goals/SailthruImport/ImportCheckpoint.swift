@@ -9,7 +9,7 @@ public struct ImportCheckpoint: Hashable, Sendable {
     public var list: String
     /// The kept export file the records are counted in.
     public var file: String
-    /// MD5 of `file`, checked before resuming so the count refers to the same bytes.
+    /// `file`'s ``KeptExportDigest``, checked before resuming so the count refers to the same bytes.
     public var digest: String
     /// Data records (after the header) committed, bad rows included.
     public var recordsApplied: Int

@@ -25,6 +25,11 @@ struct ImportLookups: Sendable {
     var firstNewPK: Int64?
     /// Row keys of owners whose profiles are not read yet (``prefetch(rows:createProfiles:keys:filter:db:readingProfiles:)``).
     private var unreadProfiles: [Int64] = []
+    /// Identifiers whose owner is the filter's candidate (``StoreKeyFilter/owner(of:)``), not yet checked against the
+    /// profile: the profile holds the value exactly when it owns it (identifiers are indexed from the properties).
+    private var unverifiedOwners: [(key: IdentifierKey, pk: Int64)] = []
+    /// Whether the ids of rows without an owner are read (`createProfiles`), so one found by ``verifyOwners(keys:db:)`` is too.
+    private var readsIDs = false
 
     /// Reads the owners of every row's identifiers and their profiles (decoding only `keys`); with `createProfiles`,
     /// also whether the id a row without an owner would create (its first identifier's value) is taken. `filter`,
@@ -36,12 +41,23 @@ struct ImportLookups: Sendable {
         owners.reserveCapacity(rows.count * 2)
         profiles.reserveCapacity(rows.count)
         if createProfiles { ids.reserveCapacity(rows.count) }
+        readsIDs = createProfiles
         var byProperty: [String: [String]] = [:]
-        for key in rows.joined() where owners[key] == nil {
-            owners[key] = .some(nil)
-            if filter?.mayContain(key) ?? true { byProperty[key.property, default: []].append(key.value) }
-        }
         var pks: Set<Int64> = []  // a profile may own several of the batch's identifiers
+        for key in rows.joined() where owners[key] == nil {
+            switch filter?.owner(of: key) ?? .unknown {
+            case .absent:
+                owners[key] = .some(nil)
+            case .candidate(let pk):
+                // The filter's answer, checked against the profile once it is read (`readProfiles`).
+                owners[key] = pk
+                unverifiedOwners.append((key, pk))
+                if profiles[pk] == nil { pks.insert(pk) }
+            case .unknown:
+                owners[key] = .some(nil)
+                byProperty[key.property, default: []].append(key.value)
+            }
+        }
         for (property, values) in byProperty {
             try InListQuery.forEachChunk(of: values) { chunk in
                 let rows = try Row.fetchCursor(try InListQuery.statement("SELECT value, profile_pk FROM identifier WHERE property = ? AND value IN", count: chunk.count, db: db),
@@ -80,9 +96,16 @@ struct ImportLookups: Sendable {
         return ahead
     }
 
-    /// Reads the owners' profiles ``prefetch(rows:createProfiles:keys:filter:db:readingProfiles:)`` left unread.
+    /// Reads the owners' profiles ``prefetch(rows:createProfiles:keys:filter:db:readingProfiles:)`` left unread, and
+    /// checks the owners the filter named against them. `db` must see the store the owners were read from.
     mutating func readProfiles(keys: Set<String>, db: Database) throws {
-        try InListQuery.forEachChunk(of: unreadProfiles) { chunk in
+        try read(pks: unreadProfiles, keys: keys, db: db)
+        unreadProfiles = []
+        try verifyOwners(keys: keys, db: db)
+    }
+
+    private mutating func read(pks: [Int64], keys: Set<String>, db: Database) throws {
+        try InListQuery.forEachChunk(of: pks) { chunk in
             let rows = try Row.fetchCursor(try InListQuery.statement("SELECT pk, id, properties FROM profile WHERE pk IN", count: chunk.count, db: db),
                                            arguments: StatementArguments(chunk))
             while let row = try rows.next() {
@@ -90,7 +113,33 @@ struct ImportLookups: Sendable {
                 profiles[profile.pk] = profile
             }
         }
-        unreadProfiles = []
+    }
+
+    /// Keeps each owner the filter named whose profile holds the identifier's value; looks up the others (another
+    /// key sharing the filter's hash bits, or a value the profile has given up). A property the import does not
+    /// decode is not in the profile as read, so its identifiers are always looked up.
+    private mutating func verifyOwners(keys: Set<String>, db: Database) throws {
+        var missing: [Int64] = []
+        for (key, pk) in unverifiedOwners {
+            if let values = profiles[pk]?.profile.properties[key.property], values.contains(where: { value in
+                // Most values are stored as they are indexed (normalizing is idempotent, so equal text is a match).
+                if case .string(let text) = value, text == key.value { return true }
+                return Identifiers.normalized(value.description, property: key.property) == key.value
+            }) {
+                continue
+            }
+            let owner = try Int64.fetchOne(db.cachedStatement(sql: "SELECT profile_pk FROM identifier WHERE property = ? AND value = ?"),
+                                           arguments: [key.property, key.value])
+            owners[key] = .some(owner)
+            if let owner, profiles[owner] == nil { missing.append(owner) }
+            if owner == nil, readsIDs, ids[key.value] == nil {
+                // A row whose identifiers all turn out unowned creates a profile with its first one's value as id.
+                ids[key.value] = try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM profile WHERE id = ?)"),
+                                                   arguments: [key.value]) ?? false
+            }
+        }
+        unverifiedOwners = []
+        try read(pks: missing, keys: keys, db: db)
     }
 
     /// A `pk, id, properties` row with only `keys`' properties decoded.

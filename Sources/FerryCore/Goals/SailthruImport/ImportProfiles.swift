@@ -34,6 +34,9 @@ struct ImportProfiles {
     private var firstPlannedPK: Int64?
     /// What this batch wrote, for a batch planned ahead of it to be checked against (``ImportPlan/conflicts(with:)``).
     private(set) var wrote = WrittenKeys()
+    /// After ``replay(_:)``: the plan's first new row key (`known` holds the plan's row keys) and how far the writer's
+    /// keys for its new profiles are from the plan's.
+    private var replayedNewPKs: (first: Int64, shift: Int64)?
 
     /// `known` (read up front, on this connection or a reading one) must be the store as `db` sees it now. With
     /// `planning`, nothing is written (writes are noted down in ``planned``), and `db` may be a reading connection or
@@ -63,8 +66,9 @@ struct ImportProfiles {
     /// and frees what the batch knew of the store (``release(_:)``).
     mutating func finish(at current: WriterStamp? = nil) throws -> StoreKeyFilter? {
         let kept = try takeFilter(at: current)
-        Self.release(known)
-        self = ImportProfiles(db: connection, now: now, keys: [])  // the release queue holds the only copy of `known`
+        let spent = HandedOver(known)
+        self = ImportProfiles(db: connection, now: now, keys: [])  // `spent` holds the only copy of `known`
+        Self.release(spent)
         return kept
     }
 
@@ -77,12 +81,12 @@ struct ImportProfiles {
         return plan
     }
 
-    /// Frees what a batch is done with (its lookups, its plan, its changed profiles) on another thread, when the caller
-    /// holds the only copy: freeing their dictionaries and strings took 4 % (lookups) and 8 % (plans) of the
-    /// transactions' thread, the one every batch waits for.
-    static func release<Spent>(_ spent: Spent) {
-        let handed = HandedOver(spent)
-        releaseQueue.async { handed.value = nil }
+    /// Frees what a batch is done with (its lookups, its plan, its changed profiles) on another thread: freeing their
+    /// dictionaries and strings took 4 % (lookups) and 8 % (plans) of the transactions' thread, the one every batch
+    /// waits for. `spent` must hold the only copy before the call: one the caller still holds (a `let` passed in, say)
+    /// can outlive the queue's release and be freed on the caller's thread after all.
+    static func release<Spent>(_ spent: HandedOver<Spent>) {
+        releaseQueue.async { spent.value = nil }
     }
 
     private static let releaseQueue = DispatchQueue(label: "ferry.import.release", qos: .utility)
@@ -92,7 +96,10 @@ struct ImportProfiles {
     /// (What it found was in the filter already: a filter holds every key of the store it is current with.)
     mutating func takeFilter(at current: WriterStamp? = nil) throws -> StoreKeyFilter? {
         guard var kept = filter.take() else { return nil }
-        for key in wrote.owners { kept.insert(key) }
+        for key in wrote.owners {
+            let owner = known.owners[key] ?? nil
+            kept.insert(key, owner: owner.map { pk in replayedNewPKs.map { pk >= $0.first ? pk + $0.shift : pk } ?? pk })
+        }
         for id in wrote.ids { kept.insert(id: id) }
         kept.stamp(at: try current ?? WriterStamp(db))
         return kept
@@ -258,6 +265,7 @@ struct ImportProfiles {
             }
         }
         wrote = plan.wrote
+        replayedNewPKs = plan.firstNewPK.map { ($0, shift) }
         return shift
     }
 

@@ -11,7 +11,7 @@ import Logging
 /// rows in the same order (members join, leave and change between two exports), so the
 /// checkpoint is tied to one concrete file, not to the list:
 ///
-/// 1. The export is downloaded to `<db>.imports/<connection>/<list>.part`, its MD5 computed, and
+/// 1. The export is downloaded to `<db>.imports/<connection>/<list>.part`, its digest computed (``KeptExportDigest``), and
 ///    it is renamed to `<list>.csv`. Only then is an `import_checkpoint` row written
 ///    (connection, list, file, digest, records_applied = 0, run id). A kill before that row
 ///    exists leaves at most an orphan file, which the next run deletes and exports afresh:
@@ -82,7 +82,9 @@ public struct SailthruImportExecutor: GoalExecutor {
         }
         // The store's keys are read on a reading connection while Sailthru prepares the export (seconds to hours; the
         // read takes about a second a million profiles), and kept only when the export is large enough to pay for them.
-        let filterBuild = Task { [writer = context.database.writer] in try await StoreKeyFilter.build(reading: writer) }
+        // Handed over in a box the import empties: a copy left in the task would make the import's first write to the
+        // filter copy all of it (16 MB for a million identifiers).
+        let filterBuild = Task { [writer = context.database.writer] in HandedOver(try await StoreKeyFilter.build(reading: writer)) }
         defer { filterBuild.cancel() }
         if context.isDryRun {
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-import-\(UUID().uuidString).csv")
@@ -99,7 +101,7 @@ public struct SailthruImportExecutor: GoalExecutor {
         var skipping = 0
         if let checkpoint {
             let file = URL(fileURLWithPath: checkpoint.file)
-            guard FileManager.default.fileExists(atPath: file.path), try Self.digest(of: file) == checkpoint.digest else {
+            guard FileManager.default.fileExists(atPath: file.path), try KeptExportDigest.matches(file, digest: checkpoint.digest) else {
                 try ImportCheckpoint.delete(connection: connection, list: list, db: context.database)
                 throw GoalFailure("list \(list): the interrupted import's kept export \(checkpoint.file) is missing or changed, "
                     + "so ferry cannot tell which of its rows were applied (\(checkpoint.recordsApplied) were); "
@@ -119,16 +121,14 @@ public struct SailthruImportExecutor: GoalExecutor {
         try? FileManager.default.removeItem(at: partial)
         try? FileManager.default.removeItem(at: keptFile)
         _ = try await api.exportList(list, vars: requestedVars, to: partial)
-        let digest = try Self.digest(of: partial)
+        let digest = try KeptExportDigest.of(partial)
         try FileManager.default.moveItem(at: partial, to: keptFile)
-        let built = try await Self.keyFilter(filterBuild, forExport: keptFile, context: context)
+        let filter = try await Self.keyFilter(filterBuild, forExport: keptFile, context: context)
         let (runID, now) = (context.recorder.runID, context.now)
-        let filter = try await context.database.writer.write { db in
-            var filter = built
-            if let current = filter, try !current.isCurrent(db) { filter = nil }
+        try await context.database.writer.write { db in
+            if let current = filter.value, try !current.isCurrent(db) { filter.value = nil }
             try ImportCheckpoint.begin(connection: connection, list: list, file: keptFile.path, digest: digest, runID: runID, at: now, db: db)
-            try filter?.stamp(db)  // the checkpoint holds no id or identifier: the filter still holds every key of the store
-            return filter
+            try filter.value?.stamp(db)  // the checkpoint holds no id or identifier: the filter still holds every key of the store
         }
         try await apply(file: keptFile, list: list, skipping: 0, checkpointed: true, filter: filter, context: context)
         try finish(list: list, file: keptFile, context: context)
@@ -182,35 +182,24 @@ public struct SailthruImportExecutor: GoalExecutor {
         return safe.prefix(60) + "-" + MD5.hex(name).prefix(8)
     }
 
-    /// The MD5 of a file, read in chunks so any size fits in memory.
-    static func digest(of file: URL) throws -> String {
-        let handle = try FileHandle(forReadingFrom: file)
-        defer { try? handle.close() }
-        var md5 = MD5()
-        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
-            // Through a buffer pointer, not Data's iterator: a million-row export is 150 MB.
-            chunk.withUnsafeBytes { md5.update(contiguous: $0.bindMemory(to: UInt8.self)) }
-        }
-        return MD5.hex(bytes: md5.finalize())
-    }
-
     // MARK: - Applying a file
 
     /// The key filter `build` reads, when an export the size of `file` pays for it (``ProfileStore/keyFilterPays(storedPK:rows:)``);
     /// otherwise nil, and the build is stopped.
-    private static func keyFilter(_ build: Task<StoreKeyFilter, any Error>, forExport file: URL,
-                                  context: GoalContext) async throws -> StoreKeyFilter? {
+    private static func keyFilter(_ build: Task<HandedOver<StoreKeyFilter>, any Error>, forExport file: URL,
+                                  context: GoalContext) async throws -> HandedOver<StoreKeyFilter> {
         // A Sailthru export line is some tens of bytes to a couple of hundred; the estimate only decides whether
         // the store's keys pay.
         let rows = ProfileStore.estimatedRows(inFile: file.path, bytesPerRow: 100)
         guard ProfileStore.keyFilterPays(storedPK: try await context.database.writer.read(ProfileStore.largestPK), rows: rows) else {
             build.cancel()
-            return nil
+            return HandedOver(nil)
         }
         return try await build.value
     }
 
-    private func apply(file: URL, list: String, skipping: Int, checkpointed: Bool, filter: StoreKeyFilter?,
+    /// Applies `file`'s records after the first `skipping`; `filter` is the import's to take (``keyFilter(_:forExport:context:)``).
+    private func apply(file: URL, list: String, skipping: Int, checkpointed: Bool, filter: HandedOver<StoreKeyFilter>,
                        context: GoalContext) async throws {
         let reader: CSVReader
         do { reader = try CSVReader(path: file.path) } catch { throw GoalFailure("list \(list): \(error.message)") }
@@ -238,7 +227,7 @@ public struct SailthruImportExecutor: GoalExecutor {
         let outcome: (skipped: Int, firstSkipped: Int?)
         do {
             outcome = try await commitBatches(from: channel, plan: plan, list: list, checkpointed: checkpointed,
-                                              filter: HandedOver(filter), context: context)
+                                              filter: filter, context: context)
         } catch {
             // The reading thread stops within a record or two; nothing of it outlives the list.
             await Self.stop(channel)
@@ -497,13 +486,17 @@ public struct SailthruImportExecutor: GoalExecutor {
             let previous = carried.value.take()
             var store = ImportProfiles(db: db, now: now, keys: keys, filter: filter.value.take())
             var held: ImportPlan?
-            if let planned = ahead.value.take() {
-                if let before = previous, before.committed == began, !planned.conflicts(with: before.wrote),
-                   before.beganAsTheBatchBeforeEnded || !planned.readAsTheBatchBeforeLastEnded {
-                    held = planned  // nobody else wrote since the plan's reads, and the batch before wrote nothing it read
-                } else {
-                    ImportProfiles.release(planned.known)
-                }
+            // Nobody else wrote since the plan's reads, and the batch before wrote nothing it read.
+            let holds = ahead.value.map { planned in
+                previous.map { before in
+                    before.committed == began && !planned.conflicts(with: before.wrote)
+                        && (before.beganAsTheBatchBeforeEnded || !planned.readAsTheBatchBeforeLastEnded)
+                } ?? false
+            } ?? false
+            if holds {
+                held = ahead.value.take()
+            } else if ahead.value != nil {
+                ImportProfiles.release(ahead)
             }
             if held == nil {
                 // Each row's identifiers, read once; their owners and profiles come in a few queries for the whole batch.
@@ -517,7 +510,7 @@ public struct SailthruImportExecutor: GoalExecutor {
                 // Read before this batch writes: the plan sees the store as the batch before left it.
                 planning.value = self.startPlan(following, known: known, plan: plan, list: list, context: context)
             }
-            let rows: (result: BatchResult, changed: [ProfileBatchWriter.Touched], exchanged: [Int64])
+            var rows: (result: BatchResult, changed: [ProfileBatchWriter.Touched], exchanged: [Int64])
             if let planned = held {
                 let shift = try store.replay(planned)
                 rows = (planned.result, planned.changed.values.map { var touched = $0; touched.pk = planned.shifted(touched.pk, by: shift); return touched },
@@ -551,7 +544,9 @@ public struct SailthruImportExecutor: GoalExecutor {
                                                            filter: filter.value, db: db)
             }
             let result = rows.result
-            ImportProfiles.release((held.take(), rows))
+            let spent = HandedOver((held.take(), rows))
+            rows = (BatchResult(), [], [])  // `spent` holds the only copy
+            ImportProfiles.release(spent)
             return (result, plannedAhead)
         }
         let (result, plannedAhead): (BatchResult, Bool)
