@@ -40,33 +40,23 @@ public final class CSVReader {
 
     private enum QuoteState { case unquoted, quoted, quoteInQuoted }
 
-    /// The next record, or nil at end of input. Blank lines are skipped.
-    ///
-    /// Works on the stream's buffer a run of bytes at a time (a field's plain bytes are copied in
-    /// one go), not byte by byte: an import reads a million rows through here.
-    public func nextRecord() throws(InputError) -> CSVRecord? {
-        // The reader's state in locals for the call: the closures below touch them per byte run, and a class's
-        // stored properties there would be checked for exclusive access at run time on every touch.
-        var field: [UInt8] = []
-        swap(&field, &self.field)
-        var line = self.line
-        defer {
-            swap(&field, &self.field)
-            self.line = line
-        }
+    /// The record `nextRecord` is reading: its fields so far, the field being read and the first problem.
+    /// Its methods are called from inside the scanning closure; as local functions capturing the reader's locals
+    /// they had those locals checked for exclusive access at run time on every call (0.8 s a million rows).
+    private struct RecordFields {
         var fields: [String] = []
-        fields.reserveCapacity(lastWidth)
-        field.removeAll(keepingCapacity: true)
+        var field: [UInt8] = []
         var problem: String?
-        var startLine = line
-        var state = QuoteState.unquoted
         var fieldWasQuoted = false
-        var sawAnything = false
-        var complete = false
-        let limit = maximumFieldBytes
+        let limit: Int
+        let used: [Bool]?
 
-        let used = usedColumns
-        func finishField() {
+        init(limit: Int, used: [Bool]?) {
+            self.limit = limit
+            self.used = used
+        }
+
+        mutating func finishField() {
             let column = fields.count
             if field.count > limit {
                 problem = problem ?? "field \(fields.count + 1) is longer than the \(limit)-byte limit"
@@ -85,12 +75,35 @@ public final class CSVReader {
             field.removeAll(keepingCapacity: true)
             fieldWasQuoted = false
         }
-        func appendRun(_ chunk: UnsafeBufferPointer<UInt8>, _ from: Int, _ to: Int) {
+
+        mutating func appendRun(_ chunk: UnsafeBufferPointer<UInt8>, _ from: Int, _ to: Int) {
             // One byte past the limit is enough for the size check; memory stays bounded.
             let room = limit + 1 - field.count
             guard room > 0, to > from else { return }
             field.append(contentsOf: UnsafeBufferPointer(rebasing: chunk[from..<min(to, from + room)]))
         }
+    }
+
+    /// The next record, or nil at end of input. Blank lines are skipped.
+    ///
+    /// Works on the stream's buffer a run of bytes at a time (a field's plain bytes are copied in
+    /// one go), not byte by byte: an import reads a million rows through here.
+    public func nextRecord() throws(InputError) -> CSVRecord? {
+        // The reader's state in locals for the call: the closure below touches them per byte run, and a class's
+        // stored properties there would be checked for exclusive access at run time on every touch.
+        var record = RecordFields(limit: maximumFieldBytes, used: usedColumns)
+        swap(&record.field, &self.field)
+        var line = self.line
+        defer {
+            swap(&record.field, &self.field)
+            self.line = line
+        }
+        record.fields.reserveCapacity(lastWidth)
+        record.field.removeAll(keepingCapacity: true)
+        var startLine = line
+        var state = QuoteState.unquoted
+        var sawAnything = false
+        var complete = false
 
         while !complete {
             let more = try stream.withChunk { chunk -> Int in
@@ -107,7 +120,7 @@ public final class CSVReader {
                             if b == 10 { line += 1 }
                             j += 1
                         }
-                        appendRun(chunk, i, j)
+                        record.appendRun(chunk, i, j)
                         if j < n {
                             state = .quoteInQuoted
                             j += 1
@@ -115,7 +128,7 @@ public final class CSVReader {
                         i = j
                     case .quoteInQuoted:
                         if chunk[i] == 34 {
-                            appendRun(chunk, i, i + 1)
+                            record.appendRun(chunk, i, i + 1)
                             state = .quoted
                             i += 1
                         } else {
@@ -124,14 +137,14 @@ public final class CSVReader {
                     case .unquoted:
                         switch chunk[i] {
                         case 44:
-                            finishField()
+                            record.finishField()
                             i += 1
                         case 34:
-                            if field.isEmpty && !fieldWasQuoted {
+                            if record.field.isEmpty && !record.fieldWasQuoted {
                                 state = .quoted
-                                fieldWasQuoted = true
+                                record.fieldWasQuoted = true
                             } else {
-                                problem = problem ?? "a quote inside unquoted field \(fields.count + 1) (quote the whole field and double inner quotes)"
+                                record.problem = record.problem ?? "a quote inside unquoted field \(record.fields.count + 1) (quote the whole field and double inner quotes)"
                             }
                             i += 1
                         case 13:
@@ -139,12 +152,12 @@ public final class CSVReader {
                         case 10:
                             line += 1
                             i += 1
-                            if fields.isEmpty && field.isEmpty && !fieldWasQuoted && problem == nil {
+                            if record.fields.isEmpty && record.field.isEmpty && !record.fieldWasQuoted && record.problem == nil {
                                 // A blank line is not a record.
                                 startLine = line
                                 continue
                             }
-                            finishField()
+                            record.finishField()
                             complete = true
                             return i
                         default:
@@ -154,7 +167,7 @@ public final class CSVReader {
                                 if b == 44 || b == 34 || b == 13 || b == 10 { break }
                                 j += 1
                             }
-                            appendRun(chunk, i, j)
+                            record.appendRun(chunk, i, j)
                             i = j
                         }
                     }
@@ -164,16 +177,16 @@ public final class CSVReader {
             if !more { break }
         }
         if complete {
-            lastWidth = max(lastWidth, fields.count)
-            return CSVRecord(line: startLine, result: problem.map { .failure(CSVRecordError(message: $0)) } ?? .success(fields))
+            lastWidth = max(lastWidth, record.fields.count)
+            return CSVRecord(line: startLine, result: record.problem.map { .failure(CSVRecordError(message: $0)) } ?? .success(record.fields))
         }
         guard sawAnything else { return nil }
         if state == .quoted {
             return CSVRecord(line: startLine, result: .failure(CSVRecordError(message: "a quoted field that starts here is never closed")))
         }
-        if fields.isEmpty && field.isEmpty && !fieldWasQuoted { return nil }
-        finishField()
-        return CSVRecord(line: startLine, result: problem.map { .failure(CSVRecordError(message: $0)) } ?? .success(fields))
+        if record.fields.isEmpty && record.field.isEmpty && !record.fieldWasQuoted { return nil }
+        record.finishField()
+        return CSVRecord(line: startLine, result: record.problem.map { .failure(CSVRecordError(message: $0)) } ?? .success(record.fields))
     }
 }
 
