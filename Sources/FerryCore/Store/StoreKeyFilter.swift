@@ -12,6 +12,10 @@ import GRDB
 /// - it carries the writing connection's ``WriterStamp`` from before it was read (on the writer, or on a reader while
 ///   the writer is free) and from the end of every transaction that wrote through it since; at the start of every
 ///   batch, a changed stamp means someone else has written, and the writer goes back to looking everything up.
+///
+/// An import's filter (``build(reading:)``) keeps the identifiers in an ``OwnerTable`` instead: a key it holds comes
+/// with the row key of the profile that owned it, which the import reads anyway and checks for the value, so even the
+/// keys the store holds need no lookup.
 struct StoreKeyFilter: Sendable {
     /// Filters of growing size: when one holds its capacity the next takes the new keys, so the
     /// false-positive rate stays near 1 % however far the load outgrows its estimate.
@@ -51,7 +55,7 @@ struct StoreKeyFilter: Sendable {
         let identifiers = try Int.fetchOne(db, sql: "SELECT count(*) FROM identifier") ?? 0
         let bloomKeys = keepingOwners ? profiles : profiles + identifiers
         var layer = Layer(capacity: max(bloomKeys + (expectedNewKeys ?? bloomKeys), 1 << 16))
-        var owners = keepingOwners ? OwnerTable(capacity: 2 * identifiers) : nil
+        var owners = keepingOwners ? OwnerTable(slots: 2 * identifiers) : nil
         let ids = try String.fetchCursor(db, sql: "SELECT id FROM profile")
         while let id = try ids.next() { layer.insert(Self.hash(property: nil, value: id)) }
         // One property at a time (each found with one seek: the key starts with it), so a row reads only its value.
@@ -180,7 +184,8 @@ struct StoreKeyFilter: Sendable {
     }
 
     /// Identifier owners by the top 32 bits of the key's hash, in an open-addressed table of 8-byte slots (the hash
-    /// bits, then the owner's row key): 16 MB for a million identifiers and room for as many again. An answer is a
+    /// bits, then the owner's row key), twice as many slots as the store's identifiers and doubled at 80 % full: 16 MB
+    /// for a million, with room for 600,000 more. An answer is a
     /// candidate, not the owner: another key may share the 32 bits, and an owner may since have given the key up.
     /// Two keys meeting in one slot with different owners, and an owner not known or beyond 32 bits, leave it
     /// `unknown`, looked up as without the table; a key is never dropped, so `absent` stays exact.
@@ -190,8 +195,8 @@ struct StoreKeyFilter: Sendable {
         /// The row-key half of a slot whose owner is not known.
         private static let unknownOwner = UInt64(UInt32.max)
 
-        init(capacity: Int) {
-            slots = [UInt64](repeating: 0, count: max(1024, capacity))
+        init(slots count: Int) {
+            slots = [UInt64](repeating: 0, count: max(1024, count))
         }
 
         func owner(of hash: UInt64) -> OwnerHint {

@@ -175,7 +175,7 @@ import Testing
     /// Keys are kept by 32 bits of their hash: two that share them, or one key whose owner changes, must never turn
     /// into an answer that a stored key is absent.
     @Test func twoOwnersMeetingInOneSlotLeaveItToALookupNeverAbsent() {
-        var table = StoreKeyFilter.OwnerTable(capacity: 16)
+        var table = StoreKeyFilter.OwnerTable(slots: 16)
         let shared: UInt64 = 0xDEAD_BEEF_0000_0001
         let sameTopBits: UInt64 = 0xDEAD_BEEF_0000_0002
         table.insert(shared, owner: 5)
