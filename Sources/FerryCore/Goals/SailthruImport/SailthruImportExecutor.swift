@@ -641,7 +641,8 @@ public struct SailthruImportExecutor: GoalExecutor {
             }
         }
         // Only the properties in `store.keys`: the merge reads and writes no others.
-        let old = stored?.profile ?? Profile(id: first.value)
+        // A new profile's properties sized for what the row sets: grown one entry at a time they were rehashed thrice.
+        let old = stored?.profile ?? Profile(id: first.value, properties: Dictionary(minimumCapacity: identifiers.count + plan.fields.count + 1))
         var profile = old
         for key in identifiers
         where !profile[key.property].contains(where: { Identifiers.normalized($0.description, property: key.property) == key.value }) {
