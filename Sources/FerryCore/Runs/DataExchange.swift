@@ -39,10 +39,10 @@ public enum DataExchange {
         // Full batches share one cached statement; only the last, shorter one is prepared anew.
         let statement = pks.count == rowsPerStatement
             ? try db.cachedStatement(sql: fullBatchSQL) : try db.makeStatement(sql: insertSQL(rows: pks.count))
-        var values: [any DatabaseValueConvertible] = [connection, now.timeIntervalSince1970]
+        var values: [BulkValue] = [.text(connection), .real(now.timeIntervalSince1970)]
         values.reserveCapacity(pks.count + 2)
-        for pk in pks { values.append(pk) }
-        try statement.execute(arguments: StatementArguments(values))
+        for pk in pks { values.append(.integer(pk)) }
+        try BulkStatement.execute(statement, values: values, db: db)
     }
 
     /// How many unique profiles each connection has exchanged.

@@ -259,10 +259,10 @@ struct NewProfileRows {
         let pk = try nextPK ?? (Int64.fetchOne(db.cachedStatement(sql: "SELECT max(pk) FROM profile")) ?? 0) + 1
         if firstPK == nil { firstPK = pk }
         nextPK = pk + 1
-        profiles.append([pk, id, stored, time, time])
+        profiles.append(.integer(pk), .text(id), .text(stored), .real(time), .real(time))
         for (index, (property, value)) in values.enumerated()
         where !values[..<index].contains(where: { $0.0 == property && $0.1 == value }) {
-            identifiers.append([property, value, pk])
+            identifiers.append(.text(property), .text(value), .integer(pk))
         }
         return pk
     }
@@ -274,16 +274,14 @@ struct NewProfileRows {
     }
 }
 
-/// Rows held back for multi-row `INSERT`s into one table: one statement (one bind-and-step round trip through
-/// GRDB) per `ProfileBatchWriter.insertRows` rows instead of one per row.
+/// Rows held back for multi-row `INSERT`s into one table: one statement (one bind-and-step round trip) per
+/// `ProfileBatchWriter.insertRows` rows instead of one per row, bound through ``BulkStatement``.
 struct PendingRows {
     /// `name (column, …)`.
     let table: String
     let columns: Int
-    /// Arguments of full statements, then of the rows after them.
-    private var full: [StatementArguments] = []
-    private var current = StatementArguments()
-    private var currentRows = 0
+    /// The held rows' values, row after row.
+    private var values: [BulkValue] = []
 
     init(table: String, columns: Int) {
         self.table = table
@@ -291,34 +289,20 @@ struct PendingRows {
     }
 
     /// Holds back one row of `columns` values.
-    mutating func append(_ row: StatementArguments) {
-        current += row
-        currentRows += 1
-        if currentRows == ProfileBatchWriter.insertRows {
-            full.append(current)
-            current = StatementArguments()
-            currentRows = 0
-        }
+    mutating func append(_ row: BulkValue...) {
+        values.append(contentsOf: row)
     }
 
     /// Writes every held-back row, in order, and forgets them.
     mutating func flush(_ db: Database) throws {
-        if !full.isEmpty {
-            let statement = try db.cachedStatement(sql: sql(rows: ProfileBatchWriter.insertRows))
-            for arguments in full {
-                // Exactly rows × columns values, built here: GRDB's validation pass would only copy them again.
-                statement.setUncheckedArguments(arguments)
-                try statement.execute()
-            }
-            full.removeAll(keepingCapacity: true)
+        var start = 0
+        while start < values.count {
+            let rows = min(ProfileBatchWriter.insertRows, (values.count - start) / columns)
+            let end = start + rows * columns
+            try BulkStatement.execute(try db.cachedStatement(sql: sql(rows: rows)), values: values[start..<end], db: db)
+            start = end
         }
-        if currentRows > 0 {
-            let statement = try db.cachedStatement(sql: sql(rows: currentRows))
-            statement.setUncheckedArguments(current)
-            try statement.execute()
-            current = StatementArguments()
-            currentRows = 0
-        }
+        values.removeAll(keepingCapacity: true)
     }
 
     private func sql(rows: Int) -> String {

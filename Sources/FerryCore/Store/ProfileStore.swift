@@ -276,7 +276,7 @@ public struct ProfileStore: Sendable {
         let delete = try db.cachedStatement(sql: "DELETE FROM segment_member WHERE segment = ? AND profile_pk = ?")
         let time = now.timeIntervalSince1970
         var pending = PendingRows(table: "segment_member (segment, profile_pk, entered_at)", columns: 3)
-        let names = segments.map(\.name.databaseValue)
+        let names = segments.map { BulkValue.text($0.name) }
         // A profile the batch created and touched once has no memberships to compare: its rows are only added,
         // without the set of names the others keep (in a load, that is nearly every profile).
         var seen = Set<Int64>(minimumCapacity: profiles.count)
@@ -285,7 +285,7 @@ public struct ProfileStore: Sendable {
         for touched in profiles {
             if touched.isNew, let prepared, !touchedAgain.contains(touched.pk) {
                 for index in segments.indices where prepared.isMember(row: touched.row, segment: index) {
-                    pending.append([names[index], touched.pk, time])
+                    pending.append(names[index], .integer(touched.pk), .real(time))
                 }
                 continue
             }
@@ -299,7 +299,7 @@ public struct ProfileStore: Sendable {
                     isMember = segment.contains(touched.profile, explicit: explicit, now: now)
                 }
                 if isMember && !memberOf.contains(segment.name) {
-                    pending.append([names[index], touched.pk, time])
+                    pending.append(names[index], .integer(touched.pk), .real(time))
                     memberOf.insert(segment.name)
                 } else if !isMember && memberOf.contains(segment.name) {
                     try pending.flush(db)  // the row may be one this batch just entered

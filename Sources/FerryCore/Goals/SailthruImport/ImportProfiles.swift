@@ -244,8 +244,8 @@ struct ImportProfiles {
     /// Writes a profile's new stored text, after the new rows held back when it is one of them.
     private mutating func write(pk: Int64, stored text: String) throws {
         if let firstNewPK = newRows.firstPK, pk >= firstNewPK { try flush() }
-        try db.cachedStatement(sql: "UPDATE profile SET properties = ?, updated_at = ? WHERE pk = ?")
-            .execute(arguments: [text, now.timeIntervalSince1970, pk])
+        try BulkStatement.execute(db.cachedStatement(sql: "UPDATE profile SET properties = ?, updated_at = ? WHERE pk = ?"),
+                                  values: [.text(text), .real(now.timeIntervalSince1970), .integer(pk)], db: db)
     }
 
     /// Makes the writes of `plan`, worked out on another thread, with its new profiles' row keys shifted to where this
