@@ -71,4 +71,21 @@ import Testing
         }
         expectLookedUpPast(known, b: b)
     }
+
+    /// Without a filter (a store too large for the export, or one another connection wrote to), every key of a batch
+    /// planned ahead is looked up, and the owners' profiles are read where it is planned.
+    @Test func withoutAFilterAPlannedBatchLooksEveryKeyUp() async throws {
+        let dir = TemporaryDirectory()
+        let (database, _, _, b) = try await storeWithAStaleFilter(in: dir)
+        let ahead = try await database.writer.write { db in
+            try ImportLookups.ahead(rows: Self.rows, createProfiles: true, keys: ["email"], filter: nil, db: db)
+        }
+        let known = try await database.writer.read { db in
+            var read = ahead
+            try read.readProfiles(keys: ["email"], db: db)
+            return read
+        }
+        expectLookedUpPast(known, b: b)
+        #expect(known.firstNewPK == 4)
+    }
 }
