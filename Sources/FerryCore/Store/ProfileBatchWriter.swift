@@ -290,6 +290,7 @@ struct PendingRows {
 
     /// Holds back one row of `columns` values.
     mutating func append(_ row: BulkValue...) {
+        precondition(row.count == columns, "a row of \(table) has \(columns) values")  // `flush` cuts statements by whole rows
         values.append(contentsOf: row)
     }
 
