@@ -218,13 +218,16 @@ struct StoreKeyFilter: Sendable {
         /// Records that the key hashing to `hash` belongs to `owner`. A slot's owner half is never 0 (row keys
         /// kept start at 1), so 0 marks an empty slot.
         mutating func insert(_ hash: UInt64, owner: Int64?) {
-            if (count + 1) * 5 > slots.count * 4 { grow() }
             let bits = hash >> 32
             let ownerHalf = owner.flatMap { $0 > 0 && $0 < Int64(Self.unknownOwner) ? UInt64($0) : nil } ?? Self.unknownOwner
             var i = home(bits)
             while true {
                 let slot = slots[i]
                 if slot == 0 {
+                    guard (count + 1) * 5 <= slots.count * 4 else {
+                        grow()  // a new key past 80 % full: the slot it takes moves with the doubling
+                        return insert(hash, owner: owner)
+                    }
                     slots[i] = bits << 32 | ownerHalf
                     count += 1
                     return

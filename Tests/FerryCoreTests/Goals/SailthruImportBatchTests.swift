@@ -5,6 +5,13 @@ import Testing
 
 /// Rows of one import batch see what earlier rows of the same batch wrote (the batch runs against a prefetched cache).
 @Suite struct SailthruImportBatchTests {
+    /// Connection `c` with `sumOrderTotalByEmail`, and an empty store in a file: a reading connection can plan batches.
+    func sumImportInAFile(in dir: TemporaryDirectory) throws -> (Connection, SailthruImportGoal, AppDatabase, ProfileStore) {
+        let (connection, goal) = try loadSailthruImportConnection(sumOrderTotalByEmail, in: dir)
+        let database = try AppDatabase.open(path: dir.path + "/store.sqlite")
+        return (connection, goal, database, ProfileStore(database: database))
+    }
+
     @Test(.timeLimit(.minutes(2)))
     func rowsInOneBatchMergeInOrderLinkToProfilesCreatedEarlierAndReportConflicts() async throws {
         let dir = TemporaryDirectory()
@@ -124,9 +131,7 @@ import Testing
     @Test(.timeLimit(.minutes(2)))
     func membersSpreadOverConsecutiveBatchesAreCreatedOnceAndSummedOnceARowWithBatchesPlannedAhead() async throws {
         let dir = TemporaryDirectory()
-        let (connection, goal) = try loadSailthruImportConnection(sumOrderTotalByEmail, in: dir)
-        let database = try AppDatabase.open(path: dir.path + "/store.sqlite")
-        let store = ProfileStore(database: database)
+        let (connection, goal, database, store) = try sumImportInAFile(in: dir)
         // Every fourth member is stored already, with 1000 spent.
         _ = try store.upsert(stride(from: 0, to: 200, by: 4).map {
             ProfileUpsert(id: "m\($0)", properties: ["email": [.string("m\($0)@x.com")], "lifetime_spend": [.number(1000)]])
@@ -201,9 +206,7 @@ import Testing
     @Test(.timeLimit(.minutes(2)))
     func aWriteByAnotherConnectionBetweenBatchesRefusesThePlansReadBeforeIt() async throws {
         let dir = TemporaryDirectory()
-        let (connection, goal) = try loadSailthruImportConnection(sumOrderTotalByEmail, in: dir)
-        let database = try AppDatabase.open(path: dir.path + "/store.sqlite")
-        let store = ProfileStore(database: database)
+        let (connection, goal, database, store) = try sumImportInAFile(in: dir)
         // Six batches of ten rows; the third adds 5 to y, whom another connection creates after the first batch.
         var lines = ["email,order_total"]
         for member in 0..<60 { lines.append(member == 25 ? "y@x.com,5" : "m\(member)@x.com,1") }

@@ -70,13 +70,7 @@ public struct MD5: Sendable {
     public static func hex(bytes: [UInt8]) -> String {
         var hasher = MD5()
         hasher.update(bytes)
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        for byte in hasher.finalize() {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
+        return Hex.lowercase(hasher.finalize())
     }
 
     @inline(__always) private static func rotl(_ x: UInt32, _ s: UInt32) -> UInt32 { (x << s) | (x >> (32 - s)) }

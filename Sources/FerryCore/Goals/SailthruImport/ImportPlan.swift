@@ -37,6 +37,11 @@ struct ImportPlan: Sendable {
 
     /// `pk` as the writer numbers it, when its own new profiles start at `shift` past the plan's.
     func shifted(_ pk: Int64, by shift: Int64) -> Int64 {
+        Self.shifted(pk, firstNewPK: firstNewPK, by: shift)
+    }
+
+    /// `pk` as the writer numbers it, for a plan whose new profiles start at `firstNewPK` and the writer's `shift` past them.
+    static func shifted(_ pk: Int64, firstNewPK: Int64?, by shift: Int64) -> Int64 {
         if let first = firstNewPK, pk >= first { return pk + shift }
         return pk
     }

@@ -35,8 +35,8 @@ struct ImportProfiles {
     /// What this batch wrote, for a batch planned ahead of it to be checked against (``ImportPlan/conflicts(with:)``).
     private(set) var wrote = WrittenKeys()
     /// After ``replay(_:)``: the plan's first new row key (`known` holds the plan's row keys) and how far the writer's
-    /// keys for its new profiles are from the plan's.
-    private var replayedNewPKs: (first: Int64, shift: Int64)?
+    /// keys for its new profiles are from the plan's (``ImportPlan/shifted(_:firstNewPK:by:)``).
+    private var replayedNewPKs: (first: Int64?, shift: Int64) = (nil, 0)
 
     /// `known` (read up front, on this connection or a reading one) must be the store as `db` sees it now. With
     /// `planning`, nothing is written (writes are noted down in ``planned``), and `db` may be a reading connection or
@@ -98,7 +98,7 @@ struct ImportProfiles {
         guard var kept = filter.take() else { return nil }
         for key in wrote.owners {
             let owner = known.owners[key] ?? nil
-            kept.insert(key, owner: owner.map { pk in replayedNewPKs.map { pk >= $0.first ? pk + $0.shift : pk } ?? pk })
+            kept.insert(key, owner: owner.map { ImportPlan.shifted($0, firstNewPK: replayedNewPKs.first, by: replayedNewPKs.shift) })
         }
         for id in wrote.ids { kept.insert(id: id) }
         kept.stamp(at: try current ?? WriterStamp(db))
@@ -265,7 +265,7 @@ struct ImportProfiles {
             }
         }
         wrote = plan.wrote
-        replayedNewPKs = plan.firstNewPK.map { ($0, shift) }
+        replayedNewPKs = (plan.firstNewPK, shift)
         return shift
     }
 

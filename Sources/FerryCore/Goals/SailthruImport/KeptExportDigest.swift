@@ -34,8 +34,7 @@ enum KeptExportDigest {
         var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var length: UInt32 = 0
         guard EVP_DigestFinal_ex(context, &out, &length) == 1 else { throw DigestError(file: file, reason: "OpenSSL could not end SHA-256") }
-        let digits = Array("0123456789abcdef".utf8)
-        return String(decoding: out.prefix(Int(length)).flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
+        return Hex.lowercase(out.prefix(Int(length)))
     }
 
     /// What checkpoints kept before SHA-256, exactly as ferry wrote it then: the hex MD5 of the file's MD5.
