@@ -432,34 +432,8 @@ def bench_st_import(work, rows, runs, folder, env, other_bin=None):
                               "created": now}}, f)
     with open(os.path.join(state, "counter.json"), "w") as f:
         f.write(str(rows + 2))
-    log = open(os.path.join(work, "import-sandbox.log"), "w")
-    sandbox = subprocess.Popen([os.path.join(RELEASE, "ferry-sandbox"), "sailthru", "--port", "0", "--state", state]
-                               + SAILTHRU_SANDBOX_ARGS, stdout=subprocess.PIPE, stderr=log, text=True)
-    line = sandbox.stdout.readline()
-    if "listening on" not in line:
-        sandbox.kill()
-        raise SystemExit(f"sailthru sandbox did not start: {line}")
-    url = "http://" + line.strip().split("listening on ")[1]
-    write_goal_config(folder, "st-import", sailthru_destination(url),
-                      "  - import:\n      lists: [Import]\n      match: { email: email }\n      create_profiles: true\n" + IMPORT_FIELDS)
-    db = os.path.join(work, "st-import.sqlite")
-    other_samples = []
-    try:
-        samples = []
-        for _ in range(runs):
-            for binaries, into in [(RELEASE, samples)] + ([(other_bin, other_samples)] if other_bin else []):
-                copy_store(base_db, db)
-                sandbox_before = process_cpu(sandbox.pid)
-                seconds, rss, cpu = measure([os.path.join(binaries, "ferry"), "run", "st-import", "--now", "--db", db, "--schedules", folder],
-                                            env=env, with_cpu=True)
-                sandbox_cpu = process_cpu(sandbox.pid) - sandbox_before
-                record = json.loads(subprocess.run([os.path.join(binaries, "ferry"), "history", "st-import", "--json", "--limit", "1", "--db", db,
-                                                    "--schedules", folder], check=True, capture_output=True, text=True, env=env).stdout)["runs"][0]
-                into.append((seconds, rss, record["status"], record["counts"], cpu, sandbox_cpu))
-    finally:
-        sandbox.kill()
-        sandbox.wait()
-    # Baseline: the same rows and profiles in an equivalent table (email key, the four fields), same CSV.
+    # Baseline: the same rows and profiles in an equivalent table (email key, the four fields), same CSV; its runs are
+    # interleaved with ferry's below.
     base_template = os.path.join(work, f"import-baseline-base-{rows}.sqlite")
     rm(base_template)
     import sqlite3
@@ -474,7 +448,7 @@ def bench_st_import(work, rows, runs, folder, env, other_bin=None):
     con.commit()
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     con.close()
-    base_db = os.path.join(work, "st-import-baseline.sqlite")
+    baseline_db = os.path.join(work, "st-import-baseline.sqlite")
     script = os.path.join(work, "import-baseline.sql")
     with open(script, "w") as f:
         f.write("PRAGMA synchronous=NORMAL;\n"
@@ -492,20 +466,51 @@ def bench_st_import(work, rows, runs, folder, env, other_bin=None):
                 "    WHEN EXISTS (SELECT 1 FROM json_each(profile.aliases) WHERE value = excluded.nickname) THEN profile.aliases\n"
                 "    ELSE json_insert(profile.aliases, '$[#]', excluded.nickname) END,\n"
                 "  lifetime_spend = coalesce(profile.lifetime_spend, 0) + coalesce(excluded.lifetime_spend, 0);\n")
+    log = open(os.path.join(work, "import-sandbox.log"), "w")
+    sandbox = subprocess.Popen([os.path.join(RELEASE, "ferry-sandbox"), "sailthru", "--port", "0", "--state", state]
+                               + SAILTHRU_SANDBOX_ARGS, stdout=subprocess.PIPE, stderr=log, text=True)
+    line = sandbox.stdout.readline()
+    if "listening on" not in line:
+        sandbox.kill()
+        raise SystemExit(f"sailthru sandbox did not start: {line}")
+    url = "http://" + line.strip().split("listening on ")[1]
+    write_goal_config(folder, "st-import", sailthru_destination(url),
+                      "  - import:\n      lists: [Import]\n      match: { email: email }\n      create_profiles: true\n" + IMPORT_FIELDS)
+    db = os.path.join(work, "st-import.sqlite")
+    other_samples = []
     base = []
-    for _ in range(runs):
-        copy_store(base_template, base_db)
-        base.append(measure(["sqlite3", base_db], stdin=script, with_cpu=True))
+    try:
+        samples = []
+        for _ in range(runs):
+            # The baseline runs in the same window as ferry's run: the machine's speed drifts over minutes.
+            copy_store(base_template, baseline_db)
+            base.append(measure(["sqlite3", baseline_db], stdin=script, with_cpu=True))
+            for binaries, into in [(RELEASE, samples)] + ([(other_bin, other_samples)] if other_bin else []):
+                copy_store(base_db, db)
+                sandbox_before = process_cpu(sandbox.pid)
+                seconds, rss, cpu = measure([os.path.join(binaries, "ferry"), "run", "st-import", "--now", "--db", db, "--schedules", folder],
+                                            env=env, with_cpu=True)
+                sandbox_cpu = process_cpu(sandbox.pid) - sandbox_before
+                record = json.loads(subprocess.run([os.path.join(binaries, "ferry"), "history", "st-import", "--json", "--limit", "1", "--db", db,
+                                                    "--schedules", folder], check=True, capture_output=True, text=True, env=env).stdout)["runs"][0]
+                into.append((seconds, rss, record["status"], record["counts"], cpu, sandbox_cpu))
+    finally:
+        sandbox.kill()
+        sandbox.wait()
     seconds = statistics.median(s[0] for s in samples)
     result = {"rows": rows, "seconds": seconds, "rss": max(s[1] for s in samples), "status": ",".join(sorted({s[2] for s in samples})),
               "counts": samples[-1][3], "base_s": statistics.median(b[0] for b in base), "base_rss": max(b[1] for b in base),
               "base_cpu": statistics.median(b[2] for b in base), "runs": runs,
-              "cpu": statistics.median(s[4] for s in samples), "sandbox_cpu": statistics.median(s[5] for s in samples)}
+              "cpu": statistics.median(s[4] for s in samples), "sandbox_cpu": statistics.median(s[5] for s in samples),
+              # Each run's ferry time over the baseline run next to it: steadier than a ratio of medians on a noisy machine.
+              "pair_ratio": statistics.median(s[0] / b[0] for s, b in zip(samples, base)),
+              "per_run": [(b[0], s[0]) + ((o[0],) if other_samples else ()) for s, b, o in zip(samples, base, other_samples or samples)]}
     if other_samples:
         result["other"] = {"bin": other_bin, "seconds": statistics.median(s[0] for s in other_samples),
                            "rss": max(s[1] for s in other_samples), "status": ",".join(sorted({s[2] for s in other_samples})),
                            "counts": other_samples[-1][3], "cpu": statistics.median(s[4] for s in other_samples),
-                           "sandbox_cpu": statistics.median(s[5] for s in other_samples)}
+                           "sandbox_cpu": statistics.median(s[5] for s in other_samples),
+                           "pair_ratio": statistics.median(s[0] / b[0] for s, b in zip(other_samples, base))}
     return result
 
 
@@ -669,18 +674,22 @@ def main():
         if "st-import" in results:
             r = results["st-import"]
             print(f"\n### Sailthru import: {r['rows']:,}-row list export merged into {r['rows']:,} profiles (half match), 4 fields, median of {r['runs']} runs\n")
-            print("| | wall time | rows/s | ratio to baseline | CPU | peak RSS | status | counts |")
+            print("Each run measures the baseline, then ferry (and the other build), back to back; \"per run\" is the median of "
+                  "each run's ferry time over its own baseline time.\n")
+            print("| | wall time | rows/s | ratio to baseline (of medians; per run) | CPU | peak RSS | status | counts |")
             print("|---|---|---|---|---|---|---|---|")
             print(f"| ferry (export job, download, merge in checkpointed batches) | {r['seconds']:.1f} s | {r['rows'] / r['seconds']:,.0f} | "
-                  f"{r['seconds'] / r['base_s']:.2f}× | {r['cpu']:.1f} s client + {r['sandbox_cpu']:.1f} s sandbox | {r['rss']:.0f} MB | "
-                  f"{r['status']} | {shown(r['counts'])} |")
+                  f"{r['seconds'] / r['base_s']:.2f}×; {r['pair_ratio']:.2f}× | {r['cpu']:.1f} s client + {r['sandbox_cpu']:.1f} s sandbox | "
+                  f"{r['rss']:.0f} MB | {r['status']} | {shown(r['counts'])} |")
             print(f"| baseline: `sqlite3` `.import` of the same CSV + one INSERT … ON CONFLICT DO UPDATE | {r['base_s']:.1f} s | "
                   f"{r['rows'] / r['base_s']:,.0f} | 1.00× | {r['base_cpu']:.1f} s | {r['base_rss']:.0f} MB | | |")
+            print("\nEach run, baseline then ferry" + (" then the other build" if "other" in r else "") + ": "
+                  + "; ".join(" / ".join(f"{t:.1f} s" for t in run) + f" ({run[1] / run[0]:.2f}×)" for run in r["per_run"]) + "\n")
             if "other" in r:
                 o = r["other"]
                 print(f"| other build ({o['bin']}), interleaved with ferry's runs | {o['seconds']:.1f} s | {r['rows'] / o['seconds']:,.0f} | "
-                      f"{o['seconds'] / r['base_s']:.2f}× | {o['cpu']:.1f} s client + {o['sandbox_cpu']:.1f} s sandbox | {o['rss']:.0f} MB | "
-                      f"{o['status']} | {shown(o['counts'])} |")
+                      f"{o['seconds'] / r['base_s']:.2f}×; {o['pair_ratio']:.2f}× | {o['cpu']:.1f} s client + {o['sandbox_cpu']:.1f} s sandbox | "
+                      f"{o['rss']:.0f} MB | {o['status']} | {shown(o['counts'])} |")
     if idle is not None:
         print(f"\n### Idle daemon\n\n20 connections, {args.idle_seconds} s idle: {idle:.2f} s of CPU time (target < 0.1 s).")
 
