@@ -504,7 +504,8 @@ def bench_st_import(work, rows, runs, folder, env, other_bin=None):
               "cpu": statistics.median(s[4] for s in samples), "sandbox_cpu": statistics.median(s[5] for s in samples),
               # Each run's ferry time over the baseline run next to it: steadier than a ratio of medians on a noisy machine.
               "pair_ratio": statistics.median(s[0] / b[0] for s, b in zip(samples, base)),
-              "per_run": [(b[0], s[0]) + ((o[0],) if other_samples else ()) for s, b, o in zip(samples, base, other_samples or samples)]}
+              # Seconds of each run: the baseline's, ferry's, and the other build's when there is one.
+              "per_run": [(b[0], s[0]) + tuple(o[0] for o in other_samples[i:i + 1]) for i, (s, b) in enumerate(zip(samples, base))]}
     if other_samples:
         result["other"] = {"bin": other_bin, "seconds": statistics.median(s[0] for s in other_samples),
                            "rss": max(s[1] for s in other_samples), "status": ",".join(sorted({s[2] for s in other_samples})),
@@ -683,13 +684,13 @@ def main():
                   f"{r['rss']:.0f} MB | {r['status']} | {shown(r['counts'])} |")
             print(f"| baseline: `sqlite3` `.import` of the same CSV + one INSERT … ON CONFLICT DO UPDATE | {r['base_s']:.1f} s | "
                   f"{r['rows'] / r['base_s']:,.0f} | 1.00× | {r['base_cpu']:.1f} s | {r['base_rss']:.0f} MB | | |")
-            print("\nEach run, baseline then ferry" + (" then the other build" if "other" in r else "") + ": "
-                  + "; ".join(" / ".join(f"{t:.1f} s" for t in run) + f" ({run[1] / run[0]:.2f}×)" for run in r["per_run"]) + "\n")
             if "other" in r:
                 o = r["other"]
                 print(f"| other build ({o['bin']}), interleaved with ferry's runs | {o['seconds']:.1f} s | {r['rows'] / o['seconds']:,.0f} | "
                       f"{o['seconds'] / r['base_s']:.2f}×; {o['pair_ratio']:.2f}× | {o['cpu']:.1f} s client + {o['sandbox_cpu']:.1f} s sandbox | "
                       f"{o['rss']:.0f} MB | {o['status']} | {shown(o['counts'])} |")
+            print("\nEach run, baseline then ferry" + (" then the other build" if "other" in r else "") + ": "
+                  + "; ".join(" / ".join(f"{t:.1f} s" for t in run) + f" ({run[1] / run[0]:.2f}×)" for run in r["per_run"]) + "\n")
     if idle is not None:
         print(f"\n### Idle daemon\n\n20 connections, {args.idle_seconds} s idle: {idle:.2f} s of CPU time (target < 0.1 s).")
 
