@@ -317,6 +317,18 @@ def process_cpu(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def run_goal(binaries, name, db, folder, env, sandbox):
+    """`ferry run NAME --now` with `binaries`' ferry, measured; returns (seconds, peak RSS, client CPU, the sandbox's CPU
+    meanwhile, the run's history record)."""
+    sandbox_before = process_cpu(sandbox.pid)
+    seconds, rss, cpu = measure([os.path.join(binaries, "ferry"), "run", name, "--now", "--db", db, "--schedules", folder],
+                                env=env, with_cpu=True)
+    sandbox_cpu = process_cpu(sandbox.pid) - sandbox_before
+    record = json.loads(subprocess.run([os.path.join(binaries, "ferry"), "history", name, "--json", "--limit", "1", "--db", db,
+                                        "--schedules", folder], check=True, capture_output=True, text=True, env=env).stdout)["runs"][0]
+    return seconds, rss, cpu, sandbox_cpu, record
+
+
 def copy_store(source, target):
     rm(target)
     subprocess.run(["cp", source, target], check=True)
@@ -366,12 +378,7 @@ def bench_st_export(work, count, runs, folder, env, baseline_bin=None):
                     write_goal_config(folder, name, sailthru_destination(url),
                                       f"  - export:\n      segment: everyone\n      match: {{ email: email }}\n      method: {method}\n"
                                       f"      create_users: true\n      lists: [Bench]\n" + fields)
-                    sandbox_before = process_cpu(sandbox.pid)
-                    seconds, rss, cpu = measure([os.path.join(binaries, "ferry"), "run", name, "--now", "--db", db, "--schedules", folder],
-                                                env=env, with_cpu=True)
-                    sandbox_cpu = process_cpu(sandbox.pid) - sandbox_before
-                    record = json.loads(subprocess.run([os.path.join(binaries, "ferry"), "history", name, "--json", "--limit", "1", "--db", db,
-                                                        "--schedules", folder], check=True, capture_output=True, text=True, env=env).stdout)["runs"][0]
+                    seconds, rss, cpu, sandbox_cpu, record = run_goal(binaries, name, db, folder, env, sandbox)
                 finally:
                     sandbox.kill()
                     sandbox.wait()
@@ -487,12 +494,7 @@ def bench_st_import(work, rows, runs, folder, env, other_bin=None):
             base.append(measure(["sqlite3", baseline_db], stdin=script, with_cpu=True))
             for binaries, into in [(RELEASE, samples)] + ([(other_bin, other_samples)] if other_bin else []):
                 copy_store(base_db, db)
-                sandbox_before = process_cpu(sandbox.pid)
-                seconds, rss, cpu = measure([os.path.join(binaries, "ferry"), "run", "st-import", "--now", "--db", db, "--schedules", folder],
-                                            env=env, with_cpu=True)
-                sandbox_cpu = process_cpu(sandbox.pid) - sandbox_before
-                record = json.loads(subprocess.run([os.path.join(binaries, "ferry"), "history", "st-import", "--json", "--limit", "1", "--db", db,
-                                                    "--schedules", folder], check=True, capture_output=True, text=True, env=env).stdout)["runs"][0]
+                seconds, rss, cpu, sandbox_cpu, record = run_goal(binaries, "st-import", db, folder, env, sandbox)
                 into.append((seconds, rss, record["status"], record["counts"], cpu, sandbox_cpu))
     finally:
         sandbox.kill()
@@ -540,12 +542,7 @@ def bench_sg_export(work, count, runs, folder, env, baseline_bin=None):
             try:
                 write_goal_config(folder, "sg-export", f"destination: {{ type: sendgrid, api_key: \"${{SG_KEY}}\", base_url: \"{url}\" }}\n",
                                   "  - export:\n      segments: [everyone]\n      email: email\n      first_name: first_name\n")
-                sandbox_before = process_cpu(sandbox.pid)
-                seconds, rss, cpu = measure([os.path.join(binaries, "ferry"), "run", "sg-export", "--now", "--db", db, "--schedules", folder],
-                                            env=env, with_cpu=True)
-                sandbox_cpu = process_cpu(sandbox.pid) - sandbox_before
-                record = json.loads(subprocess.run([os.path.join(binaries, "ferry"), "history", "sg-export", "--json", "--limit", "1", "--db", db,
-                                                    "--schedules", folder], check=True, capture_output=True, text=True, env=env).stdout)["runs"][0]
+                seconds, rss, cpu, sandbox_cpu, record = run_goal(binaries, "sg-export", db, folder, env, sandbox)
             finally:
                 sandbox.kill()
                 sandbox.wait()
