@@ -25,7 +25,7 @@ import Testing
             if let pk = try store.owner(property: "email", value: address), let stored = try store.profile(pk: pk) {
                 var profile = stored.profile
                 profile["lifetime_spend"] = [.number((profile["lifetime_spend"].first.flatMap { if case .number(let n) = $0 { n } else { nil } } ?? 0) + spend)]
-                try store.update(stored, to: profile)
+                try store.update(stored, to: profile, changed: ["lifetime_spend"])
             } else {
                 guard case .success = try store.create(Profile(id: address, properties: ["email": [.string(address)],
                                                                                           "lifetime_spend": [.number(spend)]])) else {
@@ -97,7 +97,7 @@ import Testing
             let stored = try #require(try store.profile(pk: pk))
             var profile = stored.profile
             profile["shopify_id"] = [.string("S1")]
-            do { try store.update(stored, to: profile) } catch is ImportPlanAbandoned { return true }
+            do { try store.update(stored, to: profile, changed: ["shopify_id"]) } catch is ImportPlanAbandoned { return true }
             return false
         }
         #expect(abandoned)

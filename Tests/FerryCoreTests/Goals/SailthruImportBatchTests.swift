@@ -12,6 +12,34 @@ import Testing
         return (connection, goal, database, ProfileStore(database: database))
     }
 
+    /// Two fields merged into one property: a row whose second field puts back what its first changed leaves the
+    /// profile unchanged, and one whose fields both change it is updated to the last.
+    @Test(.timeLimit(.minutes(2)))
+    func aPropertyTwoFieldsChangeAndChangeBackIsUnchangedAndOneTheyBothChangeTakesTheLast() async throws {
+        let dir = TemporaryDirectory()
+        let (connection, goal) = try loadSailthruImportConnection("""
+        lists: [L]
+        match: { email: email }
+        create_profiles: false
+        fields:
+          - { from: nick, to: nickname, mode: set }
+          - { from: alias, to: nickname, mode: set }
+        """, in: dir)
+        let database = try AppDatabase.inMemory()
+        let store = ProfileStore(database: database)
+        _ = try store.upsert([ProfileUpsert(id: "a", properties: ["email": [.string("a@x.com")], "nickname": [.string("Al")]]),
+                              ProfileUpsert(id: "b", properties: ["email": [.string("b@x.com")], "nickname": [.string("Bo")]])],
+                             segments: [])
+        try keepImportExport("email,nick,alias\na@x.com,Ally,Al\nb@x.com,Bee,Bea\n", in: dir, database: database)
+        let recorder = try await runKeptImport(goal, of: connection, database: database, in: dir, batchSize: 100)
+
+        #expect(try store.find("a")?.profile["nickname"] == [.string("Al")])
+        #expect(try store.find("b")?.profile["nickname"] == [.string("Bea")])
+        let counts = await recorder.counts
+        #expect(counts.unchanged == 1)
+        #expect(counts.updated == 1)
+    }
+
     @Test(.timeLimit(.minutes(2)))
     func rowsInOneBatchMergeInOrderLinkToProfilesCreatedEarlierAndReportConflicts() async throws {
         let dir = TemporaryDirectory()

@@ -644,33 +644,44 @@ public struct SailthruImportExecutor: GoalExecutor {
         // A new profile's properties sized for what the row sets: grown one entry at a time they were rehashed thrice.
         let old = stored?.profile ?? Profile(id: first.value, properties: Dictionary(minimumCapacity: identifiers.count + plan.fields.count + 1))
         var profile = old
+        // The properties this row changes, each once, so that nothing compares whole profiles to find them.
+        var changedKeys: [String] = []
+        var writtenTwice = false
+        func write(_ values: [PropertyValue], to property: String) {
+            profile[property] = values
+            if changedKeys.contains(property) { writtenTwice = true } else { changedKeys.append(property) }
+        }
         for key in identifiers
         where !profile[key.property].contains(where: { Identifiers.normalized($0.description, property: key.property) == key.value }) {
-            profile[key.property] = profile[key.property] + [.string(key.value)]
+            write(profile[key.property] + [.string(key.value)], to: key.property)
         }
         for ((field, _), cell) in zip(plan.fields, incoming) {
             let current = profile[field.to]
             switch ImportMerge.merge(current, cell) {
             case .success(let values):
                 // Only a change is written back: the first write copies the profile's properties, and each hashes the name.
-                if values != current { profile[field.to] = values }
+                if values != current { write(values, to: field.to) }
             case .failure(let error): return fail("\(field.from) → \(field.to) (\(field.mode.rawValue)): \(error.message)")
             }
         }
         if let property = goal.listNameProperty {
-            profile[property] = ImportMerge.appending([.string(list)], to: profile[property])
+            let current = profile[property]
+            let values = ImportMerge.appending([.string(list)], to: current)
+            if values != current { write(values, to: property) }
         }
+        // Two fields into one property: the second may put back what the first changed.
+        if writtenTwice { changedKeys.removeAll { profile[$0] == old[$0] } }
 
-        let linkedBy = owners.first.map { "\($0.value)" } ?? first.value
+        let linkedBy = owners.first?.value ?? first.value
         if let stored {
             exchanged.append(stored.pk)
-            if profile != old {
-                try store.update(stored, to: profile)
+            if !changedKeys.isEmpty {
+                try store.update(stored, to: profile, changed: changedKeys)
                 // Membership follows its inputs alone (when no segment reads the clock). Unchanged inputs leave it as
                 // current as it was: kept up to date by every write with these definitions, or due for the full
                 // refresh that changed definitions already call for. Half a million updates of non-inputs then read
                 // and compare no memberships.
-                let inputsChanged = plan.membershipInputs.map { $0.contains { old[$0] != profile[$0] } } ?? true
+                let inputsChanged = plan.membershipInputs.map { inputs in changedKeys.contains { inputs.contains($0) } } ?? true
                 if inputsChanged || changed[stored.pk] != nil {
                     // Created earlier in this batch: still new, with no stored memberships to read back.
                     changed[stored.pk] = ProfileBatchWriter.Touched(pk: stored.pk, profile: profile,
