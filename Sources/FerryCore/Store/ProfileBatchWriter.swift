@@ -5,6 +5,15 @@ import GRDB
 struct IdentifierKey: Hashable, Sendable {
     var property: String
     var value: String
+
+    /// Whether `values`, a profile's values of ``property``, hold this identifier (whose value is normalized).
+    func isHeld(in values: [PropertyValue]) -> Bool {
+        values.contains { held in
+            // Most values are stored as they are indexed (normalizing is idempotent, so equal text is a match).
+            if case .string(let text) = held, text == value { return true }
+            return Identifiers.normalized(held.description, property: property) == value
+        }
+    }
 }
 
 /// What the writer needs of each row that can be worked out before the write, on another thread.

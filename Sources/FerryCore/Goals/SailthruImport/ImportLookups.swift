@@ -121,13 +121,7 @@ struct ImportLookups: Sendable {
     private mutating func verifyOwners(keys: Set<String>, db: Database) throws {
         var missing: [Int64] = []
         for (key, pk) in unverifiedOwners {
-            if let values = profiles[pk]?.profile.properties[key.property], values.contains(where: { value in
-                // Most values are stored as they are indexed (normalizing is idempotent, so equal text is a match).
-                if case .string(let text) = value, text == key.value { return true }
-                return Identifiers.normalized(value.description, property: key.property) == key.value
-            }) {
-                continue
-            }
+            if let values = profiles[pk]?.profile.properties[key.property], key.isHeld(in: values) { continue }
             let owner = try Int64.fetchOne(db.cachedStatement(sql: "SELECT profile_pk FROM identifier WHERE property = ? AND value = ?"),
                                            arguments: [key.property, key.value])
             owners[key] = .some(owner)

@@ -486,15 +486,9 @@ public struct SailthruImportExecutor: GoalExecutor {
             let previous = carried.value.take()
             var store = ImportProfiles(db: db, now: now, keys: keys, filter: filter.value.take())
             var held: ImportPlan?
-            // Nobody else wrote since the plan's reads, and the batch before wrote nothing it read.
-            let holds = ahead.value.map { planned in
-                previous.map { before in
-                    before.committed == began && !planned.conflicts(with: before.wrote)
-                        && (before.beganAsTheBatchBeforeEnded || !planned.readAsTheBatchBeforeLastEnded)
-                } ?? false
-            } ?? false
-            if holds {
-                held = ahead.value.take()
+            if let planned = ahead.value, let before = previous, before.committed == began, !planned.conflicts(with: before.wrote),
+               before.beganAsTheBatchBeforeEnded || !planned.readAsTheBatchBeforeLastEnded {
+                held = ahead.value.take()  // nobody else wrote since the plan's reads, and the batch before wrote nothing it read
             } else if ahead.value != nil {
                 ImportProfiles.release(ahead)
             }
@@ -651,8 +645,7 @@ public struct SailthruImportExecutor: GoalExecutor {
             profile[property] = values
             if changedKeys.contains(property) { writtenTwice = true } else { changedKeys.append(property) }
         }
-        for key in identifiers
-        where !profile[key.property].contains(where: { Identifiers.normalized($0.description, property: key.property) == key.value }) {
+        for key in identifiers where !key.isHeld(in: profile[key.property]) {
             write(profile[key.property] + [.string(key.value)], to: key.property)
         }
         for ((field, _), cell) in zip(plan.fields, incoming) {
