@@ -43,6 +43,13 @@ import Testing
         #expect(try r[3].1.get() == ["fine", "4"])
     }
 
+    @Test func nonASCIIFieldsAreReadExactlyAndABrokenSequenceAfterThemFails() throws {
+        let r = try records(Array("José,東京,\"Zoë, Ørsted\"\n".utf8) + Array("é".utf8) + [0xC3] + Array(",ok,x\n".utf8))
+        #expect(r.count == 2)
+        #expect(try r[0].1.get() == ["José", "東京", "Zoë, Ørsted"])
+        #expect(throws: CSVRecordError(message: "field 1 is not valid UTF-8")) { try r[1].1.get() }
+    }
+
     @Test func strayQuoteInsideAnUnquotedFieldIsReported() throws {
         let r = try records(Array("ab\"c,d\n".utf8))
         #expect(throws: CSVRecordError.self) { try r[0].1.get() }
