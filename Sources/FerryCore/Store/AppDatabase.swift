@@ -143,6 +143,22 @@ extension AppDatabase {
 }
 
 extension Database {
+    /// Runs `body` with this connection's foreign keys unchecked, and checks them again after, whether `body` throws or
+    /// not. Call it outside a transaction: SQLite ignores the setting inside one (the keys then stay checked).
+    ///
+    /// For bulk writes whose every row names a profile its own transaction created or read, such as an import's
+    /// batches: each `identifier`, `segment_member` and `data_exchange` row otherwise costs a search of `profile` for
+    /// its row key, two million of them a million-row import. Tests check that such writes leave no row without its
+    /// profile (`PRAGMA foreign_key_check`). The writer is this connection's alone while `body` runs, so no other
+    /// write goes unchecked.
+    func withoutForeignKeyChecks<T>(_ body: () throws -> T) throws -> T {
+        guard try Bool.fetchOne(self, sql: "PRAGMA foreign_keys") ?? false else { return try body() }
+        try execute(sql: "PRAGMA foreign_keys = OFF")
+        let outcome = Result { try body() }
+        try execute(sql: "PRAGMA foreign_keys = ON")
+        return try outcome.get()
+    }
+
     /// Runs `body` with a page cache of at most `kibibytes`, then gives the connection its own size back. For reads
     /// on a reading connection that touch each page about once (an import's key filter, a Mapp page): they would
     /// fill its 32 MiB cache, which it drops at the next commit by another connection anyway.

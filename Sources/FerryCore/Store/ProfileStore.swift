@@ -278,14 +278,21 @@ public struct ProfileStore: Sendable {
         var pending = PendingRows(table: "segment_member (segment, profile_pk, entered_at)", columns: 3)
         let names = segments.map { BulkValue.text($0.name) }
         // A profile the batch created and touched once has no memberships to compare: its rows are only added,
-        // without the set of names the others keep (in a load, that is nearly every profile).
+        // without the set of names the others keep (in a load or an import, that is every profile either creates).
         var seen = Set<Int64>(minimumCapacity: profiles.count)
         var touchedAgain = Set<Int64>()
         for touched in profiles where !seen.insert(touched.pk).inserted { touchedAgain.insert(touched.pk) }
         for touched in profiles {
-            if touched.isNew, let prepared, !touchedAgain.contains(touched.pk) {
-                for index in segments.indices where prepared.isMember(row: touched.row, segment: index) {
-                    pending.append(names[index], .integer(touched.pk), .real(time))
+            if touched.isNew, !touchedAgain.contains(touched.pk) {
+                if let prepared {
+                    for index in segments.indices where prepared.isMember(row: touched.row, segment: index) {
+                        pending.append(names[index], .integer(touched.pk), .real(time))
+                    }
+                } else {
+                    let explicit = touched.profile[Profile.segmentsProperty]
+                    for (index, segment) in segments.enumerated() where segment.contains(touched.profile, explicit: explicit, now: now) {
+                        pending.append(names[index], .integer(touched.pk), .real(time))
+                    }
                 }
                 continue
             }

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Logging
 import Testing
 @testable import FerryCore
@@ -221,6 +222,12 @@ import Testing
         #expect(counts.updated == 100)
         #expect(await recorder.rowErrors.isEmpty)
         #expect(try DataExchange.counts(database: database) == ["c": 300])
+        // The batches ran with foreign keys unchecked: every row they wrote still names a profile, and the writer checks again.
+        let (orphans, checked) = try await database.writer.writeWithoutTransaction { db in
+            (try Row.fetchAll(db, sql: "PRAGMA foreign_key_check").count, try Bool.fetchOne(db, sql: "PRAGMA foreign_keys"))
+        }
+        #expect(orphans == 0)
+        #expect(checked == true)
         let applied = try #require(log.metadata(of: "list applied"))
         #expect(applied["batches"] == "30")
         // All but the first, which no batch before it read for.

@@ -543,16 +543,15 @@ public struct SailthruImportExecutor: GoalExecutor {
             ImportProfiles.release(spent)
             return (result, plannedAhead)
         }
-        let (result, plannedAhead): (BatchResult, Bool)
-        if checkpointed {
-            (result, plannedAhead) = try await context.database.writer.write(body)
-        } else {
-            // Dry run: the same work, rolled back.
-            (result, plannedAhead) = try await context.database.writer.writeWithoutTransaction { db in
+        // Every identifier, membership and data exchange row the batch writes names a profile this transaction created
+        // or read (a plan's reads are trusted only when nobody wrote since), so the foreign keys' lookup of each one's
+        // profile, on the thread every batch waits for, is left out (``Database/withoutForeignKeyChecks(_:)``).
+        let (result, plannedAhead) = try await context.database.writer.writeWithoutTransaction { db in
+            try db.withoutForeignKeyChecks {
                 var captured = (BatchResult(), plannedAhead: false)
                 try db.inTransaction {
                     captured = try body(db)
-                    return .rollback
+                    return checkpointed ? .commit : .rollback  // a dry run does the same work and rolls it back
                 }
                 return captured
             }
