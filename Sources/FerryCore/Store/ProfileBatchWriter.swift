@@ -291,10 +291,14 @@ struct PendingRows {
     let columns: Int
     /// The held rows' values, row after row.
     private var values: [BulkValue] = []
+    /// The statement of a full chunk of ``ProfileBatchWriter/insertRows`` rows: built once, not for every chunk (an
+    /// import's writer built 60 a batch, 0.17 s a million rows).
+    private let fullChunkSQL: String
 
     init(table: String, columns: Int) {
         self.table = table
         self.columns = columns
+        fullChunkSQL = Self.sql(table: table, columns: columns, rows: ProfileBatchWriter.insertRows)
     }
 
     /// Holds back one row of `columns` values.
@@ -309,13 +313,14 @@ struct PendingRows {
         while start < values.count {
             let rows = min(ProfileBatchWriter.insertRows, (values.count - start) / columns)
             let end = start + rows * columns
-            try BulkStatement.execute(try db.cachedStatement(sql: sql(rows: rows)), values: values[start..<end], db: db)
+            let sql = rows == ProfileBatchWriter.insertRows ? fullChunkSQL : Self.sql(table: table, columns: columns, rows: rows)
+            try BulkStatement.execute(try db.cachedStatement(sql: sql), values: values[start..<end], db: db)
             start = end
         }
         values.removeAll(keepingCapacity: true)
     }
 
-    private func sql(rows: Int) -> String {
+    private static func sql(table: String, columns: Int, rows: Int) -> String {
         let row = "(" + Array(repeating: "?", count: columns).joined(separator: ",") + ")"
         // OR FAIL, not the default OR ABORT: a statement that may abort part-way needs a statement journal (see BulkWriteTables).
         return "INSERT OR FAIL INTO \(table) VALUES " + Array(repeating: row, count: rows).joined(separator: ",")
