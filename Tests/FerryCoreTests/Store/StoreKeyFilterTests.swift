@@ -170,6 +170,19 @@ import Testing
         #expect(filter.owner(of: IdentifierKey(property: "customer_id", value: "unowned")) == .unknown)
         let absent = (0..<10_000).filter { filter.owner(of: IdentifierKey(property: "email", value: "absent\($0)@x.com")) != .absent }
         #expect(absent.count < 10, "only keys sharing a stored key's 32 hash bits are not surely absent: \(absent.count)")
+
+        // A batch's keys looked up together get the answers they get one by one, in order: with owners and without.
+        let mixed = (0..<300).flatMap { i in
+            [IdentifierKey(property: "email", value: "u\(i)@x.com"), IdentifierKey(property: "customer_id", value: "C\(i * 17)"),
+             IdentifierKey(property: "email", value: "absent\(i)@x.com"), IdentifierKey(property: "customer_id", value: "unowned")]
+        }
+        let hints = filter.owners(of: mixed)
+        #expect(hints == mixed.map { filter.owner(of: $0) })
+        #expect(hints.contains(.candidate(8)) && hints.contains(.unknown) && hints.contains(.absent), "all three answers are among them")
+        var withoutOwners = try emptyFilter(try AppDatabase.inMemory())
+        for key in mixed.prefix(600) { withoutOwners.insert(key) }
+        #expect(withoutOwners.owners(of: mixed) == mixed.map { withoutOwners.owner(of: $0) })
+        #expect(withoutOwners.owners(of: mixed).contains(.unknown) && withoutOwners.owners(of: mixed).contains(.absent))
     }
 
     /// Keys are kept by 32 bits of their hash: two that share them, or one key whose owner changes, must never turn

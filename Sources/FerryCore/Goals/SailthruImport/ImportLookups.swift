@@ -34,20 +34,83 @@ struct ImportLookups: Sendable {
     /// Reads the owners of every row's identifiers and their profiles (decoding only `keys`); with `createProfiles`,
     /// also whether the id a row without an owner would create (its first identifier's value) is taken. `filter`,
     /// when given, must hold every key of the store `db` reads: keys it surely lacks are not looked up. Without
-    /// `readingProfiles`, the profiles are left for ``readProfiles(keys:db:)``, on another connection or thread.
+    /// `readingProfiles`, the profiles are left for ``readProfiles(keys:db:)``, on another connection or thread, and so
+    /// is laying the answers into ``owners`` and ``ids``.
     mutating func prefetch(rows: [[IdentifierKey]], createProfiles: Bool, keys: Set<String>, filter: StoreKeyFilter?,
                            db: Database, readingProfiles: Bool = true) throws {
+        readsIDs = createProfiles
+        answers = try Answers(rows: rows, createProfiles: createProfiles, filter: filter, db: db)
+        if readingProfiles { try readProfiles(keys: keys, db: db) }
+    }
+
+    /// What the store said of a batch's identifiers and ids, read on the writer in the order of the rows' keys; laid
+    /// into the lookups' tables (``lay()``) where the batch is worked out. For a batch planned ahead that is the plan's
+    /// thread: building the tables took the writer, the thread every batch waits for, half a second a million rows.
+    private struct Answers: Sendable {
+        /// The rows' keys, and the filter's answer for each in `rows.joined()` order (``StoreKeyFilter/OwnerHint/unknown``
+        /// without a filter).
+        var rows: [[IdentifierKey]]
+        var hints: [StoreKeyFilter.OwnerHint]
+        /// Owners found by looking up keys the filter could not answer for.
+        var looked: [IdentifierKey: Int64]
+        /// The id each row without an owner would create, and those of them a profile has.
+        var unowned: [String]
+        var taken: [String]
+
+        init(rows: [[IdentifierKey]], createProfiles: Bool, filter: StoreKeyFilter?, db: Database) throws {
+            let hints = filter?.owners(of: rows.joined()) ?? [StoreKeyFilter.OwnerHint](repeating: .unknown, count: rows.reduce(0) { $0 + $1.count })
+            var byProperty: [String: [String]] = [:]
+            for (key, hint) in zip(rows.joined(), hints) where hint == .unknown {
+                byProperty[key.property, default: []].append(key.value)
+            }
+            var looked: [IdentifierKey: Int64] = [:]
+            for (property, values) in byProperty {
+                try InListQuery.forEachChunk(of: values) { chunk in
+                    let select = try InListQuery.statement("SELECT value, profile_pk FROM identifier WHERE property = ? AND value IN",
+                                                           count: chunk.count, db: db)
+                    let rows = try Row.fetchCursor(select, arguments: StatementArguments([property] + chunk))
+                    while let row = try rows.next() { looked[IdentifierKey(property: property, value: row[0])] = row[1] }
+                }
+            }
+            var (unowned, taken): ([String], [String]) = ([], [])
+            if createProfiles {
+                var index = 0
+                var unknown: [String] = []
+                for row in rows {
+                    let hintsOfRow = hints[index..<index + row.count]
+                    index += row.count
+                    // A candidate owns it until its profile says otherwise (`verifyOwners`, which then reads the id too).
+                    guard let first = row.first, zip(row, hintsOfRow).allSatisfy({ key, hint in
+                        hint == .absent || hint == .unknown && looked[key] == nil
+                    }) else { continue }
+                    unowned.append(first.value)
+                    if filter?.mayContain(id: first.value) ?? true { unknown.append(first.value) }
+                }
+                try InListQuery.forEachChunk(of: unknown) { chunk in
+                    let rows = try String.fetchCursor(try InListQuery.statement("SELECT id FROM profile WHERE id IN", count: chunk.count, db: db),
+                                                      arguments: StatementArguments(chunk))
+                    while let id = try rows.next() { taken.append(id) }
+                }
+            }
+            (self.rows, self.hints, self.looked, self.unowned, self.taken) = (rows, hints, looked, unowned, taken)
+        }
+    }
+
+    /// Answers read on the writer and not laid into the tables yet.
+    private var answers: Answers?
+
+    /// Lays ``answers`` into ``owners`` and ``ids``, and notes the owners whose profiles are to read and to check.
+    private mutating func lay() {
+        guard let answers = answers.take() else { return }
         // Sized once for the batch: growing these a row at a time rehashed every key several times over. The owners are
         // the rows' keys and a few more (identifiers a row adds or changes); room for twice the rows doubled the table
         // to 800 KB for a batch matched on one column, and the kernel zeroes every page of it afresh for each batch.
-        owners.reserveCapacity(rows.reduce(0) { $0 + $1.count } + rows.count / 4)
-        profiles.reserveCapacity(rows.count)
-        if createProfiles { ids.reserveCapacity(rows.count) }
-        readsIDs = createProfiles
-        var byProperty: [String: [String]] = [:]
+        owners.reserveCapacity(answers.hints.count + answers.rows.count / 4)
+        profiles.reserveCapacity(answers.rows.count)
+        if readsIDs { ids.reserveCapacity(answers.rows.count) }
         var pks: Set<Int64> = []  // a profile may own several of the batch's identifiers
-        for key in rows.joined() where owners[key] == nil {
-            switch filter?.owner(of: key) ?? .unknown {
+        for (key, hint) in zip(answers.rows.joined(), answers.hints) where owners[key] == nil {
+            switch hint {
             case .absent:
                 owners[key] = .some(nil)
             case .candidate(let pk):
@@ -56,35 +119,14 @@ struct ImportLookups: Sendable {
                 unverifiedOwners.append((key, pk))
                 if profiles[pk] == nil { pks.insert(pk) }
             case .unknown:
-                owners[key] = .some(nil)
-                byProperty[key.property, default: []].append(key.value)
-            }
-        }
-        for (property, values) in byProperty {
-            try InListQuery.forEachChunk(of: values) { chunk in
-                let rows = try Row.fetchCursor(try InListQuery.statement("SELECT value, profile_pk FROM identifier WHERE property = ? AND value IN", count: chunk.count, db: db),
-                                               arguments: StatementArguments([property] + chunk))
-                while let row = try rows.next() {
-                    let pk: Int64 = row[1]
-                    owners[IdentifierKey(property: property, value: row[0])] = pk
-                    if profiles[pk] == nil { pks.insert(pk) }
-                }
+                let pk = answers.looked[key]
+                owners[key] = .some(pk)
+                if let pk, profiles[pk] == nil { pks.insert(pk) }
             }
         }
         unreadProfiles = Array(pks)
-        if readingProfiles { try readProfiles(keys: keys, db: db) }
-        guard createProfiles else { return }
-        var unknown: [String] = []
-        for row in rows {
-            guard let first = row.first, ids[first.value] == nil, row.allSatisfy({ owners[$0] == .some(nil) }) else { continue }
-            ids[first.value] = false
-            if filter?.mayContain(id: first.value) ?? true { unknown.append(first.value) }
-        }
-        try InListQuery.forEachChunk(of: unknown) { chunk in
-            let rows = try String.fetchCursor(try InListQuery.statement("SELECT id FROM profile WHERE id IN", count: chunk.count, db: db),
-                                              arguments: StatementArguments(chunk))
-            while let id = try rows.next() { ids[id] = true }
-        }
+        for id in answers.unowned where ids[id] == nil { ids[id] = false }
+        for id in answers.taken { ids[id] = true }
     }
 
     /// The owners and ids `rows` need, their profiles left to read (``readProfiles(keys:db:)``), and the row key the
@@ -101,6 +143,7 @@ struct ImportLookups: Sendable {
     /// Reads the owners' profiles ``prefetch(rows:createProfiles:keys:filter:db:readingProfiles:)`` left unread, and
     /// checks the owners the filter named against them. `db` must see the store the owners were read from.
     mutating func readProfiles(keys: Set<String>, db: Database) throws {
+        lay()
         try read(pks: unreadProfiles, keys: keys, db: db)
         unreadProfiles = []
         try verifyOwners(keys: keys, db: db)
