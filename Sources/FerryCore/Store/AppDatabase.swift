@@ -149,8 +149,8 @@ extension Database {
     /// For bulk writes whose every row names a profile its own transaction created or read, such as an import's
     /// batches: each `identifier`, `segment_member` and `data_exchange` row otherwise costs a search of `profile` for
     /// its row key, two million of them a million-row import. Tests check that such writes leave no row without its
-    /// profile (`PRAGMA foreign_key_check`). The writer is this connection's alone while `body` runs, so no other
-    /// write goes unchecked.
+    /// profile (`PRAGMA foreign_key_check`). No other write runs on this connection while `body` does, so none goes
+    /// unchecked.
     func withoutForeignKeyChecks<T>(_ body: () throws -> T) throws -> T {
         guard try Bool.fetchOne(self, sql: "PRAGMA foreign_keys") ?? false else { return try body() }
         try execute(sql: "PRAGMA foreign_keys = OFF")

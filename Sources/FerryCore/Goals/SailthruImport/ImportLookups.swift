@@ -58,7 +58,8 @@ struct ImportLookups: Sendable {
         var taken: [String]
 
         init(rows: [[IdentifierKey]], createProfiles: Bool, filter: StoreKeyFilter?, db: Database) throws {
-            let hints = filter?.owners(of: rows.joined()) ?? [StoreKeyFilter.OwnerHint](repeating: .unknown, count: rows.reduce(0) { $0 + $1.count })
+            let keyCount = rows.reduce(0) { $0 + $1.count }
+            let hints = filter?.owners(of: rows.joined()) ?? [StoreKeyFilter.OwnerHint](repeating: .unknown, count: keyCount)
             var byProperty: [String: [String]] = [:]
             for (key, hint) in zip(rows.joined(), hints) where hint == .unknown {
                 byProperty[key.property, default: []].append(key.value)
