@@ -8,7 +8,8 @@ import GRDB
 /// 100 pages: a load of 100,000 profiles wrote 450 MB of statement journal beside 100 MB of WAL. With the foreign
 /// keys deferred (checked at commit: a missing profile still fails the whole transaction) and the multi-row inserts
 /// written `INSERT OR FAIL` (a duplicate still fails the statement and, through it, the transaction), nothing
-/// needs undoing statement by statement.
+/// needs undoing statement by statement. An import's batches go further and write with the checks off
+/// (`Database.withoutForeignKeyChecks`): every row they write names a profile their own transaction created or read.
 enum BulkWriteTables {
     /// Recreates `identifier`, `segment_member` and `data_exchange` with `DEFERRABLE INITIALLY DEFERRED` foreign keys,
     /// keeping their rows and indexes. SQLite cannot change a foreign key in place: each table is copied.

@@ -291,14 +291,13 @@ struct PendingRows {
     let columns: Int
     /// The held rows' values, row after row.
     private var values: [BulkValue] = []
-    /// The statement of a full chunk of ``ProfileBatchWriter/insertRows`` rows: built once, not for every chunk (an
-    /// import's writer built 60 a batch, 0.17 s a million rows).
-    private let fullChunkSQL: String
+    /// The statement of a full chunk of ``ProfileBatchWriter/insertRows`` rows: built once, when the first full chunk
+    /// is written, not for every chunk (an import's writer built 60 a batch, 0.17 s a million rows).
+    private lazy var fullChunkSQL = Self.sql(table: table, columns: columns, rows: ProfileBatchWriter.insertRows)
 
     init(table: String, columns: Int) {
         self.table = table
         self.columns = columns
-        fullChunkSQL = Self.sql(table: table, columns: columns, rows: ProfileBatchWriter.insertRows)
     }
 
     /// Holds back one row of `columns` values.

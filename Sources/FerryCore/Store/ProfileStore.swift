@@ -283,28 +283,19 @@ public struct ProfileStore: Sendable {
         var touchedAgain = Set<Int64>()
         for touched in profiles where !seen.insert(touched.pk).inserted { touchedAgain.insert(touched.pk) }
         for touched in profiles {
+            // A created profile's membership as the reading thread worked it out, when it did; otherwise its rules'.
+            let explicit = touched.isNew && prepared != nil ? [] : touched.profile[Profile.segmentsProperty]
+            func belongs(_ index: Int) -> Bool {
+                if touched.isNew, let prepared { return prepared.isMember(row: touched.row, segment: index) }
+                return segments[index].contains(touched.profile, explicit: explicit, now: now)
+            }
             if touched.isNew, !touchedAgain.contains(touched.pk) {
-                if let prepared {
-                    for index in segments.indices where prepared.isMember(row: touched.row, segment: index) {
-                        pending.append(names[index], .integer(touched.pk), .real(time))
-                    }
-                } else {
-                    let explicit = touched.profile[Profile.segmentsProperty]
-                    for (index, segment) in segments.enumerated() where segment.contains(touched.profile, explicit: explicit, now: now) {
-                        pending.append(names[index], .integer(touched.pk), .real(time))
-                    }
-                }
+                for index in segments.indices where belongs(index) { pending.append(names[index], .integer(touched.pk), .real(time)) }
                 continue
             }
-            let explicit = touched.profile[Profile.segmentsProperty]
             var memberOf = current[touched.pk] ?? []
             for (index, segment) in segments.enumerated() {
-                let isMember: Bool
-                if touched.isNew, let prepared {
-                    isMember = prepared.isMember(row: touched.row, segment: index)
-                } else {
-                    isMember = segment.contains(touched.profile, explicit: explicit, now: now)
-                }
+                let isMember = belongs(index)
                 if isMember && !memberOf.contains(segment.name) {
                     pending.append(names[index], .integer(touched.pk), .real(time))
                     memberOf.insert(segment.name)

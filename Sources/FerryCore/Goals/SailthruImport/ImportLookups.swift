@@ -23,7 +23,7 @@ struct ImportLookups: Sendable {
     var ids: [String: Bool] = [:]
     /// The row key the store would give a new profile, when read with the owners ahead of a plan (``ImportPlan``).
     var firstNewPK: Int64?
-    /// Row keys of owners whose profiles are not read yet (``prefetch(rows:createProfiles:keys:filter:db:readingProfiles:)``).
+    /// Row keys of owners whose profiles are not read yet (laid out from the store's answers by ``lay()``).
     private var unreadProfiles: [Int64] = []
     /// Identifiers whose owner is the filter's candidate (``StoreKeyFilter/owner(of:)``), not yet checked against the
     /// profile: the profile holds the value exactly when it owns it (identifiers are indexed from the properties).
@@ -130,9 +130,9 @@ struct ImportLookups: Sendable {
         for id in answers.taken { ids[id] = true }
     }
 
-    /// The owners and ids `rows` need, their profiles left to read (``readProfiles(keys:db:)``), and the row key the
-    /// store would give a new profile: what a batch planned ahead (``ImportPlan``) is worked out from, read on the
-    /// writing connection with the filter current there (or none).
+    /// The store's answers for the owners and ids `rows` need, laid into the tables with their profiles read
+    /// (``readProfiles(keys:db:)``), and the row key the store would give a new profile: what a batch planned ahead
+    /// (``ImportPlan``) is worked out from, read on the writing connection with the filter current there (or none).
     static func ahead(rows: [[IdentifierKey]], createProfiles: Bool, keys: Set<String>, filter: StoreKeyFilter?,
                       db: Database) throws -> ImportLookups {
         var ahead = ImportLookups()
