@@ -62,7 +62,7 @@ public enum PropertyCodec {
     }
 
     /// Reads what `encode` wrote from UTF-8 `bytes`, keeping only the properties named in `keys` (all when nil).
-    public static func decode(utf8 bytes: UnsafeBufferPointer<UInt8>, keys: Set<String>? = nil) throws(PropertyCodecError) -> [String: [PropertyValue]] {
+    public static func decode(utf8 bytes: UnsafeBufferPointer<UInt8>, keys: PropertyKeys? = nil) throws(PropertyCodecError) -> [String: [PropertyValue]] {
         if let fast = PropertyDecoder.decode(bytes, keys: keys) { return fast }
         var all = try foundationDecode(String(decoding: bytes, as: UTF8.self))
         if let keys { all = all.filter { keys.contains($0.key) } }

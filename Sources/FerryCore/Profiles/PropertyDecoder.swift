@@ -18,9 +18,9 @@ struct PropertyDecoder {
     }
 
     /// The properties in `bytes`, only those named in `keys` when given; nil when not sure (see the type).
-    static func decode(_ bytes: UnsafeBufferPointer<UInt8>, keys: Set<String>? = nil) -> [String: [PropertyValue]]? {
+    static func decode(_ bytes: UnsafeBufferPointer<UInt8>, keys: PropertyKeys? = nil) -> [String: [PropertyValue]]? {
         var decoder = PropertyDecoder(bytes: bytes)
-        return decoder.object(keys: keys)
+        return decoder.object(keeping: keys)
     }
 
     private var atEnd: Bool { index >= bytes.count }
@@ -41,30 +41,56 @@ struct PropertyDecoder {
         return true
     }
 
-    private mutating func object(keys: Set<String>?) -> [String: [PropertyValue]]? {
+    private mutating func object(keeping kept: PropertyKeys?) -> [String: [PropertyValue]]? {
         guard take(UInt8(ascii: "{")) else { return nil }
-        var result: [String: [PropertyValue]] = [:]
+        // Room for every kept key: grown one at a time, the result was copied into larger storage twice.
+        var result: [String: [PropertyValue]] = Dictionary(minimumCapacity: kept?.count ?? 0)
         if take(UInt8(ascii: "}")) { return finish(result) }
         while true {
             skipSpace()
-            guard let key = string() else { return nil }
+            guard let keptKey = key(kept) else { return nil }
             guard take(UInt8(ascii: ":")) else { return nil }
             skipSpace()
             guard !atEnd else { return nil }
-            if let keys, !keys.contains(key) {
-                guard skipValue() else { return nil }
-            } else if bytes[index] == UInt8(ascii: "[") {
+            if let key = keptKey, bytes[index] == UInt8(ascii: "[") {
                 guard let values = array() else { return nil }
                 result[key] = values
             } else {
-                // JSONSerialization's reading drops a key whose value is not an array (and a later duplicate wins).
                 guard skipValue() else { return nil }
-                result[key] = nil
+                // JSONSerialization's reading drops a key whose value is not an array (and a later duplicate wins).
+                if let key = keptKey { result[key] = nil }
             }
             if take(UInt8(ascii: ",")) { continue }
             guard take(UInt8(ascii: "}")) else { return nil }
             return finish(result)
         }
+    }
+
+    /// The object key at the current byte: `.some(nil)` when `kept` leaves it out, nil when malformed.
+    private mutating func key(_ kept: PropertyKeys?) -> String?? {
+        guard let kept else { return string().map { .some($0) } }
+        // Plain ASCII keys are matched on their bytes (``PropertyKeys/name(utf8:)``); any other is read as `string()`
+        // reads it, then looked up.
+        guard let plain = plainASCIIString() else { return string().map { kept.contains($0) ? $0 : nil } }
+        return .some(kept.name(utf8: plain))
+    }
+
+    /// The bytes of the string at the current byte when they are ASCII with no escape or control character, moving
+    /// past it; nil (not moving) otherwise.
+    private mutating func plainASCIIString() -> UnsafeBufferPointer<UInt8>? {
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
+        var end = index + 1
+        while end < bytes.count {
+            let byte = bytes[end]
+            if byte == UInt8(ascii: "\"") {
+                let plain = UnsafeBufferPointer(rebasing: bytes[(index + 1)..<end])
+                index = end + 1
+                return plain
+            }
+            if byte == UInt8(ascii: "\\") || byte < 0x20 || byte >= 0x80 { return nil }
+            end += 1
+        }
+        return nil
     }
 
     private mutating func finish(_ result: [String: [PropertyValue]]) -> [String: [PropertyValue]]? {

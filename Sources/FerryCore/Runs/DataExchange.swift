@@ -3,46 +3,42 @@ import GRDB
 
 /// Each connection's data exchange: the set of unique profiles it has ever imported or exported.
 public enum DataExchange {
-    /// Rows per multi-row INSERT: one bound parameter each, plus the connection and the time, stays
-    /// under SQLite's oldest default limit of 999 parameters per statement.
-    static let rowsPerStatement = 500
+    /// Profiles per INSERT: an import's batch, or an export's in a few hundred statements.
+    static let rowsPerStatement = 5_000
+
+    /// The profiles' row keys go in as one JSON array (`?3`), unpacked by `json_each`. A `VALUES` list of hundreds of
+    /// rows takes over a millisecond to prepare, and an import's batches prepare their statements anew (turning
+    /// foreign-key checks off and on expires a connection's statements): that was 0.3 s of the writer's time in a
+    /// million-row import. A statement as short as this one is prepared in microseconds.
+    static let insertSQL = """
+        INSERT OR IGNORE INTO data_exchange (connection, profile_pk, first_at) SELECT ?1, value, ?2 FROM json_each(?3)
+        """
 
     /// Adds profiles to a connection's set (inside the caller's transaction, with the data they describe).
     ///
     /// Profiles go in `rowsPerStatement` at a time, one statement each: an export of 1.5 M profiles costs
-    /// 3,000 statements instead of 1.5 M, whose per-statement overhead was most of the time.
+    /// 300 statements instead of 1.5 M, whose per-statement overhead was most of the time.
     public static func record(connection: String, profiles: some Sequence<Int64>, at now: Date, db: Database) throws {
-        var batch: [Int64] = []
-        batch.reserveCapacity(rowsPerStatement)
+        var array: [UInt8] = []
+        var count = 0
         for pk in profiles {
-            batch.append(pk)
-            if batch.count == rowsPerStatement {
-                try insert(batch, connection: connection, at: now, db: db)
-                batch.removeAll(keepingCapacity: true)
+            array.append(count == 0 ? UInt8(ascii: "[") : UInt8(ascii: ","))
+            DecimalDigits.append(pk, to: &array)
+            count += 1
+            if count == rowsPerStatement {
+                try insert(&array, connection: connection, at: now, db: db)
+                count = 0
             }
         }
-        if !batch.isEmpty { try insert(batch, connection: connection, at: now, db: db) }
+        if count > 0 { try insert(&array, connection: connection, at: now, db: db) }
     }
 
-    /// An INSERT OR IGNORE of `rows` rows: `?1` is the connection, `?2` the time, `?3…` the profiles.
-    static func insertSQL(rows: Int) -> String {
-        var sql = "INSERT OR IGNORE INTO data_exchange (connection, profile_pk, first_at) VALUES "
-        for index in 0..<rows {
-            sql += index == 0 ? "(?1, ?3, ?2)" : ", (?1, ?\(index + 3), ?2)"
-        }
-        return sql
-    }
-
-    private static let fullBatchSQL = insertSQL(rows: rowsPerStatement)
-
-    private static func insert(_ pks: [Int64], connection: String, at now: Date, db: Database) throws {
-        // Full batches share one cached statement; only the last, shorter one is prepared anew.
-        let statement = pks.count == rowsPerStatement
-            ? try db.cachedStatement(sql: fullBatchSQL) : try db.makeStatement(sql: insertSQL(rows: pks.count))
-        var values: [BulkValue] = [.text(connection), .real(now.timeIntervalSince1970)]
-        values.reserveCapacity(pks.count + 2)
-        for pk in pks { values.append(.integer(pk)) }
-        try BulkStatement.execute(statement, values: values, db: db)
+    /// Inserts the profiles of `array`, a JSON array still open, and empties it.
+    private static func insert(_ array: inout [UInt8], connection: String, at now: Date, db: Database) throws {
+        array.append(UInt8(ascii: "]"))
+        let values: [BulkValue] = [.text(connection), .real(now.timeIntervalSince1970), .text(String(decoding: array, as: UTF8.self))]
+        try BulkStatement.execute(db.cachedStatement(sql: insertSQL), values: values, db: db)
+        array.removeAll(keepingCapacity: true)
     }
 
     /// How many unique profiles each connection has exchanged.

@@ -2,9 +2,31 @@ import Foundation
 import GRDB
 
 /// An identifier as the `identifier` table keys it: the property and its normalized value.
+///
+/// A key carries the store key filter's 64-bit hash of its text, worked out once where it is made: an import hashes
+/// each row's key some eight times (its batch's tables, the filter, what a batch wrote, the plan's checks), and every
+/// time Swift hashed both strings anew. Sets and dictionaries hash that number alone; equality still compares the text.
+/// The hash is not seeded (FNV-1a): keys made to collide would slow the tables, as they would the filter already, but
+/// never make two keys equal.
 struct IdentifierKey: Hashable, Sendable {
-    var property: String
-    var value: String
+    let property: String
+    let value: String
+    /// ``StoreKeyFilter``'s hash of the key: equal keys have equal hashes.
+    let storeHash: UInt64
+
+    init(property: String, value: String) {
+        self.property = property
+        self.value = value
+        storeHash = StoreKeyFilter.hash(property: property, value: value)
+    }
+
+    static func == (a: IdentifierKey, b: IdentifierKey) -> Bool {
+        a.storeHash == b.storeHash && a.value == b.value && a.property == b.property
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(storeHash)
+    }
 
     /// Whether `values`, a profile's values of ``property``, hold this identifier (whose value is normalized).
     func isHeld(in values: [PropertyValue]) -> Bool {

@@ -349,7 +349,7 @@ public struct ProfileStore: Sendable {
 extension Row {
     /// The stored properties JSON in column `index`, decoded straight from SQLite's bytes, keeping only `keys`
     /// (nil: all). A NULL column (none is stored) reads as no properties.
-    func decodedProperties(atIndex index: Int, keys: Set<String>?) throws -> [String: [PropertyValue]] {
+    func decodedProperties(atIndex index: Int, keys: PropertyKeys?) throws -> [String: [PropertyValue]] {
         try withUnsafeData(atIndex: index) { data in
             guard let data else { return [:] }
             return try data.withUnsafeBytes { raw in try PropertyCodec.decode(utf8: raw.bindMemory(to: UInt8.self), keys: keys) }

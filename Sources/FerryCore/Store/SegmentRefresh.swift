@@ -153,7 +153,7 @@ extension ProfileStore {
     /// keys is held); the changes are applied once the cursors are done.
     static func evaluate(_ segments: [SegmentDefinition], now: Date, db: Database) throws {
         guard !segments.isEmpty else { return }
-        let keys = SegmentDefinition.membershipInputs(of: segments)
+        let keys = PropertyKeys(SegmentDefinition.membershipInputs(of: segments))
         var entering: [[Int64]] = Array(repeating: [], count: segments.count)
         var leaving: [[Int64]] = Array(repeating: [], count: segments.count)
         do {

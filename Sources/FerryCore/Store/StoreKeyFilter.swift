@@ -113,22 +113,22 @@ struct StoreKeyFilter: Sendable {
     /// Whether the store may hold this identifier.
     func mayContain(_ key: IdentifierKey) -> Bool {
         if owners != nil { return owner(of: key) != .absent }
-        return mayContain(Self.hash(property: key.property, value: key.value))
+        return mayContain(key.storeHash)
     }
 
     /// What the filter knows of an identifier's owner. With owners kept, a key the store holds is always a
     /// ``OwnerHint/candidate(_:)`` or ``OwnerHint/unknown``, never ``OwnerHint/absent``; without, it is only ever
     /// absent or unknown.
     func owner(of key: IdentifierKey) -> OwnerHint {
-        let hash = Self.hash(property: key.property, value: key.value)
+        let hash = key.storeHash
         if let owners { return owners.owner(of: hash) }
         return mayContain(hash) ? .unknown : .absent
     }
 
-    /// ``owner(of:)`` of each of `keys`, in order. Every key is hashed before any is looked up: a lookup is a cache miss
-    /// in a table of 16 MB, and misses with their addresses known ahead overlap instead of waiting one for another.
+    /// ``owner(of:)`` of each of `keys`, in order. Every key's hash is read before any is looked up: a lookup is a cache
+    /// miss in a table of 16 MB, and misses with their addresses known ahead overlap instead of waiting one for another.
     func owners(of keys: some Sequence<IdentifierKey>) -> [OwnerHint] {
-        let hashes = keys.map { Self.hash(property: $0.property, value: $0.value) }
+        let hashes = keys.map(\.storeHash)
         guard let owners else { return hashes.map { mayContain($0) ? .unknown : .absent } }
         return hashes.map { owners.owner(of: $0) }
     }
@@ -140,7 +140,7 @@ struct StoreKeyFilter: Sendable {
 
     /// Records an identifier the writer wrote, with the profile that now owns it (nil: none, or not known).
     mutating func insert(_ key: IdentifierKey, owner: Int64? = nil) {
-        let hash = Self.hash(property: key.property, value: key.value)
+        let hash = key.storeHash
         if owners != nil { owners!.insert(hash, owner: owner) } else { insert(hash) }
     }
 
@@ -157,7 +157,7 @@ struct StoreKeyFilter: Sendable {
 
     /// A 64-bit hash of the key's bytes: ids hash their value alone, identifiers their property, a byte that
     /// UTF-8 never holds, then their value (so no id and identifier share an input).
-    private static func hash(property: String?, value: String) -> UInt64 {
+    static func hash(property: String?, value: String) -> UInt64 {
         var value = value
         return value.withUTF8 { hash(property: property, bytes: UnsafeRawBufferPointer($0)) }
     }

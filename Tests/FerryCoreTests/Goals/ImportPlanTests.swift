@@ -6,7 +6,7 @@ import Testing
 /// An import batch is planned from reads made before the batch ahead of it writes: the plan must be thrown
 /// away when that batch wrote something it read, and otherwise make, on the writer, the writes the writer would have.
 @Suite struct ImportPlanTests {
-    static let keys: Set<String> = ["email", "shopify_id", "lifetime_spend"]
+    static let keys: PropertyKeys = ["email", "shopify_id", "lifetime_spend"]
 
     static func email(_ value: String) -> IdentifierKey { IdentifierKey(property: "email", value: value) }
 
@@ -22,7 +22,7 @@ import Testing
 
     static func sum(_ rows: [(email: String, spend: Double)], into store: inout ImportProfiles) throws {
         for (address, spend) in rows {
-            if let pk = try store.owner(property: "email", value: address), let stored = try store.profile(pk: pk) {
+            if let pk = try store.owner(of: email(address)), let stored = try store.profile(pk: pk) {
                 var profile = stored.profile
                 profile["lifetime_spend"] = [.number((profile["lifetime_spend"].first.flatMap { if case .number(let n) = $0 { n } else { nil } } ?? 0) + spend)]
                 try store.update(stored, to: profile, changed: ["lifetime_spend"])
@@ -82,8 +82,8 @@ import Testing
         var known = ImportLookups()
         known.owners[Self.email("a@x.com")] = .some(nil)
         var store = ImportProfiles(db: nil, now: Date(), keys: Self.keys, known: known, planning: true)
-        #expect(try store.owner(property: "email", value: "a@x.com") == nil, "read for it")
-        #expect(throws: ImportPlanNeedsStore.self) { try store.owner(property: "email", value: "b@x.com") }
+        #expect(try store.owner(of: Self.email("a@x.com")) == nil, "read for it")
+        #expect(throws: ImportPlanNeedsStore.self) { try store.owner(of: Self.email("b@x.com")) }
     }
 
     @Test func aRowThatChangesIdentifiersCannotBePlanned() async throws {
@@ -93,7 +93,7 @@ import Testing
         let abandoned = try await database.writer.read { db -> Bool in
             var store = ImportProfiles(db: db, now: Date(), keys: Self.keys, planning: true)
             try store.prefetch(rows: [[Self.email("a@x.com")]], createProfiles: true)
-            let pk = try #require(try store.owner(property: "email", value: "a@x.com"))
+            let pk = try #require(try store.owner(of: Self.email("a@x.com")))
             let stored = try #require(try store.profile(pk: pk))
             var profile = stored.profile
             profile["shopify_id"] = [.string("S1")]

@@ -9,6 +9,7 @@ import Testing
         "email": [.string("bo@example.com")],
         "last_order_time": [.date(Date(timeIntervalSince1970: 1_700_000_000))],
         "lifetime_spend": [.number(12.5)],
+        "path": [.string("C:\\dir\\"), .string("\\\"")],
         "zip": [.string("02134")],
     ]
 

@@ -374,7 +374,7 @@ import Testing
         try database.writer.write { db in
             var profiles = ImportProfiles(db: db, now: Date(), keys: ["email"], filter: filter)
             try profiles.prefetch(rows: [[IdentifierKey(property: "email", value: "a@x.com")]], createProfiles: true)
-            #expect(try profiles.owner(property: "email", value: "a@x.com") == 1)
+            #expect(try profiles.owner(of: IdentifierKey(property: "email", value: "a@x.com")) == 1)
             #expect(try profiles.idExists("p1"))
             #expect(try profiles.takeFilter() == nil, "a stale filter is dropped")
         }

@@ -9,7 +9,7 @@ import FerryTestSupport
 
     /// The general path: decode, then one quoted field per column.
     func decoded(_ json: String) throws -> [UInt8] {
-        let properties = try Array(json.utf8).withUnsafeBufferPointer { try PropertyCodec.decode(utf8: $0, keys: Set(columns)) }
+        let properties = try Array(json.utf8).withUnsafeBufferPointer { try PropertyCodec.decode(utf8: $0, keys: PropertyKeys(Set(columns))) }
         var out: [UInt8] = []
         for (index, column) in columns.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }

@@ -1,4 +1,4 @@
-import FerryCore
+@testable import FerryCore
 import Foundation
 import GRDB
 import Testing
@@ -15,24 +15,33 @@ import Testing
     }
 
     @Test func recordsMoreProfilesThanOneStatementHoldsEachOnceKeepingTheFirstTime() throws {
-        let (database, pks) = try store(1_234)
+        let full = DataExchange.rowsPerStatement
+        let (database, pks) = try store(2 * full + 234)
         let first = Date(timeIntervalSince1970: 1_000), later = Date(timeIntervalSince1970: 2_000)
         // Two full statements and a short one, with repeats inside the call.
         try database.writer.write { db in
-            try DataExchange.record(connection: "c", profiles: pks.prefix(1_100) + pks.prefix(3), at: first, db: db)
+            try DataExchange.record(connection: "c", profiles: pks.prefix(2 * full + 100) + pks.prefix(3), at: first, db: db)
         }
-        #expect(try DataExchange.counts(database: database) == ["c": 1_100])
+        #expect(try DataExchange.counts(database: database) == ["c": 2 * full + 100])
         try database.writer.write { db in
             try DataExchange.record(connection: "c", profiles: pks, at: later, db: db)
             try DataExchange.record(connection: "other", profiles: pks.suffix(7), at: later, db: db)
             try DataExchange.record(connection: "none", profiles: [Int64](), at: later, db: db)
         }
-        #expect(try DataExchange.counts(database: database) == ["c": 1_234, "other": 7])
+        #expect(try DataExchange.counts(database: database) == ["c": 2 * full + 234, "other": 7])
         let times = try database.writer.read { db in
             try Row.fetchAll(db, sql: "SELECT first_at, COUNT(*) FROM data_exchange WHERE connection = 'c' GROUP BY first_at ORDER BY first_at")
                 .map { [$0[0] as Double, Double($0[1] as Int)] }
         }
-        #expect(times == [[1_000, 1_100], [2_000, 134]])
+        #expect(times == [[1_000, Double(2 * full + 100)], [2_000, 134]])
+        // Row keys are stored as the integers they are, each naming its profile.
+        let strays = try database.writer.read { db in
+            try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM data_exchange d LEFT JOIN profile p ON p.pk = d.profile_pk
+                WHERE typeof(d.profile_pk) != 'integer' OR p.pk IS NULL
+                """)
+        }
+        #expect(strays == 0)
     }
 
     @Test func anUnknownProfileFailsTheWholeCall() throws {

@@ -204,4 +204,20 @@ import Testing
         #expect(table.owner(of: 0x0BAD_F00D_0000_0000) == .absent)
         #expect(table.count == 2)
     }
+
+    /// A key carries the filter's hash of its text, and sets and dictionaries hash that alone: keys are equal exactly
+    /// when their property and value are, however the text splits between the two.
+    @Test func identifierKeysCarryTheFiltersHashAndAreEqualOnTheirText() {
+        let a = IdentifierKey(property: "email", value: "ann@x.com")
+        #expect(a == IdentifierKey(property: "email", value: "ann@x.com"))
+        #expect(a.storeHash == StoreKeyFilter.hash(property: "email", value: "ann@x.com"))
+        #expect(a != IdentifierKey(property: "emai", value: "lann@x.com"))
+        #expect(a != IdentifierKey(property: "customer_id", value: "ann@x.com"))
+        #expect(a.storeHash != StoreKeyFilter.hash(property: nil, value: "ann@x.com"), "an id and an identifier hash apart")
+        let keys = (0..<5_000).map { IdentifierKey(property: $0 % 2 == 0 ? "email" : "shop_id", value: "v\($0 / 2)") }
+        let set = Set(keys + keys.prefix(100))
+        #expect(set.count == keys.count)
+        #expect(keys.allSatisfy { set.contains(IdentifierKey(property: $0.property, value: $0.value)) })
+        #expect(!set.contains(IdentifierKey(property: "email", value: "v2500")))
+    }
 }

@@ -221,7 +221,7 @@ public struct MappExport: GoalExecutor {
                     SELECT profile_pk, segment FROM segment_member WHERE profile_pk BETWEEN ? AND ? ORDER BY profile_pk, segment
                     """, arguments: [first, last])
                 var membership = try memberships.next().map { ($0[0] as Int64, $0[1] as String) }
-                let keys = format.keys
+                let keys = PropertyKeys(format.keys)
                 page.bytes.reserveCapacity(limit * 96)
                 page.rowEnds.reserveCapacity(limit)
                 page.exported.reserveCapacity(limit)

@@ -247,7 +247,7 @@ public struct SailthruExportExecutor: GoalExecutor {
     func scanMembers(context: GoalContext, objectives: Set<String>, pks: ClosedRange<Int64>) async throws -> [Member] {
         // Only the identifier and (when they filter) the objectives are read here: decoding whole profiles
         // was a tenth of the run.
-        let keys: Set<String> = objectives.isEmpty ? [goal.matchProperty] : [goal.matchProperty, Profile.objectivesProperty]
+        let keys: PropertyKeys = objectives.isEmpty ? [goal.matchProperty] : [goal.matchProperty, Profile.objectivesProperty]
         // The baseline only matters with existing_profiles: false; otherwise each row skips the lookup.
         let baseline = goal.existingProfiles ? "0" : """
             EXISTS (SELECT 1 FROM export_baseline b WHERE b.connection = ?1 AND b.segment = m.segment AND b.profile_pk = p.pk)
@@ -420,7 +420,8 @@ public struct SailthruExportExecutor: GoalExecutor {
         var profiles: [Int64: Profile] = [:]
         var segments: [Int64: [String]] = [:]
         if !upsertPKs.isEmpty {
-            let (keys, needsSegments) = fieldInputs
+            let (names, needsSegments) = fieldInputs
+            let keys = PropertyKeys(names)
             try database.writer.read { db in
                 let placeholders = upsertPKs.map { _ in "?" }.joined(separator: ",")
                 let rows = try Row.fetchCursor(db, sql: "SELECT pk, id, properties FROM profile WHERE pk IN (\(placeholders))",

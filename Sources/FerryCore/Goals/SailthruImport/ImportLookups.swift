@@ -36,7 +36,7 @@ struct ImportLookups: Sendable {
     /// when given, must hold every key of the store `db` reads: keys it surely lacks are not looked up. Without
     /// `readingProfiles`, the profiles are left for ``readProfiles(keys:db:)``, on another connection or thread, and so
     /// is laying the answers into ``owners`` and ``ids``.
-    mutating func prefetch(rows: [[IdentifierKey]], createProfiles: Bool, keys: Set<String>, filter: StoreKeyFilter?,
+    mutating func prefetch(rows: [[IdentifierKey]], createProfiles: Bool, keys: PropertyKeys, filter: StoreKeyFilter?,
                            db: Database, readingProfiles: Bool = true) throws {
         readsIDs = createProfiles
         answers = try Answers(rows: rows, createProfiles: createProfiles, filter: filter, db: db)
@@ -133,7 +133,7 @@ struct ImportLookups: Sendable {
     /// The store's answers for the owners and ids `rows` need, laid into the tables with their profiles read
     /// (``readProfiles(keys:db:)``), and the row key the store would give a new profile: what a batch planned ahead
     /// (``ImportPlan``) is worked out from, read on the writing connection with the filter current there (or none).
-    static func ahead(rows: [[IdentifierKey]], createProfiles: Bool, keys: Set<String>, filter: StoreKeyFilter?,
+    static func ahead(rows: [[IdentifierKey]], createProfiles: Bool, keys: PropertyKeys, filter: StoreKeyFilter?,
                       db: Database) throws -> ImportLookups {
         var ahead = ImportLookups()
         try ahead.prefetch(rows: rows, createProfiles: createProfiles, keys: keys, filter: filter, db: db, readingProfiles: false)
@@ -143,14 +143,14 @@ struct ImportLookups: Sendable {
 
     /// Reads the owners' profiles ``prefetch(rows:createProfiles:keys:filter:db:readingProfiles:)`` left unread, and
     /// checks the owners the filter named against them. `db` must see the store the owners were read from.
-    mutating func readProfiles(keys: Set<String>, db: Database) throws {
+    mutating func readProfiles(keys: PropertyKeys, db: Database) throws {
         lay()
         try read(pks: unreadProfiles, keys: keys, db: db)
         unreadProfiles = []
         try verifyOwners(keys: keys, db: db)
     }
 
-    private mutating func read(pks: [Int64], keys: Set<String>, db: Database) throws {
+    private mutating func read(pks: [Int64], keys: PropertyKeys, db: Database) throws {
         try InListQuery.forEachChunk(of: pks) { chunk in
             let rows = try Row.fetchCursor(try InListQuery.statement("SELECT pk, id, properties FROM profile WHERE pk IN", count: chunk.count, db: db),
                                            arguments: StatementArguments(chunk))
@@ -164,7 +164,7 @@ struct ImportLookups: Sendable {
     /// Keeps each owner the filter named whose profile holds the identifier's value; looks up the others (another
     /// key sharing the filter's hash bits, or a value the profile has given up). A property the import does not
     /// decode is not in the profile as read, so its identifiers are always looked up.
-    private mutating func verifyOwners(keys: Set<String>, db: Database) throws {
+    private mutating func verifyOwners(keys: PropertyKeys, db: Database) throws {
         var missing: [Int64] = []
         for (key, pk) in unverifiedOwners {
             if let values = profiles[pk]?.profile.properties[key.property], key.isHeld(in: values) { continue }
@@ -183,7 +183,7 @@ struct ImportLookups: Sendable {
     }
 
     /// A `pk, id, properties` row with only `keys`' properties decoded.
-    static func decode(_ row: Row, keys: Set<String>) throws -> ImportedProfile {
+    static func decode(_ row: Row, keys: PropertyKeys) throws -> ImportedProfile {
         let stored: String = row[2]
         var text = stored
         let properties = try text.withUTF8 { bytes throws(PropertyCodecError) in try PropertyCodec.decode(utf8: bytes, keys: keys) }

@@ -18,7 +18,7 @@ struct ImportProfiles {
     /// The batch's connection; nil for a plan made from what was read for it alone (``ImportPlanNeedsStore``).
     private let connection: Database?
     let now: Date
-    let keys: Set<String>
+    let keys: PropertyKeys
     /// Owners, profiles and ids looked up or written: a later row of the batch reads what an earlier one wrote.
     private var known: ImportLookups
     /// New profiles and their identifiers not yet written (an update of one must see its row written first).
@@ -41,7 +41,7 @@ struct ImportProfiles {
     /// `known` (read up front, on this connection or a reading one) must be the store as `db` sees it now. With
     /// `planning`, nothing is written (writes are noted down in ``planned``), and `db` may be a reading connection or
     /// none: what `known` lacks is then not looked up, and the plan is given up.
-    init(db: Database?, now: Date, keys: Set<String>, filter: StoreKeyFilter? = nil, known: ImportLookups = ImportLookups(),
+    init(db: Database?, now: Date, keys: PropertyKeys, filter: StoreKeyFilter? = nil, known: ImportLookups = ImportLookups(),
          planning: Bool = false) {
         self.connection = db
         self.now = now
@@ -135,16 +135,15 @@ struct ImportProfiles {
         try ImportLookups.ahead(rows: rows, createProfiles: createProfiles, keys: keys, filter: filter, db: db)
     }
 
-    /// The profile whose identifier `property` is `value` (already normalized).
-    mutating func owner(property: String, value: String) throws -> Int64? {
-        let key = IdentifierKey(property: property, value: value)
+    /// The profile that holds identifier `key`.
+    mutating func owner(of key: IdentifierKey) throws -> Int64? {
         if let cached = known.owners[key] { return cached }
         if filter?.mayContain(key) == false {
             known.owners[key] = .some(nil)
             return nil
         }
         let pk = try Int64.fetchOne(db.cachedStatement(sql: "SELECT profile_pk FROM identifier WHERE property = ? AND value = ?"),
-                                    arguments: [property, value])
+                                    arguments: [key.property, key.value])
         known.owners[key] = .some(pk)
         return pk
     }
@@ -187,16 +186,18 @@ struct ImportProfiles {
             for (key, values) in changes { full[key] = values.isEmpty ? nil : values }
             text = PropertyCodec.encode(full)
         }
-        let changedIdentifiers = changes.map(\.key).filter(Identifiers.isIdentifier)
+        // Asked first: a list of them, empty for nearly every row, cost two arrays a row.
+        let changesIdentifiers = changes.contains { Identifiers.isIdentifier($0.key) }
         if firstNewPK.map({ old.pk < $0 }) ?? true { wrote.pks.insert(old.pk) }
         if isPlanning {
             // Re-indexing reads and writes the identifier table as it goes: only the writer can.
-            guard changedIdentifiers.isEmpty else { throw ImportPlanAbandoned() }
+            guard !changesIdentifiers else { throw ImportPlanAbandoned() }
             planned.append(.update(pk: old.pk, stored: text))
         } else {
             try write(pk: old.pk, stored: text)
         }
-        if !changedIdentifiers.isEmpty {
+        if changesIdentifiers {
+            let changedIdentifiers = changes.map(\.key).filter(Identifiers.isIdentifier)
             try flush()  // the identifier table sees its writes in row order
             var given: [IdentifierKey] = []
             try ProfileStore.reindexIdentifiers(pk: old.pk, old: old.profile, new: new, properties: changedIdentifiers, db: db) { key, owner in
@@ -211,10 +212,11 @@ struct ImportProfiles {
     /// Creates `profile` (its id checked free by the caller), or says which identifier another profile already has.
     mutating func create(_ profile: Profile) throws -> Result<Int64, ImportValueError> {
         let identifiers = ProfileStore.identifierValues(of: profile.properties)
-        for (property, value) in identifiers {
-            if let owner = try owner(property: property, value: value) {
+        let keys = identifiers.map { IdentifierKey(property: $0.0, value: $0.1) }
+        for key in keys {
+            if let owner = try owner(of: key) {
                 let ownerID = try self.profile(pk: owner)?.profile.id ?? "?"
-                return .failure(ImportValueError("\(property) '\(value)' already belongs to profile \(ownerID)"))
+                return .failure(ImportValueError("\(key.property) '\(key.value)' already belongs to profile \(ownerID)"))
             }
         }
         let text = PropertyCodec.encode(profile.properties)
@@ -230,8 +232,7 @@ struct ImportProfiles {
             // Held back and written with the batch's other new rows (`flush`); this copy answers for them meanwhile.
             pk = try newRows.add(id: profile.id, stored: text, identifiers: identifiers, at: time, db: db)
         }
-        for (property, value) in identifiers {
-            let key = IdentifierKey(property: property, value: value)
+        for key in keys {
             known.owners[key] = pk
             wrote.owners.insert(key)
         }

@@ -96,18 +96,18 @@ enum ImportStoredText {
     private static func skipValue(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
         var index = start
         var depth = 0
-        var inString = false
         while index < bytes.count {
-            let b = bytes[index]
-            if inString {
-                if b == UInt8(ascii: "\\") { index += 2; continue }
-                if b == UInt8(ascii: "\"") { inString = false }
+            switch bytes[index] {
+            case UInt8(ascii: "\""):
+                // Most of a profile's bytes are inside strings: run to the closing quote in a loop of its own.
                 index += 1
-                if !inString && depth == 0 { return index }
+                while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
+                    index += bytes[index] == UInt8(ascii: "\\") ? 2 : 1
+                }
+                guard index < bytes.count else { return nil }
+                index += 1
+                if depth == 0 { return index }
                 continue
-            }
-            switch b {
-            case UInt8(ascii: "\""): inString = true
             case UInt8(ascii: "["), UInt8(ascii: "{"): depth += 1
             case UInt8(ascii: "]"), UInt8(ascii: "}"):
                 if depth == 0 { return index == start ? nil : index }

@@ -204,7 +204,7 @@ public struct SailthruImportExecutor: GoalExecutor {
         let reader: CSVReader
         do { reader = try CSVReader(path: file.path) } catch { throw GoalFailure("list \(list): \(error.message)") }
         var header = try readHeader(reader, list: list, logger: context.logger)
-        header.keys = ImportProfiles.keys(goal: goal, segments: context.segments)
+        header.keys = PropertyKeys(ImportProfiles.keys(goal: goal, segments: context.segments))
         if !context.segments.contains(where: { $0.rule?.dependsOnClock ?? false }) {
             header.membershipInputs = SegmentDefinition.membershipInputs(of: context.segments)
         }
@@ -419,7 +419,7 @@ public struct SailthruImportExecutor: GoalExecutor {
         /// Each field's mode and column, in `fields` order.
         var merges: [(mode: MergeMode, column: Int)] = []
         /// The properties the import decodes (``ImportProfiles/keys(goal:segments:)``), worked out once per list.
-        var keys: Set<String> = []
+        var keys: PropertyKeys = []
         /// The properties segment membership follows, when it follows nothing else (nil when a segment reads the clock).
         var membershipInputs: Set<String>?
     }
@@ -611,17 +611,24 @@ public struct SailthruImportExecutor: GoalExecutor {
         guard let first = identifiers.first else {
             return fail("no value in the match column\(plan.match.count == 1 ? "" : "s") \(plan.match.map(\.link.column).joined(separator: ", "))")
         }
-        var owners: [(property: String, value: String, pk: Int64)] = []
+        // The first owner found, and the first after it that is another profile (no array of owners for every row).
+        var linked: (property: String, value: String, pk: Int64)?
+        var other: (property: String, value: String, pk: Int64)?
         for key in identifiers {
-            if let pk = try store.owner(property: key.property, value: key.value) { owners.append((key.property, key.value, pk)) }
+            guard let pk = try store.owner(of: key) else { continue }
+            if let linked {
+                if other == nil, pk != linked.pk { other = (key.property, key.value, pk) }
+            } else {
+                linked = (key.property, key.value, pk)
+            }
         }
-        if let linked = owners.first, let other = owners.first(where: { $0.pk != linked.pk }) {
+        if let linked, let other {
             let a = try store.profile(pk: linked.pk)?.profile.id ?? "?"
             let b = try store.profile(pk: other.pk)?.profile.id ?? "?"
             return fail("\(linked.property) '\(linked.value)' is profile \(a) but \(other.property) '\(other.value)' is profile \(b); not merged")
         }
 
-        let stored = try owners.first.flatMap { try store.profile(pk: $0.pk) }
+        let stored = try linked.flatMap { try store.profile(pk: $0.pk) }
         if stored == nil {
             guard goal.createProfiles else {
                 result.counts.skipped += 1
@@ -664,7 +671,7 @@ public struct SailthruImportExecutor: GoalExecutor {
         // Two fields into one property: the second may put back what the first changed.
         if writtenTwice { changedKeys.removeAll { profile[$0] == old[$0] } }
 
-        let linkedBy = owners.first?.value ?? first.value
+        let linkedBy = linked?.value ?? first.value
         if let stored {
             exchanged.append(stored.pk)
             if !changedKeys.isEmpty {

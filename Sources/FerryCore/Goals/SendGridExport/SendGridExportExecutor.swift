@@ -152,7 +152,7 @@ public struct SendGridExportExecutor: GoalExecutor {
             // then the few others (leavers, the outbox) one by one.
             var profiles: [Int64: Profile] = [:]
             profiles.reserveCapacity(members.count)
-            let keys = neededProperties
+            let keys = PropertyKeys(neededProperties)
             func read(_ row: Row) throws -> Profile {
                 let properties = try row.decodedProperties(atIndex: 2, keys: keys)
                 return Profile(id: row[1], properties: properties)
