@@ -31,8 +31,10 @@ public struct PropertyKeys: Sendable, ExpressibleByArrayLiteral {
         self.init(Set(names))
     }
 
+    /// How many names are kept.
     public var count: Int { names.count }
 
+    /// Whether `name` is kept.
     public func contains(_ name: String) -> Bool { names.contains(name) }
 
     /// The kept name whose UTF-8 is `bytes`, or nil when none is.
