@@ -125,8 +125,10 @@ struct StoreKeyFilter: Sendable {
         return mayContain(hash) ? .unknown : .absent
     }
 
-    /// ``owner(of:)`` of each of `keys`, in order. Every key's hash is read before any is looked up: a lookup is a cache
-    /// miss in a table of 16 MB, and misses with their addresses known ahead overlap instead of waiting one for another.
+    /// ``owner(of:)`` of each of `keys`, in order. The owner table is unwrapped once, not for each key
+    /// (`keys.map(owner(of:))` took 0.14 s a 1M import against 0.08 s), and the lookups run back to back over the keys'
+    /// hashes: each is a cache miss in a table of 16 MB, and misses with their addresses known ahead overlap instead of
+    /// waiting one for another.
     func owners(of keys: some Sequence<IdentifierKey>) -> [OwnerHint] {
         let hashes = keys.map(\.storeHash)
         guard let owners else { return hashes.map { mayContain($0) ? .unknown : .absent } }

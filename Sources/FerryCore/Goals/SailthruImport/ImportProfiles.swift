@@ -106,10 +106,10 @@ struct ImportProfiles {
     }
 
     /// The properties an import must decode: merged, matched, the list name's, and those segments read.
-    static func keys(goal: SailthruImportGoal, segments: [SegmentDefinition]) -> Set<String> {
+    static func keys(goal: SailthruImportGoal, segments: [SegmentDefinition]) -> PropertyKeys {
         var keys = Set(goal.fields.map(\.to)).union(goal.match.map(\.property))
         if let property = goal.listNameProperty { keys.insert(property) }
-        return keys.union(SegmentDefinition.membershipInputs(of: segments))
+        return PropertyKeys(keys.union(SegmentDefinition.membershipInputs(of: segments)))
     }
 
     // MARK: - Reading

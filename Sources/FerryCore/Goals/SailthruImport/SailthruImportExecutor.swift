@@ -204,7 +204,7 @@ public struct SailthruImportExecutor: GoalExecutor {
         let reader: CSVReader
         do { reader = try CSVReader(path: file.path) } catch { throw GoalFailure("list \(list): \(error.message)") }
         var header = try readHeader(reader, list: list, logger: context.logger)
-        header.keys = PropertyKeys(ImportProfiles.keys(goal: goal, segments: context.segments))
+        header.keys = ImportProfiles.keys(goal: goal, segments: context.segments)
         if !context.segments.contains(where: { $0.rule?.dependsOnClock ?? false }) {
             header.membershipInputs = SegmentDefinition.membershipInputs(of: context.segments)
         }
