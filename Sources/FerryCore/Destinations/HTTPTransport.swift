@@ -170,10 +170,39 @@ public protocol HTTPTransport: Sendable {
     func send(_ request: HTTPRequest) async throws -> HTTPResponse
 
     /// Sends `request` and streams a 2xx body into `file` (replaced); the returned response has an empty body.
-    func download(_ request: HTTPRequest, to file: URL) async throws -> HTTPResponse
+    /// `observer`, when given, sees the bytes as they are written, so that what it works out needs no second read.
+    func download(_ request: HTTPRequest, to file: URL, observer: (any DownloadObserver)?) async throws -> HTTPResponse
+}
+
+/// Sees a download's body as it is written to its file (a digest of it, say).
+///
+/// Called in order from the transfer's thread, never from two at once: each attempt starts with ``restart()``, so
+/// after a successful download the observer has seen exactly the bytes of the file, once.
+public protocol DownloadObserver: AnyObject, Sendable {
+    /// A new attempt: forget what earlier attempts wrote (a retry writes the file afresh).
+    func restart()
+    /// The next bytes written to the file.
+    func consume(_ bytes: UnsafeRawBufferPointer)
+}
+
+extension DownloadObserver {
+    /// Starts over and consumes the whole of `file`, a megabyte at a time: for a download made without seeing it.
+    public func consume(contentsOf file: URL) throws {
+        restart()
+        let handle = try FileHandle(forReadingFrom: file)
+        defer { try? handle.close() }
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+            chunk.withUnsafeBytes { consume($0) }
+        }
+    }
 }
 
 extension HTTPTransport {
+    /// `download(_:to:observer:)` with no one watching.
+    public func download(_ request: HTTPRequest, to file: URL) async throws -> HTTPResponse {
+        try await download(request, to: file, observer: nil)
+    }
+
     /// Posts a `multipart/form-data` body whose file parts stream from disk.
     public func upload(_ parts: [MultipartPart], to url: String, headers: [(name: String, value: String)] = [],
                        secrets: [String] = []) async throws -> HTTPResponse {

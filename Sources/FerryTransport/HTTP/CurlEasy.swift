@@ -81,7 +81,8 @@ final class CurlHandlePool: @unchecked Sendable {
 final class CurlTransfer: @unchecked Sendable {
     enum Sink {
         case memory
-        case file(FileHandle)
+        /// The download's file, and who sees each chunk written to it.
+        case file(FileHandle, (any DownloadObserver)?)
     }
 
     let sink: Sink
@@ -114,11 +115,12 @@ final class CurlTransfer: @unchecked Sendable {
         switch sink {
         case .memory:
             body.append(contentsOf: bytes)
-        case .file(let handle):
-            do { try handle.write(contentsOf: Data(bytes)) } catch {
+        case .file(let handle, let observer):
+            do { try handle.write(contentsOf: bytes) } catch {
                 sinkFailure = "\(error)"
                 return 0
             }
+            observer?.consume(bytes)
         }
         return bytes.count
     }

@@ -69,11 +69,11 @@ public struct CurlHTTPClient: HTTPTransport {
         }
     }
 
-    public func download(_ request: HTTPRequest, to file: URL) async throws -> HTTPResponse {
+    public func download(_ request: HTTPRequest, to file: URL, observer: (any DownloadObserver)?) async throws -> HTTPResponse {
         let partial = file.appendingPathExtension("part")
         defer { try? FileManager.default.removeItem(at: partial) }
         let response = try await withRetries(request) {
-            try await perform(request, sink: partial)
+            try await perform(request, sink: partial, observer: observer)
         }
         do {
             _ = try? FileManager.default.removeItem(at: file)
@@ -116,7 +116,7 @@ public struct CurlHTTPClient: HTTPTransport {
 
     private func redactor(_ request: HTTPRequest) -> Redactor { Redactor(secrets: request.secrets) }
 
-    private func perform(_ request: HTTPRequest, sink downloadFile: URL?) async throws -> HTTPResponse {
+    private func perform(_ request: HTTPRequest, sink downloadFile: URL?, observer: (any DownloadObserver)? = nil) async throws -> HTTPResponse {
         let safeURL = redactor(request).redact(request.url)
         func failure(_ kind: HTTPError.Kind, _ detail: String, code: Int? = nil) -> HTTPError {
             HTTPError(kind: kind, url: safeURL, method: request.method, curlCode: code,
@@ -135,7 +135,8 @@ public struct CurlHTTPClient: HTTPTransport {
                   let handle = try? FileHandle(forWritingTo: downloadFile) else {
                 throw failure(.local, "cannot create \(downloadFile.path)")
             }
-            sink = .file(handle)
+            observer?.restart()
+            sink = .file(handle, observer)
         } else {
             sink = .memory
         }
@@ -155,7 +156,7 @@ public struct CurlHTTPClient: HTTPTransport {
         } onCancel: {
             transfer.isCancelled = true
         }
-        if case .file(let handle) = sink { try? handle.close() }
+        if case .file(let handle, _) = sink { try? handle.close() }
         let message = easy.errorMessage
         pool.give(easy, host: poolKey)
 

@@ -24,7 +24,9 @@ final class RecordingSailthru: SailthruAPI, @unchecked Sendable {
     func startListExport(list: String, vars: [String]) async throws -> SailthruJob { throw Unsupported() }
     func job(id: String) async throws -> SailthruJob { throw Unsupported() }
     func waitForJob(id: String) async throws -> SailthruJob { throw Unsupported() }
-    func exportList(_ list: String, vars: [String], to file: URL) async throws -> SailthruJob { throw Unsupported() }
+    func exportList(_ list: String, vars: [String], to file: URL, observer: (any DownloadObserver)?) async throws -> SailthruJob {
+        throw Unsupported()
+    }
 }
 
 /// Planning rules of the Sailthru export: the circuit breaker, unconfirmed users, changed identifiers.

@@ -20,7 +20,9 @@ import Testing
         func startListExport(list: String, vars: [String]) async throws -> SailthruJob { throw Unexpected() }
         func job(id: String) async throws -> SailthruJob { throw Unexpected() }
         func waitForJob(id: String) async throws -> SailthruJob { throw Unexpected() }
-        func exportList(_ list: String, vars: [String], to file: URL) async throws -> SailthruJob { throw Unexpected() }
+        func exportList(_ list: String, vars: [String], to file: URL, observer: (any DownloadObserver)?) async throws -> SailthruJob {
+            throw Unexpected()
+        }
     }
 
     /// Connection `c` with `sumOrderTotalByEmail`, and an in-memory store whose checkpoint keeps `csv` as list L's
@@ -55,6 +57,32 @@ import Testing
         #expect(await recorder.counts.read == 2)
         #expect(try ImportCheckpoint.load(connection: "c", list: "L", db: database) == nil)
         #expect(!FileManager.default.fileExists(atPath: kept))
+    }
+
+    /// A new export is digested as it downloads, in whatever pieces the transfer hands over, and a retried download
+    /// starts the digest over: it must be the digest a resume reads back from the kept file.
+    @Test func aDigestWorkedOutWhileDownloadingIsTheKeptFilesDigest() throws {
+        let dir = TemporaryDirectory()
+        let file = URL(fileURLWithPath: dir.path + "/export.csv")
+        let csv = Data(("Email,order_total\n" + (0..<5000).map { "user.\($0)@example.com,\($0)\n" }.joined()).utf8)
+        try csv.write(to: file)
+        let stream = SHA256Stream()
+        Data("the first attempt's bytes, before its connection dropped".utf8).withUnsafeBytes { stream.consume($0) }
+        stream.restart()
+        var offset = 0
+        for size in [1, 0, 4095, 7, 65536, 100_000] where offset < csv.count {
+            csv[offset..<min(offset + size, csv.count)].withUnsafeBytes { stream.consume($0) }
+            offset = min(offset + size, csv.count)
+        }
+        csv[offset...].withUnsafeBytes { stream.consume($0) }
+        let streamed = try stream.digest(of: file)
+        #expect(streamed == (try KeptExportDigest.of(file)))
+        #expect(try KeptExportDigest.matches(file, digest: streamed))
+        // `printf 'abc' | sha256sum`, so the two are not merely equally wrong.
+        let abc = SHA256Stream()
+        Data("abc".utf8).withUnsafeBytes { abc.consume($0) }
+        #expect(try abc.digest(of: file) == "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(throws: DigestError.self) { try abc.digest(of: file) }  // given once
     }
 
     /// A new checkpoint keeps the export's SHA-256; one an older ferry left keeps an MD5 of its own making, and the run

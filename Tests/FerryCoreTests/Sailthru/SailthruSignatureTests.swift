@@ -79,7 +79,7 @@ final class RecordingTransport: HTTPTransport, @unchecked Sendable {
         return try (reply ?? .success(HTTPResponse(status: 200, body: Data("{}".utf8)))).get()
     }
 
-    func download(_ request: HTTPRequest, to file: URL) async throws -> HTTPResponse {
+    func download(_ request: HTTPRequest, to file: URL, observer: (any DownloadObserver)?) async throws -> HTTPResponse {
         try await send(request)
     }
 }

@@ -76,6 +76,46 @@ actor Sleeps {
         }
     }
 
+    /// Keeps what a download showed it since its last restart.
+    final class RecordingObserver: DownloadObserver, @unchecked Sendable {
+        private let lock = NSLock()
+        private var _bytes = Data()
+        private var _restarts = 0
+        var bytes: Data { lock.withLock { _bytes } }
+        var restarts: Int { lock.withLock { _restarts } }
+        func restart() { lock.withLock { _bytes = Data(); _restarts += 1 } }
+        func consume(_ bytes: UnsafeRawBufferPointer) { lock.withLock { _bytes.append(contentsOf: bytes) } }
+    }
+
+    @Test func aDownloadsObserverSeesExactlyTheBytesOfTheFile() async throws {
+        try await SailthruSandboxServer.with(seeded: false) { server in
+            let file = server.directory.url.appendingPathComponent("download.bin")
+            let observer = RecordingObserver()
+            _ = try await client().download(HTTPRequest(method: .get, url: server.baseURL + "/_sandbox/chunked?n=300000"),
+                                            to: file, observer: observer)
+            let written = try Data(contentsOf: file)
+            #expect(written.count == 300_000)
+            #expect(observer.bytes == written)
+            #expect(observer.restarts == 1)
+        }
+    }
+
+    @Test func aRetriedDownloadStartsItsObserverOver() async throws {
+        // The first attempt's connection drops after part of a body; the retry gets the real (final) 404 for an
+        // unknown export. The observer must hold the second attempt's bytes alone.
+        try await SailthruSandboxServer.with(["--drop-first", "1"], seeded: false) { server in
+            let observer = RecordingObserver()
+            let error = await #expect(throws: HTTPError.self) {
+                try await client(sleeps: Sleeps()).download(HTTPRequest(method: .get, url: server.baseURL + "/_export/none.csv"),
+                                                            to: server.directory.url.appendingPathComponent("none.csv"), observer: observer)
+            }
+            #expect(error?.status == 404)
+            #expect(error?.attempts == 2)
+            #expect(observer.restarts == 2)
+            #expect(String(decoding: observer.bytes, as: UTF8.self) == "export expired or unknown\n")
+        }
+    }
+
     @Test(arguments: ["/_sandbox/bytes?n=5000", "/_sandbox/chunked?n=50000"])
     func refusesOversizedBodies(path: String) async throws {
         try await SailthruSandboxServer.with(seeded: false) { server in

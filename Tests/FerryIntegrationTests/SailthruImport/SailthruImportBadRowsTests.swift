@@ -51,8 +51,9 @@ import Testing
         func startListExport(list: String, vars: [String]) async throws -> SailthruJob { throw Unsupported() }
         func job(id: String) async throws -> SailthruJob { throw Unsupported() }
         func waitForJob(id: String) async throws -> SailthruJob { throw Unsupported() }
-        func exportList(_ list: String, vars: [String], to file: URL) async throws -> SailthruJob {
+        func exportList(_ list: String, vars: [String], to file: URL, observer: (any DownloadObserver)?) async throws -> SailthruJob {
             try FileManager.default.copyItem(at: fixture, to: file)
+            try observer?.consume(contentsOf: file)
             return try #require(SailthruJob(json: ["job_id": .string("fixture"), "status": .string("completed")]))
         }
     }

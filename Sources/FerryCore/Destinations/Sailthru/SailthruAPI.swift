@@ -26,8 +26,16 @@ public protocol SailthruAPI: Sendable {
     func job(id: String) async throws -> SailthruJob
     /// Polls GET /job with backoff until `completed` (throws `.jobFailed` on `error` or when out of time).
     func waitForJob(id: String) async throws -> SailthruJob
-    /// Runs a list export to the end and streams its CSV into `file`, re-requesting an expired export.
-    func exportList(_ list: String, vars: [String], to file: URL) async throws -> SailthruJob
+    /// Runs a list export to the end and streams its CSV into `file`, re-requesting an expired export; `observer` sees
+    /// the CSV's bytes as they are written (``DownloadObserver``).
+    func exportList(_ list: String, vars: [String], to file: URL, observer: (any DownloadObserver)?) async throws -> SailthruJob
+}
+
+extension SailthruAPI {
+    /// `exportList(_:vars:to:observer:)` with no one watching.
+    public func exportList(_ list: String, vars: [String] = [], to file: URL) async throws -> SailthruJob {
+        try await exportList(list, vars: vars, to: file, observer: nil)
+    }
 }
 
 /// A Sailthru user as GET /user returns it.

@@ -128,14 +128,14 @@ public struct SailthruClient: SailthruAPI {
         }
     }
 
-    public func exportList(_ list: String, vars: [String] = [], to file: URL) async throws -> SailthruJob {
+    public func exportList(_ list: String, vars: [String], to file: URL, observer: (any DownloadObserver)?) async throws -> SailthruJob {
         var attempt = 0
         while true {
             let started = try await startListExport(list: list, vars: vars)
             let job = try await waitForJob(id: started.id)
             if !job.isExpired, let url = job.exportURL {
                 do {
-                    _ = try await transport.download(HTTPRequest(method: .get, url: url, secrets: secrets), to: file)
+                    _ = try await transport.download(HTTPRequest(method: .get, url: url, secrets: secrets), to: file, observer: observer)
                     return job
                 } catch let error as HTTPError {
                     // 403/404/410: expired between the poll and the fetch (S3 says 403); ask again below.
