@@ -15,8 +15,10 @@ struct ImportPlan: Sendable {
     var result: SailthruImportExecutor.BatchResult
     /// The batch's writes in row order.
     var writes: [PlannedWrite]
-    /// Profiles whose membership follows, and every linked or created profile for the data exchange.
-    var changed: [Int64: ProfileBatchWriter.Touched]
+    /// Profiles whose membership follows, in row key order (sorted here, off the writer's thread; the writer's shift
+    /// keeps the order, since it moves only new profiles, all past every stored one), and every linked or created
+    /// profile for the data exchange.
+    var changed: [ProfileBatchWriter.Touched]
     var exchanged: [Int64]
     /// What the plan read and wrote: owners, profiles and ids.
     var known: ImportLookups

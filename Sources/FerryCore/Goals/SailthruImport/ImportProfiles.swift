@@ -75,7 +75,7 @@ struct ImportProfiles {
     /// Ends a batch planned on a reading connection: its writes, what it read and wrote, and its first new row key.
     mutating func finishPlan(result: SailthruImportExecutor.BatchResult, changed: [Int64: ProfileBatchWriter.Touched],
                              exchanged: [Int64], readAsTheBatchBeforeLastEnded: Bool = false) -> ImportPlan {
-        let plan = ImportPlan(result: result, writes: planned, changed: changed, exchanged: exchanged, known: known,
+        let plan = ImportPlan(result: result, writes: planned, changed: changed.values.sorted { $0.pk < $1.pk }, exchanged: exchanged, known: known,
                               wrote: wrote, firstNewPK: firstPlannedPK, readAsTheBatchBeforeLastEnded: readAsTheBatchBeforeLastEnded)
         self = ImportProfiles(db: connection, now: now, keys: [])  // the plan holds the only copy of what it carries
         return plan
@@ -176,7 +176,12 @@ struct ImportProfiles {
     /// each property whose values differ between the two, once: the merge knows them, and finding them again by
     /// comparing the dictionaries hashed every property name twice more for each updated row.
     mutating func update(_ old: ImportedProfile, to new: Profile, changed: [String]) throws {
-        var changes = changed.map { (key: $0, values: new[$0]) }
+        try update(old, to: new, changes: changed.map { (key: $0, values: new[$0]) })
+    }
+
+    /// ``update(_:to:changed:)`` with each changed property's values in `new` given along, as the merge has them.
+    mutating func update(_ old: ImportedProfile, to new: Profile, changes: [(key: String, values: [PropertyValue])]) throws {
+        var changes = changes
         changes.sort { $0.key < $1.key }
         let text: String
         if changes.allSatisfy({ $0.key.utf8.allSatisfy { $0 < 0x80 } }), let spliced = ImportStoredText.splice(old.stored, changes: changes) {

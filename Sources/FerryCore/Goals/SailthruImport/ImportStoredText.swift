@@ -56,10 +56,9 @@ enum ImportStoredText {
                 // Changes sorting before this key come first; a change of this key replaces it.
                 var replaced = false
                 while nextChange < changes.count {
-                    let change = changes[nextChange]
-                    let order = compare(change.key, key)
+                    let order = compare(changes[nextChange].key, key)
                     if order > 0 { break }
-                    emit(change)
+                    emit(changes[nextChange])
                     nextChange += 1
                     if order == 0 { replaced = true; break }
                 }
@@ -83,13 +82,17 @@ enum ImportStoredText {
     }
 
     /// -1, 0 or 1 as `key`'s UTF-8 sorts before, equal to or after `stored`; keys with non-ASCII bytes never reach here.
+    /// Walks the key's UTF-8 view in place: a copy of the key to call `withUTF8` on, for each stored key of each
+    /// profile, was a retain and release apiece.
     private static func compare(_ key: String, _ stored: UnsafeBufferPointer<UInt8>) -> Int {
-        var key = key
-        return key.withUTF8 { k in
-            let n = min(k.count, stored.count)
-            for i in 0..<n where k[i] != stored[i] { return k[i] < stored[i] ? -1 : 1 }
-            return k.count == stored.count ? 0 : (k.count < stored.count ? -1 : 1)
+        var index = 0
+        for byte in key.utf8 {
+            guard index < stored.count else { return 1 }
+            let other = stored[index]
+            if byte != other { return byte < other ? -1 : 1 }
+            index += 1
         }
+        return index == stored.count ? 0 : -1
     }
 
     /// The index just past the JSON value starting at `start` (an array, object, string or bare word), or nil.

@@ -423,7 +423,20 @@ public struct SailthruImportExecutor: GoalExecutor {
         /// The properties the import decodes (``ImportProfiles/keys(goal:segments:)``), worked out once per list.
         var keys: PropertyKeys = []
         /// The properties segment membership follows, when it follows nothing else (nil when a segment reads the clock).
-        var membershipInputs: Set<String>?
+        var membershipInputs: Set<String>? = nil {
+            didSet { fieldsFeedMembership = fields.map { feedsMembership($0.field.to) } }
+        }
+        /// For each of `fields`, whether its property is one of `membershipInputs` (worked out once, not hashed each row).
+        private(set) var fieldsFeedMembership: [Bool] = []
+
+        init(width: Int, match: [(link: IdentifierLink, index: Int)], fields: [(field: ImportField, index: Int)],
+             merges: [(mode: MergeMode, column: Int)] = []) {
+            (self.width, self.match, self.fields, self.merges) = (width, match, fields, merges)
+            fieldsFeedMembership = fields.map { _ in true }
+        }
+
+        /// Whether writing `property` can change a profile's segments (always, when a segment reads the clock).
+        func feedsMembership(_ property: String) -> Bool { membershipInputs?.contains(property) ?? true }
     }
 
     private func readHeader(_ reader: CSVReader, list: String, logger: Logger) throws -> ColumnPlan {
@@ -506,14 +519,17 @@ public struct SailthruImportExecutor: GoalExecutor {
                 // Read before this batch writes: the plan sees the store as the batch before left it.
                 planning.value = self.startPlan(following, known: known, plan: plan, list: list, context: context)
             }
+            // `changed` in row key order, as memberships are written.
             var rows: (result: BatchResult, changed: [ProfileBatchWriter.Touched], exchanged: [Int64])
-            if let planned = held {
+            if var planned = held.take() {
                 let shift = try store.replay(planned)
-                rows = (planned.result, planned.changed.values.map { var touched = $0; touched.pk = planned.shifted(touched.pk, by: shift); return touched },
-                        planned.exchanged.map { planned.shifted($0, by: shift) })
+                // Shifted in place (the plan is taken out of `held` to be the only holder), and still in row key order.
+                for index in planned.changed.indices { planned.changed[index].pk = planned.shifted(planned.changed[index].pk, by: shift) }
+                rows = (planned.result, planned.changed, planned.exchanged.map { planned.shifted($0, by: shift) })
+                held = planned
             } else {
                 let applied = try self.applyRows(of: batch, plan: plan, list: list, store: &store)
-                rows = (applied.result, Array(applied.changed.values), applied.exchanged)
+                rows = (applied.result, applied.changed.values.sorted { $0.pk < $1.pk }, applied.exchanged)
             }
             let plannedAhead = held != nil
             try store.flush()
@@ -522,7 +538,7 @@ public struct SailthruImportExecutor: GoalExecutor {
                 return (rows.result, plannedAhead)
             }
             // The profiles hold only the properties segments read (ImportProfiles.keys): a rule reads no others.
-            try ProfileStore.refreshMembership(of: rows.changed.sorted { $0.pk < $1.pk }, segments: context.segments, db: db, now: now,
+            try ProfileStore.refreshMembership(of: rows.changed, segments: context.segments, db: db, now: now,
                                                prepared: nil)
             try DataExchange.record(connection: connection, profiles: rows.exchanged, at: now, db: db)
             try RunLedger.update(runID: runID, counts: baseCounts.adding(rows.result.counts), rowErrors: baseErrors + rows.result.rowErrors,
@@ -646,44 +662,55 @@ public struct SailthruImportExecutor: GoalExecutor {
         // A new profile's properties sized for what the row sets: grown one entry at a time they were rehashed thrice.
         let old = stored?.profile ?? Profile(id: first.value, properties: Dictionary(minimumCapacity: identifiers.count + plan.fields.count + 1))
         var profile = old
-        // The properties this row changes, each once, so that nothing compares whole profiles to find them.
-        var changedKeys: [String] = []
+        // The properties this row changes, each once with its new values, so that nothing compares whole profiles or
+        // looks the values up again to find them; and whether one of them is an input of segment membership.
+        var changes: [(key: String, values: [PropertyValue])] = []
+        changes.reserveCapacity(identifiers.count + plan.fields.count + 1)  // grown from empty it was three allocations
         var writtenTwice = false
-        func write(_ values: [PropertyValue], to property: String) {
+        var changesInputs = false
+        func write(_ values: [PropertyValue], to property: String, isInput: Bool) {
             profile[property] = values
-            if changedKeys.contains(property) { writtenTwice = true } else { changedKeys.append(property) }
+            changesInputs = changesInputs || isInput
+            if let index = changes.firstIndex(where: { $0.key == property }) {
+                writtenTwice = true
+                changes[index].values = values
+            } else {
+                changes.append((property, values))
+            }
         }
         for key in identifiers where !key.isHeld(in: profile[key.property]) {
-            write(profile[key.property] + [.string(key.value)], to: key.property)
+            write(profile[key.property] + [.string(key.value)], to: key.property, isInput: plan.feedsMembership(key.property))
         }
-        for ((field, _), cell) in zip(plan.fields, incoming) {
+        for (((field, _), cell), isInput) in zip(zip(plan.fields, incoming), plan.fieldsFeedMembership) {
             let current = profile[field.to]
             switch ImportMerge.merge(current, cell) {
             case .success(let values):
                 // Only a change is written back: the first write copies the profile's properties, and each hashes the name.
-                if values != current { write(values, to: field.to) }
+                if values != current { write(values, to: field.to, isInput: isInput) }
             case .failure(let error): return fail("\(field.from) → \(field.to) (\(field.mode.rawValue)): \(error.message)")
             }
         }
         if let property = goal.listNameProperty {
             let current = profile[property]
             let values = ImportMerge.appending([.string(list)], to: current)
-            if values != current { write(values, to: property) }
+            if values != current { write(values, to: property, isInput: plan.feedsMembership(property)) }
         }
-        // Two fields into one property: the second may put back what the first changed.
-        if writtenTwice { changedKeys.removeAll { profile[$0] == old[$0] } }
+        if writtenTwice {
+            // Two fields into one property: the second may put back what the first changed.
+            changes.removeAll { profile[$0.key] == old[$0.key] }
+            changesInputs = changes.contains { plan.feedsMembership($0.key) }
+        }
 
         let linkedBy = linked?.value ?? first.value
         if let stored {
             exchanged.append(stored.pk)
-            if !changedKeys.isEmpty {
-                try store.update(stored, to: profile, changed: changedKeys)
+            if !changes.isEmpty {
+                try store.update(stored, to: profile, changes: changes)
                 // Membership follows its inputs alone (when no segment reads the clock). Unchanged inputs leave it as
                 // current as it was: kept up to date by every write with these definitions, or due for the full
                 // refresh that changed definitions already call for. Half a million updates of non-inputs then read
                 // and compare no memberships.
-                let inputsChanged = plan.membershipInputs.map { inputs in changedKeys.contains { inputs.contains($0) } } ?? true
-                if inputsChanged || changed[stored.pk] != nil {
+                if changesInputs || changed[stored.pk] != nil {
                     // Created earlier in this batch: still new, with no stored memberships to read back.
                     changed[stored.pk] = ProfileBatchWriter.Touched(pk: stored.pk, profile: profile,
                                                                     isNew: changed[stored.pk]?.isNew ?? false, row: 0)
