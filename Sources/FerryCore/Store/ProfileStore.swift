@@ -267,7 +267,8 @@ public struct ProfileStore: Sendable {
 
     /// Profiles the batch created have no stored memberships, so only the others are read back, all with a
     /// few `IN (…)` queries; the batch's own changes are then tracked in memory (a profile may be touched twice).
-    /// A created profile's membership comes from `prepared` when given (worked out on the reading thread).
+    /// A created profile's membership comes from `prepared` when given (worked out on the reading thread), or from its
+    /// `membershipIfNew`.
     static func refreshMembership(of profiles: [ProfileBatchWriter.Touched], segments: [SegmentDefinition], db: Database, now: Date,
                                   prepared: PreparedRows?) throws {
         guard !profiles.isEmpty, !segments.isEmpty else { return }
@@ -283,10 +284,13 @@ public struct ProfileStore: Sendable {
         var touchedAgain = Set<Int64>()
         for touched in profiles where !seen.insert(touched.pk).inserted { touchedAgain.insert(touched.pk) }
         for touched in profiles {
-            // A created profile's membership as the reading thread worked it out, when it did; otherwise its rules'.
-            let explicit = touched.isNew && prepared != nil ? [] : touched.profile[Profile.segmentsProperty]
+            // A created profile's membership as the reading thread or the import's plan worked it out, when one did;
+            // otherwise its rules'.
+            let worked = touched.isNew && segments.count <= 64 ? touched.membershipIfNew : nil  // one bit a segment
+            let explicit = touched.isNew && (prepared != nil || worked != nil) ? [] : touched.profile[Profile.segmentsProperty]
             func belongs(_ index: Int) -> Bool {
                 if touched.isNew, let prepared { return prepared.isMember(row: touched.row, segment: index) }
+                if let worked { return worked & (1 << UInt64(index)) != 0 }
                 return segments[index].contains(touched.profile, explicit: explicit, now: now)
             }
             if touched.isNew, !touchedAgain.contains(touched.pk) {

@@ -207,6 +207,7 @@ public struct SailthruImportExecutor: GoalExecutor {
         do { reader = try CSVReader(path: file.path) } catch { throw GoalFailure("list \(list): \(error.message)") }
         var header = try readHeader(reader, list: list, logger: context.logger)
         header.keys = ImportProfiles.keys(goal: goal, segments: context.segments)
+        (header.segments, header.now) = (context.segments, context.now)
         if !context.segments.contains(where: { $0.rule?.dependsOnClock ?? false }) {
             header.membershipInputs = SegmentDefinition.membershipInputs(of: context.segments)
         }
@@ -437,6 +438,22 @@ public struct SailthruImportExecutor: GoalExecutor {
 
         /// Whether writing `property` can change a profile's segments (always, when a segment reads the clock).
         func feedsMembership(_ property: String) -> Bool { membershipInputs?.contains(property) ?? true }
+
+        /// The segments a new profile's membership is worked out for where it is created (on a plan's thread rather
+        /// than the writer's), and the run's instant their rules are evaluated at.
+        var segments: [SegmentDefinition] = []
+        var now = Date(timeIntervalSince1970: 0)
+
+        /// ``ProfileBatchWriter/Touched/membershipIfNew`` of a profile just created as `profile`: nil past 64 segments.
+        func membership(ofNew profile: Profile) -> UInt64? {
+            guard segments.count <= 64 else { return nil }
+            let explicit = profile[Profile.segmentsProperty]
+            var bits: UInt64 = 0
+            for (index, segment) in segments.enumerated() where segment.contains(profile, explicit: explicit, now: now) {
+                bits |= 1 << UInt64(index)
+            }
+            return bits
+        }
     }
 
     private func readHeader(_ reader: CSVReader, list: String, logger: Logger) throws -> ColumnPlan {
@@ -725,7 +742,8 @@ public struct SailthruImportExecutor: GoalExecutor {
             switch try store.create(profile) {
             case .success(let pk):
                 exchanged.append(pk)
-                changed[pk] = ProfileBatchWriter.Touched(pk: pk, profile: profile, isNew: true, row: 0)
+                changed[pk] = ProfileBatchWriter.Touched(pk: pk, profile: profile, isNew: true, row: 0,
+                                                         membershipIfNew: plan.membership(ofNew: profile))
                 result.counts.created += 1
                 result.touched.append(TouchedProfile(profileID: profile.id, identifier: linkedBy, action: "created"))
             case .failure(let error):
