@@ -282,15 +282,22 @@ public struct ProfileStore: Sendable {
         // without the set of names the others keep (in a load or an import, that is every profile either creates).
         var seen = Set<Int64>(minimumCapacity: profiles.count)
         var touchedAgain = Set<Int64>()
-        for touched in profiles where !seen.insert(touched.pk).inserted { touchedAgain.insert(touched.pk) }
-        for touched in profiles {
-            // A created profile's membership as the reading thread or the import's plan worked it out, when one did;
-            // otherwise its rules'.
-            let worked = touched.isNew && segments.count <= 64 ? touched.membershipIfNew : nil  // one bit a segment
-            let explicit = touched.isNew && (prepared != nil || worked != nil) ? [] : touched.profile[Profile.segmentsProperty]
+        for position in profiles.indices where !seen.insert(profiles[position].pk).inserted { touchedAgain.insert(profiles[position].pk) }
+        for position in profiles.indices {
+            // A created profile touched once whose membership the import's plan worked out (one bit a segment): read in
+            // place, since a copy of each, its profile retained and released, cost as much as the rules did.
+            if profiles[position].isNew, prepared == nil, segments.count <= 64, let worked = profiles[position].membershipIfNew,
+               !touchedAgain.contains(profiles[position].pk) {
+                for index in segments.indices where worked & (1 << UInt64(index)) != 0 {
+                    pending.append(names[index], .integer(profiles[position].pk), .real(time))
+                }
+                continue
+            }
+            let touched = profiles[position]
+            // A created profile's membership as the reading thread worked it out, when it did; otherwise its rules'.
+            let explicit = touched.isNew && prepared != nil ? [] : touched.profile[Profile.segmentsProperty]
             func belongs(_ index: Int) -> Bool {
                 if touched.isNew, let prepared { return prepared.isMember(row: touched.row, segment: index) }
-                if let worked { return worked & (1 << UInt64(index)) != 0 }
                 return segments[index].contains(touched.profile, explicit: explicit, now: now)
             }
             if touched.isNew, !touchedAgain.contains(touched.pk) {
