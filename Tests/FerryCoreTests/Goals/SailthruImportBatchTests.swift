@@ -13,6 +13,11 @@ import Testing
         return (connection, goal, database, ProfileStore(database: database))
     }
 
+    /// The segments the profile with `id` is stored as a member of, by name.
+    func memberships(_ id: String, in store: ProfileStore) throws -> [String] {
+        try store.memberships(pk: try #require(try store.find(id)?.pk, "\(id)")).map(\.segment).sorted()
+    }
+
     /// Two fields merged into one property: a row whose second field puts back what its first changed leaves the
     /// profile unchanged, and one whose fields both change it is updated to the last.
     @Test(.timeLimit(.minutes(2)))
@@ -358,19 +363,16 @@ import Testing
         _ = try await runKeptImport(goal, of: connection, database: database, in: dir, batchSize: 2, segments: segments, log: log)
 
         let store = ProfileStore(database: database)
-        func memberships(_ id: String) throws -> [String] {
-            try store.memberships(pk: try #require(try store.find(id)?.pk, "\(id)")).map(\.segment).sorted()
-        }
-        #expect(try memberships("a@x.com") == ["everyone"])
-        #expect(try memberships("b@x.com") == ["big", "everyone"])
-        #expect(try memberships("c@x.com") == ["everyone", "tagged"])
-        #expect(try memberships("d@x.com") == ["big", "everyone", "tagged"])
-        #expect(try memberships("twice@x.com") == ["big", "everyone"])
-        #expect(try memberships("e@x.com") == ["everyone"])
-        #expect(try memberships("f@x.com") == ["big", "everyone", "tagged"])
-        #expect(try memberships("grows@x.com") == ["big", "everyone"])
-        #expect(try memberships("h@x.com") == ["everyone"])
-        #expect(try memberships("g@x.com") == ["big", "everyone"])
+        #expect(try memberships("a@x.com", in: store) == ["everyone"])
+        #expect(try memberships("b@x.com", in: store) == ["big", "everyone"])
+        #expect(try memberships("c@x.com", in: store) == ["everyone", "tagged"])
+        #expect(try memberships("d@x.com", in: store) == ["big", "everyone", "tagged"])
+        #expect(try memberships("twice@x.com", in: store) == ["big", "everyone"])
+        #expect(try memberships("e@x.com", in: store) == ["everyone"])
+        #expect(try memberships("f@x.com", in: store) == ["big", "everyone", "tagged"])
+        #expect(try memberships("grows@x.com", in: store) == ["big", "everyone"])
+        #expect(try memberships("h@x.com", in: store) == ["everyone"])
+        #expect(try memberships("g@x.com", in: store) == ["big", "everyone"])
         if SailthruImportExecutor.plansAhead { #expect(log.metadata(of: "list applied")?["planned_ahead"] == "5") }
     }
 
@@ -407,13 +409,10 @@ import Testing
         """, in: dir, database: database)
         _ = try await runKeptImport(goal, of: connection, database: database, in: dir, batchSize: 2, segments: segments)
 
-        func memberships(_ id: String) throws -> [String] {
-            try store.memberships(pk: try #require(try store.find(id)?.pk)).map(\.segment)
-        }
-        #expect(try memberships("rises") == ["big"])
-        #expect(try memberships("stays") == ["big", "tagged"])
-        #expect(try memberships("falls") == [])
-        #expect(try memberships("new@x.com") == ["big"])
+        #expect(try memberships("rises", in: store) == ["big"])
+        #expect(try memberships("stays", in: store) == ["big", "tagged"])
+        #expect(try memberships("falls", in: store) == [])
+        #expect(try memberships("new@x.com", in: store) == ["big"])
         #expect(try store.find("stays")?.profile["city"] == [.string("Oslo")])
     }
 
