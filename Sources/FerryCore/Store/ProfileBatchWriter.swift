@@ -129,7 +129,7 @@ struct ProfileBatchWriter {
         /// The batch row that created or changed it.
         var row: Int
         /// For a profile the batch created and did not change after: bit `i` set when it belongs to segment `i` of the
-        /// batch's segments, worked out where the batch was (an import's plan, off the writer's thread). Nil: the
+        /// batch's segments, worked out wherever the batch was (an import's plan, off the writer's thread). Nil: the
         /// writer evaluates the rules.
         var membershipIfNew: UInt64? = nil
     }

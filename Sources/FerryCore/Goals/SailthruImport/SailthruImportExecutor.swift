@@ -429,6 +429,10 @@ public struct SailthruImportExecutor: GoalExecutor {
         }
         /// For each of `fields`, whether its property is one of `membershipInputs` (worked out once, not hashed each row).
         private(set) var fieldsFeedMembership: [Bool] = []
+        /// The segments a new profile's membership is worked out for where it is created (on a plan's thread rather
+        /// than the writer's), and the run's instant their rules are evaluated at.
+        var segments: [SegmentDefinition] = []
+        var now = Date(timeIntervalSince1970: 0)
 
         init(width: Int, match: [(link: IdentifierLink, index: Int)], fields: [(field: ImportField, index: Int)],
              merges: [(mode: MergeMode, column: Int)] = []) {
@@ -438,11 +442,6 @@ public struct SailthruImportExecutor: GoalExecutor {
 
         /// Whether writing `property` can change a profile's segments (always, when a segment reads the clock).
         func feedsMembership(_ property: String) -> Bool { membershipInputs?.contains(property) ?? true }
-
-        /// The segments a new profile's membership is worked out for where it is created (on a plan's thread rather
-        /// than the writer's), and the run's instant their rules are evaluated at.
-        var segments: [SegmentDefinition] = []
-        var now = Date(timeIntervalSince1970: 0)
 
         /// ``ProfileBatchWriter/Touched/membershipIfNew`` of a profile just created as `profile`: nil past 64 segments.
         func membership(ofNew profile: Profile) -> UInt64? {
