@@ -167,7 +167,9 @@ struct ImportLookups: Sendable {
     private mutating func verifyOwners(keys: PropertyKeys, db: Database) throws {
         var missing: [Int64] = []
         for (key, pk) in unverifiedOwners {
-            if let values = profiles[pk]?.profile.properties[key.property], key.isHeld(in: values) { continue }
+            // Through the table's index: `profiles[pk]` copied the whole profile out (three retains and releases) to read one property.
+            if let index = profiles.index(forKey: pk), let values = profiles.values[index].profile.properties[key.property],
+               key.isHeld(in: values) { continue }
             let owner = try Int64.fetchOne(db.cachedStatement(sql: "SELECT profile_pk FROM identifier WHERE property = ? AND value = ?"),
                                            arguments: [key.property, key.value])
             owners[key] = .some(owner)
