@@ -108,4 +108,40 @@ import Testing
         #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int > before + 400_000)
         #expect(try database.writer.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM profile") } == 2000)
     }
+
+    /// An import's batches run beside a checkpointer of their own, with the writer's threshold raised so that its own
+    /// checkpoints find the log mostly copied; the threshold is put back after, also when the import fails.
+    @Test func anImportCheckpointsBesideTheWriterAndPutsTheWritersThresholdBack() async throws {
+        struct Failed: Error {}
+        let dir = TemporaryDirectory()
+        let path = dir.path + "/ferry.sqlite"
+        let database = try AppDatabase.open(path: path)
+        func threshold() async throws -> Int? {
+            try await database.writer.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA wal_autocheckpoint") }
+        }
+        try await database.writer.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+        let before = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int
+        let usual = try await threshold()
+        try await BackgroundCheckpointer.whileImporting(into: database) { checkpointer in
+            #expect(checkpointer != nil)
+            #expect(try await threshold() == BackgroundCheckpointer.importWriterCheckpointPages)
+            try await database.writer.write { db in
+                for i in 0..<2000 {
+                    try db.execute(sql: "INSERT INTO profile (id, properties, created_at, updated_at) VALUES (?, ?, 0, 0)",
+                                   arguments: ["p\(i)", String(repeating: "x", count: 200)])
+                }
+            }
+            checkpointer?.committed(rows: BackgroundCheckpointer.importRowsPerCheckpoint)
+        }
+        // The checkpointer copied the rows' pages into the file (stopping waits for a checkpoint that is due).
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int > before + 400_000)
+        #expect(try await threshold() == usual)
+        await #expect(throws: Failed.self) {
+            try await BackgroundCheckpointer.whileImporting(into: database) { _ in throw Failed() }
+        }
+        #expect(try await threshold() == usual)
+        // An in-memory store has no log to copy.
+        let memory = try AppDatabase.inMemory()
+        #expect(try await BackgroundCheckpointer.whileImporting(into: memory) { $0 == nil })
+    }
 }

@@ -229,8 +229,14 @@ public struct SailthruImportExecutor: GoalExecutor {
         readingThread.start()
         let outcome: (skipped: Int, firstSkipped: Int?)
         do {
-            outcome = try await commitBatches(from: channel, plan: plan, list: list, checkpointed: checkpointed,
-                                              filter: filter, context: context)
+            // A dry run rolls every batch back: it writes no log to checkpoint.
+            outcome = checkpointed
+                ? try await BackgroundCheckpointer.whileImporting(into: context.database) { checkpointer in
+                    try await commitBatches(from: channel, plan: plan, list: list, checkpointed: true, filter: filter,
+                                            checkpointer: checkpointer, context: context)
+                }
+                : try await commitBatches(from: channel, plan: plan, list: list, checkpointed: false, filter: filter,
+                                          checkpointer: nil, context: context)
         } catch {
             // The reading thread stops within a record or two; nothing of it outlives the list.
             await Self.stop(channel)
@@ -255,9 +261,11 @@ public struct SailthruImportExecutor: GoalExecutor {
     /// second batch, with no transaction two before it, is read for at the start of the first). The plan sees the
     /// store as it was before the batch in between wrote, so it is used only when that batch wrote nothing it read and
     /// no one else wrote before either batch began (``WriterStamp``); otherwise the batch is worked out again on the
-    /// writer. A dry run rolls every batch back, so it works each out on the writer.
+    /// writer. A dry run rolls every batch back, so it works each out on the writer. `checkpointer`, when given, is
+    /// told of each committed batch (``BackgroundCheckpointer/whileImporting(into:_:)``).
     private func commitBatches(from channel: BatchChannel<ReadBatch>, plan: ColumnPlan, list: String, checkpointed: Bool,
-                               filter: HandedOver<StoreKeyFilter>, context: GoalContext) async throws -> (skipped: Int, firstSkipped: Int?) {
+                               filter: HandedOver<StoreKeyFilter>, checkpointer: BackgroundCheckpointer?,
+                               context: GoalContext) async throws -> (skipped: Int, firstSkipped: Int?) {
         var skippedNoMatch = 0
         var firstSkipped: Int?
         var (batches, plannedAhead) = (0, 0)
@@ -289,6 +297,7 @@ public struct SailthruImportExecutor: GoalExecutor {
                 plans[afterFollowing.through] = startPlan(afterFollowing, known: known, readAsTheBatchBeforeLastEnded: true, plan: plan,
                                                           list: list, context: context)
             }
+            checkpointer?.committed(rows: batch.records.count)
             skippedNoMatch += committed.skipped
             firstSkipped = firstSkipped ?? committed.firstSkippedLine
             (batches, plannedAhead) = (batches + 1, plannedAhead + (committed.plannedAhead ? 1 : 0))
