@@ -186,14 +186,15 @@ public protocol DownloadObserver: AnyObject, Sendable {
 }
 
 extension DownloadObserver {
-    /// Starts over and consumes the whole of `file`, a megabyte at a time: for a download made without seeing it.
+    /// Starts over and consumes the whole of `file`, a megabyte at a time (``ByteStream``): for a download made without
+    /// seeing it, or a file kept from one.
     public func consume(contentsOf file: URL) throws {
         restart()
-        let handle = try FileHandle(forReadingFrom: file)
-        defer { try? handle.close() }
-        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
-            chunk.withUnsafeBytes { consume($0) }
-        }
+        let stream = try ByteStream(path: file.path)
+        while try stream.withChunk({ chunk in
+            consume(UnsafeRawBufferPointer(chunk))
+            return chunk.count
+        }) {}
     }
 }
 

@@ -25,7 +25,7 @@ import Testing
             if let pk = try store.owner(of: email(address)), let stored = try store.profile(pk: pk) {
                 var profile = stored.profile
                 profile["lifetime_spend"] = [.number((profile["lifetime_spend"].first.flatMap { if case .number(let n) = $0 { n } else { nil } } ?? 0) + spend)]
-                try store.update(stored, to: profile, changed: ["lifetime_spend"])
+                try store.update(stored, to: profile, changes: [("lifetime_spend", profile["lifetime_spend"])])
             } else {
                 guard case .success = try store.create(Profile(id: address, properties: ["email": [.string(address)],
                                                                                           "lifetime_spend": [.number(spend)]])) else {
@@ -97,7 +97,7 @@ import Testing
             let stored = try #require(try store.profile(pk: pk))
             var profile = stored.profile
             profile["shopify_id"] = [.string("S1")]
-            do { try store.update(stored, to: profile, changed: ["shopify_id"]) } catch is ImportPlanAbandoned { return true }
+            do { try store.update(stored, to: profile, changes: [("shopify_id", profile["shopify_id"])]) } catch is ImportPlanAbandoned { return true }
             return false
         }
         #expect(abandoned)

@@ -172,14 +172,9 @@ struct ImportProfiles {
 
     // MARK: - Writing
 
-    /// Writes `new` (holding only `keys`' properties) over `old`, keeping the identifier index in step. `changed` names
-    /// each property whose values differ between the two, once: the merge knows them, and finding them again by
-    /// comparing the dictionaries hashed every property name twice more for each updated row.
-    mutating func update(_ old: ImportedProfile, to new: Profile, changed: [String]) throws {
-        try update(old, to: new, changes: changed.map { (key: $0, values: new[$0]) })
-    }
-
-    /// ``update(_:to:changed:)`` with each changed property's values in `new` given along, as the merge has them.
+    /// Writes `new` (holding only `keys`' properties) over `old`, keeping the identifier index in step. `changes` names
+    /// each property whose values differ between the two, once, with its values in `new`: the merge knows them, and
+    /// finding them again by comparing the dictionaries, or looking the values up, hashed every name again for each row.
     mutating func update(_ old: ImportedProfile, to new: Profile, changes: [(key: String, values: [PropertyValue])]) throws {
         var changes = changes
         changes.sort { $0.key < $1.key }

@@ -29,17 +29,12 @@ enum KeptExportDigest {
     /// What checkpoints kept before SHA-256, exactly as ferry wrote it then: the hex MD5 of the file's MD5.
     static func md5(of file: URL) throws -> String {
         var md5 = MD5()
-        try forEachChunk(of: file) { md5.update(contiguous: $0) }
+        let stream = try ByteStream(path: file.path)  // a megabyte at a time, so any size fits in memory
+        while try stream.withChunk({ chunk in
+            md5.update(contiguous: chunk)
+            return chunk.count
+        }) {}
         return MD5.hex(bytes: md5.finalize())
-    }
-
-    /// Calls `body` with the file's bytes a megabyte at a time, so any size fits in memory.
-    private static func forEachChunk(of file: URL, _ body: (UnsafeBufferPointer<UInt8>) throws -> Void) throws {
-        let handle = try FileHandle(forReadingFrom: file)
-        defer { try? handle.close() }
-        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
-            try chunk.withUnsafeBytes { try body($0.bindMemory(to: UInt8.self)) }
-        }
     }
 }
 
